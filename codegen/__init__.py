@@ -1,0 +1,1 @@
+"""Lexica's code generator: specs in, models, server interfaces, route bindings and the SDK out."""

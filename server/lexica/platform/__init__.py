@@ -1,0 +1,1 @@
+"""Infrastructure shared by every domain: problems, bindings, middleware, pagination, caching."""

@@ -1,0 +1,119 @@
+"""RFC 9457 problem documents: the one shape of every error a client can see."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger("lexica.errors")
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem document; the status must be declared for the operation in the spec."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = f"/problems/{slug}" if slug else "about:blank"
+        self.title = title or HTTPStatus(status).phrase
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
+    if instance is not None:
+        body["instance"] = instance
+    body.update(extra or {})
+    return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _instance(request: Request) -> str:
+    return request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+
+
+def _location(loc: Sequence[Any]) -> list[str | int]:
+    return [part if isinstance(part, int) else str(part) for part in loc]
+
+
+async def _on_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return problem_response(
+        exc.status,
+        exc.title,
+        exc.detail,
+        type_=exc.type,
+        instance=_instance(request),
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+async def _on_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"location": _location(err.get("loc", ())), "message": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in exc.errors()
+    ]
+    count = len(errors)
+    return problem_response(
+        422,
+        "Validation Failed",
+        f"{count} {'value is' if count == 1 else 'values are'} not valid.",
+        type_="/problems/validation",
+        instance=_instance(request),
+        extra={"errors": errors},
+    )
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    if status == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        detail = f"{request.method} is not supported here; use {allow or 'another method'}."
+    elif status == 404:
+        detail = f"Nothing is served at {request.url.path}."
+    else:
+        detail = str(exc.detail)
+    return problem_response(status, HTTPStatus(status).phrase, detail, instance=_instance(request), headers=exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "Internal Server Error", "The server failed; the error has been logged.")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,35 @@
+"""What an endpoint implementation returns: a typed body plus status and headers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel
+
+BodyT = TypeVar("BodyT", bound=BaseModel | None)
+
+
+@dataclass(frozen=True, slots=True)
+class Serialised(Generic[BodyT]):
+    """JSON bytes known to be the serialisation of a `BodyT`; lets hot paths reuse cached bytes."""
+
+    data: bytes
+
+    @classmethod
+    def of(cls, model: BodyT) -> Serialised[BodyT]:
+        if model is None:
+            return cls(b"null")
+        return cls(model.model_dump_json().encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Reply(Generic[BodyT]):
+    body: BodyT | Serialised[BodyT] | None
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, status: int, headers: Mapping[str, str] | None = None) -> Reply[BodyT]:
+        return cls(body=None, status=status, headers=headers or {})

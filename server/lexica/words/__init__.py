@@ -1,0 +1,1 @@
+"""Dictionary entries: lookup, headword listing, search and import."""

@@ -1,0 +1,65 @@
+"""`WordsApi` implementation: HTTP concerns (ETags, caching headers, links) over `WordService`."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from lexica._generated import models
+from lexica._generated.interfaces import WordsApi
+from lexica.platform.etags import if_none_match_matches
+from lexica.platform.problems import ProblemError
+from lexica.platform.reply import Reply
+from lexica.words.service import WordService
+
+WORDS_PATH = "/api/v1/words"
+
+
+def entry_href(headword: str) -> str:
+    return f"{WORDS_PATH}/{quote(headword, safe='')}"
+
+
+class WordsEndpoints(WordsApi):
+    def __init__(self, service: WordService, *, entry_max_age: int) -> None:
+        self._service = service
+        self._entry_cache_control = f"public, max-age={entry_max_age}"
+
+    async def get_entry(self, *, headword: str, if_none_match: str | None) -> Reply[models.Entry]:
+        view = await self._service.entry(headword)
+        if view is None:
+            raise ProblemError(404, f"No entry for the headword {headword!r}.")
+        headers = {"ETag": view.etag, "Cache-Control": self._entry_cache_control}
+        if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
+            return Reply.empty(304, headers)
+        return Reply(view.body, headers=headers)
+
+    async def list_words(self, *, prefix: str | None, limit: int, cursor: str | None) -> Reply[models.HeadwordPage]:
+        page = await self._service.headwords(prefix=prefix, limit=limit, cursor=cursor)
+        next_link = None
+        if page.next_cursor is not None:
+            query = {"limit": str(limit), "cursor": page.next_cursor}
+            if prefix:
+                query = {"prefix": prefix, **query}
+            next_link = f"{WORDS_PATH}?{urlencode(query)}"
+        body = models.HeadwordPage(
+            items=[models.HeadwordItem(headword=row.headword, href=entry_href(row.headword)) for row in page.rows],
+            next_cursor=page.next_cursor,
+            links=models.PageLinks(next=next_link),
+        )
+        return Reply(body, headers={"Cache-Control": "public, max-age=60"})
+
+    async def search_words(self, *, q: str, mode: models.SearchMode, limit: int) -> Reply[models.SearchResults]:
+        hits = self._service.search(q, mode.value, limit)
+        body = models.SearchResults(
+            query=q,
+            mode=mode,
+            items=[
+                models.SearchHit(
+                    headword=hit.headword,
+                    score=hit.score,
+                    method=models.MatchMethod(hit.method.value),
+                    href=entry_href(hit.headword),
+                )
+                for hit in hits
+            ],
+        )
+        return Reply(body, headers={"Cache-Control": "public, max-age=60"})

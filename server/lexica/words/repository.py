@@ -1,0 +1,66 @@
+"""The storage port the words domain needs; each storage backend implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    key: str
+    headword: str
+    version: int
+    content_hash: str
+    content: str  # JSON array of part-of-speech sections, as the API serves them
+
+
+@dataclass(frozen=True, slots=True)
+class HeadwordRow:
+    key: str
+    headword: str
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    key: str
+    headword: str
+    weight: int  # how many definitions the entry has: a proxy for how common the word is
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    key: str
+    headword: str
+    content: str
+    content_hash: str
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(
+            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
+        )
+
+
+class WordRepository(Protocol):
+    async def get(self, key: str) -> StoredEntry | None: ...
+
+    async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
+        """Headwords whose key starts with `prefix` and sorts after `after`, in key order."""
+        ...
+
+    async def index_rows(self) -> list[IndexRow]: ...
+
+    async def count(self) -> int: ...
+
+    async def upsert_many(self, entries: Sequence[NewEntry]) -> UpsertCounts:
+        """Insert new keys, bump the version of keys whose content changed, leave the rest untouched."""
+        ...
