@@ -36,11 +36,16 @@ def generate_models(bundle: Path, target: Path) -> None:
     subprocess.run(  # noqa: S603 - fixed argument list, no shell
         [
             _tool("datamodel-codegen"),
-            "--input", str(bundle),
-            "--input-file-type", "openapi",
-            "--output", str(target),
-            "--output-model-type", "pydantic_v2.BaseModel",
-            "--target-python-version", "3.11",
+            "--input",
+            str(bundle),
+            "--input-file-type",
+            "openapi",
+            "--output",
+            str(target),
+            "--output-model-type",
+            "pydantic_v2.BaseModel",
+            "--target-python-version",
+            "3.11",
             "--use-annotated",
             "--field-constraints",
             "--use-standard-collections",
@@ -48,10 +53,13 @@ def generate_models(bundle: Path, target: Path) -> None:
             "--use-schema-description",
             "--use-double-quotes",
             "--disable-timestamp",
-            "--custom-file-header", HEADER,
-            "--enum-field-as-literal", "none",
+            "--custom-file-header",
+            HEADER,
+            "--enum-field-as-literal",
+            "none",
             "--capitalise-enum-members",
-            "--formatters", "builtin",
+            "--formatters",
+            "builtin",
         ],
         check=True,
         env=_env(),
@@ -66,10 +74,14 @@ def generate_sdk(bundle: Path, target: Path) -> None:
             [
                 _tool("openapi-python-client"),
                 "generate",
-                "--path", str(bundle),
-                "--meta", "none",
-                "--config", str(config),
-                "--output-path", str(out),
+                "--path",
+                str(bundle),
+                "--meta",
+                "none",
+                "--config",
+                str(config),
+                "--output-path",
+                str(out),
                 "--fail-on-warning",
             ],
             check=True,
@@ -98,11 +110,18 @@ def main() -> None:
         (SERVER_OUT / name).write_text(content, encoding="utf-8")
     generate_sdk(bundle, SDK_OUT)
     subprocess.run(  # noqa: S603 - fixed argument list, no shell
-        [_tool("ruff"), "format", "--quiet", str(SERVER_OUT / "interfaces.py"), str(SERVER_OUT / "routes.py")],
+        [
+            _tool("ruff"),
+            "format",
+            "--quiet",
+            str(SERVER_OUT / "interfaces.py"),
+            str(SERVER_OUT / "routes.py"),
+        ],
         check=True,
         env=_env(),
     )
-    print(f"generated {SERVER_OUT.relative_to(ROOT)} and {SDK_OUT.relative_to(ROOT)} from {SPEC.relative_to(ROOT)}")
+    outputs = f"{SERVER_OUT.relative_to(ROOT)} and {SDK_OUT.relative_to(ROOT)}"
+    print(f"generated {outputs} from {SPEC.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

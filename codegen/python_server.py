@@ -56,7 +56,9 @@ def _param_view(param: Parameter) -> ParamView:
     if param.description:
         kwargs.append(f"description={param.description!r}")
     call = f"{_FASTAPI_SOURCES[param.location]}({', '.join(kwargs)})"
-    return ParamView(py_name=py_name, annotation=annotation(param), fastapi=call, default=default_literal(param))
+    return ParamView(
+        py_name=py_name, annotation=annotation(param), fastapi=call, default=default_literal(param)
+    )
 
 
 def _body_view(body: Any) -> ParamView:
@@ -116,7 +118,10 @@ def render(operations: Sequence[Operation]) -> dict[str, str]:
     for op, view in zip(operations, views, strict=True):
         by_tag.setdefault(op.tag, []).append(view)
     tags = sorted(
-        (TagView(name=name, class_name=f"{pascal(name)}Api", operations=tuple(ops)) for name, ops in by_tag.items()),
+        (
+            TagView(name=name, class_name=f"{pascal(name)}Api", operations=tuple(ops))
+            for name, ops in by_tag.items()
+        ),
         key=lambda t: t.name,
     )
     env = jinja2.Environment(

@@ -125,7 +125,7 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
             for status, response in raw.get("responses", {}).items():
                 resolved = resolver.deref(response)
                 content = resolved.get("content", {})
-                first = next(iter(content.values()), {})
+                first: Mapping[str, Any] = next(iter(content.values()), {})
                 responses.append(
                     Response(
                         status=str(status),

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 import lexica
 from lexica._generated.interfaces import API_CLASSES, OpsApi, WordsApi
-from lexica._generated.routes import build_router
+from lexica._generated.routes import add_routes
 from lexica.ops.endpoints import OpsEndpoints
 from lexica.platform.docs import mount_docs
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.router.redirect_slashes = False
     install_problem_handlers(app)
-    app.include_router(build_router())
+    add_routes(app.router)
     mount_docs(app)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every response carries the id

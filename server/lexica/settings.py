@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     entry_cache_ttl_seconds: float = Field(default=60.0, gt=0)
     entry_max_age_seconds: int = Field(default=300, ge=0, description="Cache-Control max-age of entries.")
     search_index_on_startup: bool = True
-    tune_gc: bool = Field(default=True, description="gc.freeze() after start-up and a higher gen-0 threshold.")
+    tune_gc: bool = Field(
+        default=True, description="gc.freeze() after start-up and a higher gen-0 threshold."
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
@@ -44,7 +46,8 @@ class Settings(BaseSettings):
         if len(secret) < MIN_SECRET_LENGTH or secret.lower() in WEAK_SECRETS:
             raise ValueError(
                 f"LEXICA_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
-                "in production, e.g. the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                "in production, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         return self
 

@@ -40,7 +40,7 @@ def make_settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
         environment="test",
-        secret_key=TEST_SECRET,  # type: ignore[arg-type]
+        secret_key=TEST_SECRET,
         tune_gc=False,
     )
 

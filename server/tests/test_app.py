@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
 from lexica import app as app_module
+from lexica._generated import models
 from lexica._generated.interfaces import WordsApi
 from lexica._generated.models import SearchMode
 from lexica.platform.reply import Reply
@@ -19,13 +21,16 @@ from lexica.words.endpoints import WordsEndpoints
 
 def test_startup_names_the_operation_left_unimplemented(monkeypatch: pytest.MonkeyPatch) -> None:
     class Incomplete(WordsApi):
-        async def get_entry(self, *, headword: str, if_none_match: str | None) -> Reply[object]:  # type: ignore[override]
+        async def get_entry(self, *, headword: str, if_none_match: str | None) -> Reply[models.Entry]:
             raise NotImplementedError
 
-        async def list_words(self, *, prefix: str | None, limit: int, cursor: str | None) -> Reply[object]:  # type: ignore[override]
+        async def list_words(
+            self, *, prefix: str | None, limit: int, cursor: str | None
+        ) -> Reply[models.HeadwordPage]:
             raise NotImplementedError
 
-    monkeypatch.setitem(app_module.IMPLEMENTATIONS, WordsApi, Incomplete)
+    implementations: dict[type[Any], type[Any]] = {**app_module.IMPLEMENTATIONS, WordsApi: Incomplete}
+    monkeypatch.setattr(app_module, "IMPLEMENTATIONS", implementations)
     with pytest.raises(TypeError, match=r"Incomplete must implement WordsApi\.\{search_words\}"):
         app_module.create_app(Settings(environment="test"))
 
@@ -39,11 +44,11 @@ def test_every_interface_is_implemented() -> None:
 @pytest.mark.parametrize("secret", [None, "short", "changeme"])
 def test_production_refuses_missing_short_or_default_secrets(secret: str | None) -> None:
     with pytest.raises(ValidationError, match="LEXICA_SECRET_KEY"):
-        Settings(environment="production", secret_key=secret)  # type: ignore[arg-type]
+        Settings(environment="production", secret_key=secret)
 
 
 def test_production_accepts_a_long_random_secret() -> None:
-    assert Settings(environment="production", secret_key="k" * 48).environment == "production"  # type: ignore[arg-type]
+    assert Settings(environment="production", secret_key="k" * 48).environment == "production"
 
 
 def test_settings_read_the_lexica_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +84,9 @@ async def test_responses_carry_security_headers_and_a_request_id(client: httpx.A
     assert len(response.headers["x-request-id"]) == 32
 
 
-async def test_a_safe_client_request_id_is_echoed_and_an_unsafe_one_replaced(client: httpx.AsyncClient) -> None:
+async def test_a_safe_client_request_id_is_echoed_and_an_unsafe_one_replaced(
+    client: httpx.AsyncClient,
+) -> None:
     echoed = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["x-request-id"] == "abc-123"
     replaced = await client.get("/health/live", headers={"X-Request-ID": "bad id\twith spaces"})

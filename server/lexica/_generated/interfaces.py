@@ -59,7 +59,4 @@ class WordsApi(abc.ABC):
         """Search headwords (`GET /api/v1/search`)."""
 
 
-API_CLASSES: tuple[type[abc.ABC], ...] = (
-    OpsApi,
-    WordsApi,
-)
+API_CLASSES: tuple[type[abc.ABC], ...] = (OpsApi, WordsApi)

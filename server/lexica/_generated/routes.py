@@ -19,14 +19,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/words/{headword}",
         route_path="/api/v1/words/{headword:path}",
         produces=("application/json",),
-        statuses=(
-            200,
-            304,
-            404,
-            405,
-            406,
-            422,
-        ),
+        statuses=(200, 304, 404, 405, 406, 422),
     ),
     OperationInfo(
         operation_id="listWords",
@@ -34,13 +27,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/words",
         route_path="/api/v1/words",
         produces=("application/json",),
-        statuses=(
-            200,
-            400,
-            405,
-            406,
-            422,
-        ),
+        statuses=(200, 400, 405, 406, 422),
     ),
     OperationInfo(
         operation_id="searchWords",
@@ -48,12 +35,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/search",
         route_path="/api/v1/search",
         produces=("application/json",),
-        statuses=(
-            200,
-            405,
-            406,
-            422,
-        ),
+        statuses=(200, 405, 406, 422),
     ),
     OperationInfo(
         operation_id="getLiveness",
@@ -61,11 +43,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/health/live",
         route_path="/health/live",
         produces=("application/json",),
-        statuses=(
-            200,
-            405,
-            406,
-        ),
+        statuses=(200, 405, 406),
     ),
     OperationInfo(
         operation_id="getReadiness",
@@ -73,19 +51,13 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/health/ready",
         route_path="/health/ready",
         produces=("application/json",),
-        statuses=(
-            200,
-            405,
-            406,
-            503,
-        ),
+        statuses=(200, 405, 406, 503),
     ),
 )
 
 
-def build_router() -> APIRouter:
-    """A router with every operation of the spec; FastAPI's own schema generation is turned off."""
-    router = APIRouter()
+def add_routes(router: APIRouter) -> None:
+    """Mount every operation of the spec on `router`; FastAPI's own schema generation is turned off."""
 
     async def get_entry(
         request: Request,
@@ -217,4 +189,3 @@ def build_router() -> APIRouter:
         include_in_schema=False,
         response_model=None,
     )
-    return router

@@ -80,7 +80,11 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"location": _location(err.get("loc", ())), "message": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        {
+            "location": _location(err.get("loc", ())),
+            "message": str(err.get("msg", "")),
+            "type": str(err.get("type", "")),
+        }
         for err in exc.errors()
     ]
     count = len(errors)
@@ -104,7 +108,9 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         detail = f"Nothing is served at {request.url.path}."
     else:
         detail = str(exc.detail)
-    return problem_response(status, HTTPStatus(status).phrase, detail, instance=_instance(request), headers=exc.headers)
+    return problem_response(
+        status, HTTPStatus(status).phrase, detail, instance=_instance(request), headers=exc.headers
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

@@ -11,7 +11,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
@@ -20,7 +20,7 @@ from lexica.words.keys import lookup_key, prefix_upper_bound
 from lexica.words.repository import IndexRow
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     EXACT = "exact"
     PREFIX = "prefix"
     FUZZY = "fuzzy"
@@ -69,7 +69,9 @@ class SearchIndex:
         return math.log1p(self._weights.get(key, 0)) / self._max_log_weight
 
     def _hit(self, key: str, score: float, method: Method) -> Hit:
-        return Hit(key=key, headword=self._headwords[key], score=round(min(max(score, 0.0), 1.0), 4), method=method)
+        return Hit(
+            key=key, headword=self._headwords[key], score=round(min(max(score, 0.0), 1.0), 4), method=method
+        )
 
     def exact(self, query: str) -> list[Hit]:
         key = lookup_key(query)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cachetools import TTLCache
+from pydantic import TypeAdapter
 
 from lexica._generated.models import Entry, PartOfSpeechSection
 from lexica.platform.pagination import CursorCodec
@@ -12,8 +13,6 @@ from lexica.platform.reply import Serialised
 from lexica.words.keys import lookup_key
 from lexica.words.repository import HeadwordRow, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, SearchIndex
-
-from pydantic import TypeAdapter
 
 _SECTIONS = TypeAdapter(list[PartOfSpeechSection])
 

@@ -18,7 +18,9 @@ async def test_readiness_is_ok_with_storage_and_dictionary(client: httpx.AsyncCl
     assert response.json() == {"status": "ok", "checks": {"storage": "ok", "dictionary": "ok"}}
 
 
-async def test_readiness_is_503_problem_when_the_dictionary_is_not_loaded(empty_client: httpx.AsyncClient) -> None:
+async def test_readiness_is_503_problem_when_the_dictionary_is_not_loaded(
+    empty_client: httpx.AsyncClient,
+) -> None:
     response = await empty_client.get("/health/ready")
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"

@@ -15,7 +15,11 @@ from tests.conftest import letter_files
 
 def _entry(key: str, content: str) -> NewEntry:
     return NewEntry(
-        key=key, headword=key, content=content, content_hash=hashlib.sha256(content.encode()).hexdigest(), weight=1
+        key=key,
+        headword=key,
+        content=content,
+        content_hash=hashlib.sha256(content.encode()).hexdigest(),
+        weight=1,
     )
 
 

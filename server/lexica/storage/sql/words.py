@@ -27,7 +27,11 @@ class SqlWordRepository:
         if row is None:
             return None
         return StoredEntry(
-            key=row.key, headword=row.headword, version=row.version, content_hash=row.content_hash, content=row.content
+            key=row.key,
+            headword=row.headword,
+            version=row.version,
+            content_hash=row.content_hash,
+            content=row.content,
         )
 
     async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
@@ -66,7 +70,11 @@ class SqlWordRepository:
                 )
                 existing.update({row.key: row.content_hash for row in rows})
             new = [entry for entry in batch if entry.key not in existing]
-            changed = [entry for entry in batch if entry.key in existing and existing[entry.key] != entry.content_hash]
+            changed = [
+                entry
+                for entry in batch
+                if entry.key in existing and existing[entry.key] != entry.content_hash
+            ]
             if new:
                 await connection.execute(
                     insert(entries),
@@ -110,4 +118,6 @@ class SqlWordRepository:
                         for e in changed
                     ],
                 )
-        return UpsertCounts(inserted=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed))
+        return UpsertCounts(
+            inserted=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed)
+        )
