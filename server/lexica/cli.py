@@ -100,3 +100,7 @@ def serve(
         access_log=False,
         proxy_headers=True,
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -49,6 +49,9 @@ class WordService:
             TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds) if cache_size > 0 else None
         )
         self._index = SearchIndex([])
+        # Listing pages and search results are cached as briefly as their Cache-Control allows (60 s).
+        self._pages: TTLCache[tuple[str, str | None, int], HeadwordSlice] = TTLCache(maxsize=4096, ttl=60)
+        self._searches: TTLCache[tuple[str, str, int], list[Hit]] = TTLCache(maxsize=4096, ttl=60)
 
     @property
     def index(self) -> SearchIndex:
@@ -57,6 +60,8 @@ class WordService:
     async def rebuild_index(self) -> int:
         """Reload the search index from storage; returns the number of headwords indexed."""
         self._index = SearchIndex(await self._repository.index_rows())
+        self._searches.clear()
+        self._pages.clear()
         return len(self._index)
 
     async def entry(self, headword: str) -> EntryView | None:
@@ -82,9 +87,19 @@ class WordService:
         key_prefix = lookup_key(prefix or "")
         scope = f"words:{key_prefix}"
         after = self._cursors.decode(scope, cursor) if cursor is not None else None
+        cache_key = (key_prefix, after, limit)
+        if (cached := self._pages.get(cache_key)) is not None:
+            return cached
         rows = await self._repository.list_headwords(prefix=key_prefix, after=after, limit=limit + 1)
         next_cursor = self._cursors.encode(scope, rows[limit - 1].key) if len(rows) > limit else None
-        return HeadwordSlice(rows=rows[:limit], next_cursor=next_cursor)
+        page = HeadwordSlice(rows=rows[:limit], next_cursor=next_cursor)
+        self._pages[cache_key] = page
+        return page
 
     def search(self, query: str, mode: str, limit: int) -> list[Hit]:
-        return self._index.search(query, mode, limit)
+        cache_key = (lookup_key(query), mode, limit)
+        if (cached := self._searches.get(cache_key)) is not None:
+            return cached
+        hits = self._index.search(query, mode, limit)
+        self._searches[cache_key] = hits
+        return hits

@@ -1,0 +1,57 @@
+# Lexica — the README's two set-up commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client
+
+.PHONY: help install run test lint format generate check-generated contract-live bench lock clean
+
+help:
+	@echo "make run       serve the API on http://127.0.0.1:8000 (imports GCIDE on first start)"
+	@echo "make test      lint, then every test (unit, integration, contract, SDK end-to-end)"
+	@echo "make generate  regenerate models, interfaces, routes and the SDK from the specs"
+	@echo "make lint      ruff (lint + format check) and mypy --strict"
+	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
+	@echo "make bench     throughput benchmarks, as ratios against a bare ASGI app"
+	@echo "make lock      re-pin constraints.txt from the current venv"
+
+$(STAMP): pyproject.toml constraints.txt sdk-python/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' -e ./sdk-python
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/lexica serve
+
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/mypy $(SOURCES)
+
+format: install
+	$(BIN)/ruff check --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
+
+generate: install
+	$(BIN)/python -m codegen
+
+contract-live: install
+	$(BIN)/pytest contract-tests/test_schemathesis_live.py -v
+
+bench: install
+	$(BIN)/python -m bench
+
+lock: install
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
