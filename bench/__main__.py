@@ -9,8 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
     env = dict(os.environ)
-    subprocess.run([sys.executable, "-m", "lexica.cli", "import", "gcide", "--if-empty"], check=True, env=env)  # noqa: S603
+    subprocess.run([sys.executable, "-m", "lexica.cli", "import", "gcide", "--if-empty"], check=True, env=env)
 
     def measure(port: int, path: str) -> float:
         asyncio.run(run_load("127.0.0.1", port, path, seconds=1.0, connections=args.connections))  # warm-up

@@ -31,6 +31,8 @@ def schema_type(schema: Mapping[str, Any], ref: str | None) -> str:
     if kind == "array":
         items = schema.get("items", {})
         return f"list[{schema_type(items, None)}]"
+    if kind == "string" and schema.get("format") == "uuid":
+        return "UUID"
     if isinstance(kind, str) and kind in _SCALARS:
         return _SCALARS[kind]
     raise ValueError(f"unsupported parameter schema: {dict(schema)!r}")

@@ -36,7 +36,10 @@ class OperationView:
     params: tuple[ParamView, ...]
     reply_type: str
     produces: tuple[str, ...]
+    consumes: tuple[str, ...]
     statuses: tuple[int, ...]
+    security: tuple[str, ...]
+    role: str | None
 
 
 @dataclass(frozen=True)
@@ -56,23 +59,25 @@ def _param_view(param: Parameter) -> ParamView:
     if param.description:
         kwargs.append(f"description={param.description!r}")
     call = f"{_FASTAPI_SOURCES[param.location]}({', '.join(kwargs)})"
-    return ParamView(
-        py_name=py_name, annotation=annotation(param), fastapi=call, default=default_literal(param)
-    )
+    return ParamView(py_name=py_name, annotation=annotation(param), fastapi=call, default=default_literal(param))
+
+
+_BODY_SOURCES = {"application/json": "Body()", "application/x-www-form-urlencoded": "Form()"}
 
 
 def _body_view(body: Any) -> ParamView:
     content = body.get("content", {})
-    if list(content) != ["application/json"]:
-        raise ValueError(f"only application/json request bodies are supported, got {list(content)}")
-    ref = Resolver.ref_name(content["application/json"].get("schema"))
+    if len(content) != 1 or next(iter(content)) not in _BODY_SOURCES:
+        raise ValueError(f"a request body must have exactly one of {sorted(_BODY_SOURCES)}, got {list(content)}")
+    media_type, media = next(iter(content.items()))
+    ref = Resolver.ref_name(media.get("schema"))
     if ref is None:
         raise ValueError("request body schemas must be a $ref to a component schema")
     required = bool(body.get("required", False))
     return ParamView(
         py_name="body",
         annotation=f"models.{ref}" if required else f"models.{ref} | None",
-        fastapi="Body()",
+        fastapi=_BODY_SOURCES[media_type],
         default=None if required else "None",
     )
 
@@ -107,6 +112,9 @@ def operation_view(op: Operation) -> OperationView:
         params=tuple(params),
         reply_type=_reply_type(op),
         produces=op.produces,
+        consumes=op.consumes,
+        security=op.security,
+        role=op.role,
         statuses=tuple(int(r.status) for r in op.responses if r.status.isdigit()),
     )
 
@@ -118,10 +126,7 @@ def render(operations: Sequence[Operation]) -> dict[str, str]:
     for op, view in zip(operations, views, strict=True):
         by_tag.setdefault(op.tag, []).append(view)
     tags = sorted(
-        (
-            TagView(name=name, class_name=f"{pascal(name)}Api", operations=tuple(ops))
-            for name, ops in by_tag.items()
-        ),
+        (TagView(name=name, class_name=f"{pascal(name)}Api", operations=tuple(ops)) for name, ops in by_tag.items()),
         key=lambda t: t.name,
     )
     env = jinja2.Environment(

@@ -84,6 +84,12 @@ class Operation:
     parameters: tuple[Parameter, ...]
     responses: tuple[Response, ...]
     request_body: Mapping[str, Any] | None = field(default=None)
+    security: tuple[str, ...] = ()  # names of the security schemes that may authenticate; () = public
+    role: str | None = None  # `x-lexica-role`: the least role the operation requires
+
+    @property
+    def consumes(self) -> tuple[str, ...]:
+        return tuple(self.request_body.get("content", {})) if self.request_body else ()
 
     @property
     def success_responses(self) -> tuple[Response, ...]:
@@ -134,6 +140,8 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                     )
                 )
             tags = raw.get("tags") or ["default"]
+            requirements = raw.get("security", document.get("security", []))
+            schemes = tuple(dict.fromkeys(name for requirement in requirements for name in requirement))
             yield Operation(
                 operation_id=raw["operationId"],
                 method=method,
@@ -143,4 +151,6 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                 parameters=params,
                 responses=tuple(responses),
                 request_body=resolver.deref(raw["requestBody"]) if "requestBody" in raw else None,
+                security=schemes,
+                role=raw.get("x-lexica-role"),
             )

@@ -56,10 +56,7 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
 def _spec_operations() -> set[tuple[str, str]]:
     document = yaml.safe_load((ROOT / "openapi" / "lexica.yaml").read_text(encoding="utf-8"))
     return {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method in HTTP_METHODS
+        (method.upper(), path) for path, item in document["paths"].items() for method in item if method in HTTP_METHODS
     }
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -12,24 +11,25 @@ from typing import Any
 from fastapi import FastAPI
 
 import lexica
-from lexica._generated.interfaces import API_CLASSES, OpsApi, WordsApi
-from lexica._generated.routes import add_routes
+from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, OpsApi, UsersApi, WordsApi
+from lexica._generated.routes import OPERATIONS, add_routes
+from lexica.auth.endpoints import AdminEndpoints, AuthEndpoints, UsersEndpoints
 from lexica.ops.endpoints import OpsEndpoints
 from lexica.platform.docs import mount_docs
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
-from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import install_problem_handlers
 from lexica.settings import Settings
-from lexica.state import AppState
-from lexica.storage.sql.database import create_engine, create_schema, ping
-from lexica.storage.sql.words import SqlWordRepository
+from lexica.state import AppState, open_state
 from lexica.words.endpoints import WordsEndpoints
-from lexica.words.service import WordService
-
-logger = logging.getLogger("lexica")
 
 # Each generated interface and the class that implements it. Start-up fails if one is missing or abstract.
-IMPLEMENTATIONS: dict[type[Any], type[Any]] = {WordsApi: WordsEndpoints, OpsApi: OpsEndpoints}
+IMPLEMENTATIONS: dict[type[Any], type[Any]] = {
+    WordsApi: WordsEndpoints,
+    OpsApi: OpsEndpoints,
+    AuthApi: AuthEndpoints,
+    UsersApi: UsersEndpoints,
+    AdminApi: AdminEndpoints,
+}
 
 
 def check_implementations() -> None:
@@ -46,43 +46,30 @@ def check_implementations() -> None:
         raise TypeError("operations without an implementation: " + "; ".join(problems))
 
 
+def build_implementations(state: AppState) -> dict[type[Any], Any]:
+    checks = {"storage": state.storage_ok, "dictionary": state.dictionary_ok}
+    if state.redis is not None:
+        checks["redis"] = state.redis_ok
+    return {
+        WordsApi: WordsEndpoints(state.words, entry_max_age=state.settings.entry_max_age_seconds),
+        OpsApi: OpsEndpoints(checks),
+        AuthApi: AuthEndpoints(state.auth),
+        UsersApi: UsersEndpoints(state.account, state.cursors),
+        AdminApi: AdminEndpoints(state.account, state.cursors),
+    }
+
+
 def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(settings.database_url, echo=settings.database_echo)
-        try:
-            await create_schema(engine)
-            repository = SqlWordRepository(engine)
-            words = WordService(
-                repository,
-                CursorCodec(settings.effective_secret),
-                cache_size=settings.entry_cache_size,
-                cache_ttl_seconds=settings.entry_cache_ttl_seconds,
-            )
-            if settings.search_index_on_startup:
-                indexed = await words.rebuild_index()
-                logger.info("search index holds %d headwords", indexed)
-
-            async def storage_ok() -> bool:
-                await ping(engine)
-                return True
-
-            async def dictionary_ok() -> bool:
-                return len(words.index) > 0
-
-            state = AppState(settings=settings, engine=engine, words=words)
-            state.implementations = {
-                WordsApi: WordsEndpoints(words, entry_max_age=settings.entry_max_age_seconds),
-                OpsApi: OpsEndpoints({"storage": storage_ok, "dictionary": dictionary_ok}),
-            }
+        async with open_state(settings) as state:
+            state.implementations = build_implementations(state)
             if settings.tune_gc:
                 # Start-up objects are long-lived: move them out of the collector's way (see ARCHITECTURE.md).
                 gc.collect()
                 gc.freeze()
                 gc.set_threshold(50_000, 50, 100)
-            yield {"lexica": state, "implementations": state.implementations}
-        finally:
-            await engine.dispose()
+            yield {"lexica": state, "implementations": state.implementations, "authenticator": state.auth}
 
     return lifespan
 
@@ -101,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     install_problem_handlers(app)
     add_routes(app.router)
+    app.state.consumes = {operation.operation_id: operation.consumes for operation in OPERATIONS}
     mount_docs(app)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every response carries the id

@@ -57,18 +57,14 @@ async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: 
         )
         merged = ", ".join(f"{key} (x{n})" for key, n in sorted(report.merged.items()))
         console.print(f"Merged {len(report.merged)} headwords repeated in the source: {merged}")
-        console.print(
-            f"Skipped {len(report.artifacts)} source keys that are fragments of entry text, not headwords."
-        )
+        console.print(f"Skipped {len(report.artifacts)} source keys that are fragments of entry text, not headwords.")
     finally:
         await engine.dispose()
 
 
 @import_app.command("gcide")
 def import_gcide(
-    if_empty: Annotated[
-        bool, typer.Option("--if-empty", help="Do nothing if entries are already stored.")
-    ] = False,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if entries are already stored.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5000,
 ) -> None:
     """Import (or re-import, idempotently) the bundled GCIDE dictionary."""
@@ -83,9 +79,7 @@ def serve(
 ) -> None:
     """Serve the API with uvicorn (uvloop, httptools)."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if load_dictionary:
         asyncio.run(_import_gcide(settings, only_if_empty=True, batch_size=5000))
     uvicorn.run(

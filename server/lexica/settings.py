@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import limits
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 WEAK_SECRETS = frozenset({"changeme", "change-me", "secret", "dev", "development", "lexica"})
 MIN_SECRET_LENGTH = 32
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/?#\s]+$")
 
 
 class Settings(BaseSettings):
@@ -34,9 +38,33 @@ class Settings(BaseSettings):
     entry_cache_ttl_seconds: float = Field(default=60.0, gt=0)
     entry_max_age_seconds: int = Field(default=300, ge=0, description="Cache-Control max-age of entries.")
     search_index_on_startup: bool = True
-    tune_gc: bool = Field(
-        default=True, description="gc.freeze() after start-up and a higher gen-0 threshold."
+    tune_gc: bool = Field(default=True, description="gc.freeze() after start-up and a higher gen-0 threshold.")
+
+    # Identity
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400, description="JWT access token lifetime.")
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=3600, description="Refresh token lifetime.")
+    first_admin_email: str | None = Field(default=None, description="Creates this admin at start-up if none exists.")
+    first_admin_password: SecretStr | None = None
+
+    # Rate limiting
+    redis_url: str | None = Field(
+        default=None,
+        repr=False,  # may carry a password
+        description="Redis shared by every instance (rate limits); in-process state when unset.",
     )
+    rate_limit_enabled: bool = True
+    rate_limit_anonymous: str = "300/minute"
+    rate_limit_authenticated: str = "1200/minute"
+    rate_limit_login: str = "20/minute"
+
+    # Request bodies
+    max_request_body_bytes: int = Field(default=1_048_576, ge=1)
+
+    # CORS
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins browsers may call from: comma-separated or a JSON list."
+    )
+    cors_allow_credentials: bool = False
 
     @model_validator(mode="after")
     def _production_needs_real_secrets(self) -> Settings:
@@ -48,6 +76,59 @@ class Settings(BaseSettings):
                 f"LEXICA_SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
                 "in production, e.g. the output of "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _first_admin_needs_both(self) -> Settings:
+        if (self.first_admin_email is None) != (self.first_admin_password is None):
+            raise ValueError("set both LEXICA_FIRST_ADMIN_EMAIL and LEXICA_FIRST_ADMIN_PASSWORD, or neither")
+        return self
+
+    @field_validator("rate_limit_anonymous", "rate_limit_authenticated", "rate_limit_login")
+    @classmethod
+    def _valid_rate_limit(cls, value: str, info: ValidationInfo) -> str:
+        name = f"LEXICA_{(info.field_name or '').upper()}"
+        try:
+            parsed = limits.parse_many(value)
+        except ValueError:
+            parsed = []
+        if len(parsed) != 1 or parsed[0].amount < 1:
+            raise ValueError(f"{name} must be one rate limit such as '300/minute' or '20 per 5 minutes', got {value!r}")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_cors_origins(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"LEXICA_CORS_ORIGINS is not a valid JSON list: {exc}") from exc
+        return [origin.strip() for origin in text.split(",") if origin.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"LEXICA_CORS_ORIGINS entries must be '*' or an origin such as https://app.example.com "
+                    f"(scheme://host[:port], no path or trailing slash), got {origin!r}"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _production_refuses_wildcard_cors_with_credentials(self) -> Settings:
+        if self.environment == "production" and self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "LEXICA_CORS_ORIGINS must list explicit origins (e.g. https://app.example.com) when "
+                "LEXICA_CORS_ALLOW_CREDENTIALS is true in production: '*' with credentials would let any "
+                "website make requests with your users' credentials. "
+                "Otherwise set LEXICA_CORS_ALLOW_CREDENTIALS=false."
             )
         return self
 

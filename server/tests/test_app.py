@@ -24,9 +24,7 @@ def test_startup_names_the_operation_left_unimplemented(monkeypatch: pytest.Monk
         async def get_entry(self, *, headword: str, if_none_match: str | None) -> Reply[models.Entry]:
             raise NotImplementedError
 
-        async def list_words(
-            self, *, prefix: str | None, limit: int, cursor: str | None
-        ) -> Reply[models.HeadwordPage]:
+        async def list_words(self, *, prefix: str | None, limit: int, cursor: str | None) -> Reply[models.HeadwordPage]:
             raise NotImplementedError
 
     implementations: dict[type[Any], type[Any]] = {**app_module.IMPLEMENTATIONS, WordsApi: Incomplete}

@@ -4,10 +4,64 @@
 from __future__ import annotations
 
 import abc
+from uuid import UUID
 
 from lexica.platform.reply import Reply
+from lexica.platform.security import Principal
 
 from . import models
+
+
+class AdminApi(abc.ABC):
+    """Operations tagged `admin`."""
+
+    @abc.abstractmethod
+    async def set_user_role(
+        self,
+        *,
+        principal: Principal,
+        body: models.RoleChange,
+        user_id: UUID,
+    ) -> Reply[models.User]:
+        """Change a user's role (admin) (`PUT /api/v1/admin/users/{user_id}/role`)."""
+
+    @abc.abstractmethod
+    async def list_audit_events(
+        self,
+        *,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+    ) -> Reply[models.AuditEventPage]:
+        """Read the audit log (admin) (`GET /api/v1/admin/audit-events`)."""
+
+
+class AuthApi(abc.ABC):
+    """Operations tagged `auth`."""
+
+    @abc.abstractmethod
+    async def register_user(
+        self,
+        *,
+        body: models.Registration,
+    ) -> Reply[models.User]:
+        """Create an account (`POST /api/v1/auth/register`)."""
+
+    @abc.abstractmethod
+    async def issue_token(
+        self,
+        *,
+        body: models.TokenRequest,
+    ) -> Reply[models.TokenPair]:
+        """Get an access token (OAuth 2.0 password and refresh-token grants) (`POST /api/v1/auth/token`)."""
+
+    @abc.abstractmethod
+    async def logout(
+        self,
+        *,
+        body: models.RefreshTokenBody,
+    ) -> Reply[None]:
+        """Revoke a refresh token and its family (`POST /api/v1/auth/logout`)."""
 
 
 class OpsApi(abc.ABC):
@@ -24,6 +78,88 @@ class OpsApi(abc.ABC):
         self,
     ) -> Reply[models.Readiness]:
         """Readiness probe (`GET /health/ready`)."""
+
+
+class UsersApi(abc.ABC):
+    """Operations tagged `users`."""
+
+    @abc.abstractmethod
+    async def get_current_user(
+        self,
+        *,
+        principal: Principal,
+    ) -> Reply[models.User]:
+        """The signed-in user (`GET /api/v1/users/me`)."""
+
+    @abc.abstractmethod
+    async def delete_current_user(
+        self,
+        *,
+        principal: Principal,
+    ) -> Reply[None]:
+        """Delete the account (`DELETE /api/v1/users/me`)."""
+
+    @abc.abstractmethod
+    async def export_current_user(
+        self,
+        *,
+        principal: Principal,
+    ) -> Reply[models.UserExport]:
+        """Export all of the user's data (`GET /api/v1/users/me/export`)."""
+
+    @abc.abstractmethod
+    async def list_api_keys(
+        self,
+        *,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+    ) -> Reply[models.ApiKeyPage]:
+        """List the user's API keys (`GET /api/v1/users/me/api-keys`)."""
+
+    @abc.abstractmethod
+    async def create_api_key(
+        self,
+        *,
+        principal: Principal,
+        body: models.ApiKeyRequest,
+    ) -> Reply[models.ApiKeyCreated]:
+        """Create a personal API key (`POST /api/v1/users/me/api-keys`)."""
+
+    @abc.abstractmethod
+    async def revoke_api_key(
+        self,
+        *,
+        principal: Principal,
+        key_id: UUID,
+    ) -> Reply[None]:
+        """Revoke an API key (`DELETE /api/v1/users/me/api-keys/{key_id}`)."""
+
+    @abc.abstractmethod
+    async def enrol_totp(
+        self,
+        *,
+        principal: Principal,
+    ) -> Reply[models.TotpEnrolment]:
+        """Start two-factor enrolment (TOTP) (`POST /api/v1/users/me/mfa/totp`)."""
+
+    @abc.abstractmethod
+    async def confirm_totp(
+        self,
+        *,
+        principal: Principal,
+        body: models.TotpCode,
+    ) -> Reply[models.RecoveryCodes]:
+        """Turn two-factor authentication on (`POST /api/v1/users/me/mfa/totp/confirm`)."""
+
+    @abc.abstractmethod
+    async def disable_totp(
+        self,
+        *,
+        principal: Principal,
+        body: models.TotpCode,
+    ) -> Reply[None]:
+        """Turn two-factor authentication off (`POST /api/v1/users/me/mfa/totp/disable`)."""
 
 
 class WordsApi(abc.ABC):
@@ -59,4 +195,4 @@ class WordsApi(abc.ABC):
         """Search headwords (`GET /api/v1/search`)."""
 
 
-API_CLASSES: tuple[type[abc.ABC], ...] = (OpsApi, WordsApi)
+API_CLASSES: tuple[type[abc.ABC], ...] = (AdminApi, AuthApi, OpsApi, UsersApi, WordsApi)

@@ -4,8 +4,166 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Literal
+from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AnyUrl, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+
+
+class Error(StrEnum):
+    INVALID_REQUEST = "invalid_request"
+    INVALID_GRANT = "invalid_grant"
+    UNSUPPORTED_GRANT_TYPE = "unsupported_grant_type"
+    INVALID_SCOPE = "invalid_scope"
+
+
+class Role(StrEnum):
+    """
+    `reader` reads; `editor` may also change dictionary entries; `admin` may do everything.
+    """
+
+    READER = "reader"
+    EDITOR = "editor"
+    ADMIN = "admin"
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    email: Annotated[
+        str,
+        Field(
+            description="The address to sign in with; compared case-insensitively.",
+            max_length=254,
+            pattern="^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+        ),
+    ]
+    password: Annotated[SecretStr, Field(max_length=128, min_length=12)]
+    display_name: Annotated[str | None, Field(max_length=100, min_length=1)] = None
+
+
+class User(BaseModel):
+    id: UUID
+    email: str
+    display_name: str | None
+    role: Role
+    mfa_enabled: bool
+    created_at: AwareDatetime
+
+
+class GrantType(StrEnum):
+    PASSWORD = "password"
+    REFRESH_TOKEN = "refresh_token"
+
+
+class TokenRequest(BaseModel):
+    """
+    Form fields of the OAuth 2.0 token request.
+    """
+
+    grant_type: GrantType
+    username: Annotated[str | None, Field(description="The account's email (password grant).", max_length=254)] = None
+    password: Annotated[SecretStr | None, Field(max_length=128)] = None
+    otp: Annotated[
+        str | None,
+        Field(description="A TOTP code or a recovery code, when two-factor authentication is on.", max_length=32),
+    ] = None
+    refresh_token: Annotated[str | None, Field(max_length=512)] = None
+    scope: Annotated[str | None, Field(max_length=200)] = None
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: Annotated[int, Field(description="Seconds until the access token expires.")]
+    refresh_token: str
+
+
+class RefreshTokenBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    refresh_token: Annotated[str, Field(max_length=512, min_length=1)]
+
+
+class TotpEnrolment(BaseModel):
+    secret: Annotated[str, Field(description="Base32 secret.")]
+    otpauth_uri: AnyUrl
+
+
+class TotpCode(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    code: Annotated[str, Field(pattern="^[0-9]{6}$")]
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str]
+
+
+class ApiKeyRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=100, min_length=1)]
+    expires_at: Annotated[
+        AwareDatetime | None,
+        Field(description="When the key stops working; never, if absent or null. Must be in the future."),
+    ] = None
+
+
+class ApiKey(BaseModel):
+    id: UUID
+    name: str
+    prefix: Annotated[str, Field(description="The key's first characters, to recognise it.")]
+    created_at: AwareDatetime
+    last_used_at: AwareDatetime | None
+    expires_at: AwareDatetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    key: Annotated[str, Field(description="The whole key. Shown only in this response.")]
+
+
+class RoleChange(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    role: Role
+
+
+class AuditAction(StrEnum):
+    USER_REGISTERED = "user.registered"
+    LOGIN_SUCCEEDED = "login.succeeded"
+    LOGIN_FAILED = "login.failed"
+    LOGIN_THROTTLED = "login.throttled"
+    TOKEN_REUSE_DETECTED = "token.reuse_detected"
+    LOGOUT = "logout"
+    MFA_ENABLED = "mfa.enabled"
+    MFA_DISABLED = "mfa.disabled"
+    MFA_RECOVERY_CODE_USED = "mfa.recovery_code_used"
+    API_KEY_CREATED = "api_key.created"
+    API_KEY_REVOKED = "api_key.revoked"
+    ROLE_CHANGED = "role.changed"
+    USER_DELETED = "user.deleted"
+    ADMIN_BOOTSTRAPPED = "admin.bootstrapped"
+
+
+class AuditEvent(BaseModel):
+    id: int
+    occurred_at: AwareDatetime
+    action: AuditAction
+    actor_id: Annotated[str | None, Field(description="The user who acted, if known.")]
+    subject_id: Annotated[str | None, Field(description="The user acted upon, if any.")]
+    client_ip: str | None
+    detail: str | None
+
+
+class UserExport(BaseModel):
+    user: User
+    api_keys: list[ApiKey]
+    audit_events: Annotated[list[AuditEvent], Field(description="Security events about the user.")]
 
 
 class Problem(BaseModel):
@@ -25,9 +183,7 @@ class ValidationError(BaseModel):
     One reason why the request is not valid.
     """
 
-    location: Annotated[
-        list[str | int], Field(description='Where the bad value is, e.g. `["query", "limit"]`.')
-    ]
+    location: Annotated[list[str | int], Field(description='Where the bad value is, e.g. `["query", "limit"]`.')]
     message: str
     type: Annotated[str, Field(description="A machine-readable error kind.")]
 
@@ -42,9 +198,7 @@ class ValidationProblem(Problem):
 
 class Definition(BaseModel):
     text: Annotated[str, Field(description="The definition as GCIDE words it.")]
-    examples: Annotated[
-        list[str], Field(description="Quotations or usage examples given for this definition.")
-    ]
+    examples: Annotated[list[str], Field(description="Quotations or usage examples given for this definition.")]
 
 
 class PartOfSpeechSection(BaseModel):
@@ -137,3 +291,23 @@ class ReadinessProblem(Problem):
     """
 
     checks: dict[str, CheckState]
+
+
+class OAuthProblem(Problem):
+    """
+    A problem document with the OAuth 2.0 error code.
+    """
+
+    error: Error
+
+
+class ApiKeyPage(BaseModel):
+    items: list[ApiKey]
+    next_cursor: str | None
+    links: PageLinks
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEvent]
+    next_cursor: str | None
+    links: PageLinks

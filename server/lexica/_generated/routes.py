@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+from uuid import UUID
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Form, Header, Path, Query, Request, Response
 
 from lexica.platform.binding import OperationInfo, ensure_acceptable, implementation, render
+from lexica.platform.security import Principal, authenticated
 
 from . import models
-from .interfaces import OpsApi, WordsApi
+from .interfaces import AdminApi, AuthApi, OpsApi, UsersApi, WordsApi
 
 OPERATIONS: tuple[OperationInfo, ...] = (
     OperationInfo(
@@ -19,7 +21,10 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/words/{headword}",
         route_path="/api/v1/words/{headword:path}",
         produces=("application/json",),
-        statuses=(200, 304, 404, 405, 406, 422),
+        statuses=(200, 304, 404, 405, 406, 422, 429),
+        consumes=(),
+        security=(),
+        role=None,
     ),
     OperationInfo(
         operation_id="listWords",
@@ -27,7 +32,10 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/words",
         route_path="/api/v1/words",
         produces=("application/json",),
-        statuses=(200, 400, 405, 406, 422),
+        statuses=(200, 400, 405, 406, 422, 429),
+        consumes=(),
+        security=(),
+        role=None,
     ),
     OperationInfo(
         operation_id="searchWords",
@@ -35,7 +43,10 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/search",
         route_path="/api/v1/search",
         produces=("application/json",),
-        statuses=(200, 405, 406, 422),
+        statuses=(200, 405, 406, 422, 429),
+        consumes=(),
+        security=(),
+        role=None,
     ),
     OperationInfo(
         operation_id="getLiveness",
@@ -44,6 +55,9 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         route_path="/health/live",
         produces=("application/json",),
         statuses=(200, 405, 406),
+        consumes=(),
+        security=(),
+        role=None,
     ),
     OperationInfo(
         operation_id="getReadiness",
@@ -52,6 +66,163 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         route_path="/health/ready",
         produces=("application/json",),
         statuses=(200, 405, 406, 503),
+        consumes=(),
+        security=(),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="registerUser",
+        method="POST",
+        path="/api/v1/auth/register",
+        route_path="/api/v1/auth/register",
+        produces=("application/json",),
+        statuses=(201, 405, 406, 409, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=(),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="issueToken",
+        method="POST",
+        path="/api/v1/auth/token",
+        route_path="/api/v1/auth/token",
+        produces=("application/json",),
+        statuses=(200, 400, 405, 406, 413, 415, 422, 429),
+        consumes=("application/x-www-form-urlencoded",),
+        security=(),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="logout",
+        method="POST",
+        path="/api/v1/auth/logout",
+        route_path="/api/v1/auth/logout",
+        produces=(),
+        statuses=(204, 405, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=(),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="getCurrentUser",
+        method="GET",
+        path="/api/v1/users/me",
+        route_path="/api/v1/users/me",
+        produces=("application/json",),
+        statuses=(200, 401, 405, 406, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="deleteCurrentUser",
+        method="DELETE",
+        path="/api/v1/users/me",
+        route_path="/api/v1/users/me",
+        produces=(),
+        statuses=(204, 401, 405, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="exportCurrentUser",
+        method="GET",
+        path="/api/v1/users/me/export",
+        route_path="/api/v1/users/me/export",
+        produces=("application/json",),
+        statuses=(200, 401, 405, 406, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="listApiKeys",
+        method="GET",
+        path="/api/v1/users/me/api-keys",
+        route_path="/api/v1/users/me/api-keys",
+        produces=("application/json",),
+        statuses=(200, 400, 401, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="createApiKey",
+        method="POST",
+        path="/api/v1/users/me/api-keys",
+        route_path="/api/v1/users/me/api-keys",
+        produces=("application/json",),
+        statuses=(201, 401, 405, 406, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="revokeApiKey",
+        method="DELETE",
+        path="/api/v1/users/me/api-keys/{key_id}",
+        route_path="/api/v1/users/me/api-keys/{key_id}",
+        produces=(),
+        statuses=(204, 401, 404, 405, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="setUserRole",
+        method="PUT",
+        path="/api/v1/admin/users/{user_id}/role",
+        route_path="/api/v1/admin/users/{user_id}/role",
+        produces=("application/json",),
+        statuses=(200, 401, 403, 404, 405, 406, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role="admin",
+    ),
+    OperationInfo(
+        operation_id="listAuditEvents",
+        method="GET",
+        path="/api/v1/admin/audit-events",
+        route_path="/api/v1/admin/audit-events",
+        produces=("application/json",),
+        statuses=(200, 400, 401, 403, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role="admin",
+    ),
+    OperationInfo(
+        operation_id="enrolTotp",
+        method="POST",
+        path="/api/v1/users/me/mfa/totp",
+        route_path="/api/v1/users/me/mfa/totp",
+        produces=("application/json",),
+        statuses=(201, 401, 405, 406, 409, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="confirmTotp",
+        method="POST",
+        path="/api/v1/users/me/mfa/totp/confirm",
+        route_path="/api/v1/users/me/mfa/totp/confirm",
+        produces=("application/json",),
+        statuses=(200, 401, 405, 406, 409, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+    ),
+    OperationInfo(
+        operation_id="disableTotp",
+        method="POST",
+        path="/api/v1/users/me/mfa/totp/disable",
+        route_path="/api/v1/users/me/mfa/totp/disable",
+        produces=(),
+        statuses=(204, 401, 405, 409, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
     ),
 )
 
@@ -97,14 +268,9 @@ def add_routes(router: APIRouter) -> None:
         request: Request,
         prefix: Annotated[
             str | None,
-            Query(
-                max_length=200,
-                description="Only headwords whose normalised key starts with this normalised text.",
-            ),
+            Query(max_length=200, description="Only headwords whose normalised key starts with this normalised text."),
         ] = None,
-        limit: Annotated[
-            int, Query(ge=1, le=100, description="The largest number of items in one page.")
-        ] = 20,
+        limit: Annotated[int, Query(ge=1, le=100, description="The largest number of items in one page.")] = 20,
         cursor: Annotated[
             str | None,
             Query(
@@ -132,12 +298,10 @@ def add_routes(router: APIRouter) -> None:
     async def search_words(
         request: Request,
         q: Annotated[str, Query(min_length=1, max_length=100, description="The text to search for.")],
-        mode: Annotated[
-            models.SearchMode, Query(description="Which matching method to use.")
-        ] = models.SearchMode("auto"),
-        limit: Annotated[
-            int, Query(ge=1, le=50, description="The largest number of results to return.")
-        ] = 10,
+        mode: Annotated[models.SearchMode, Query(description="Which matching method to use.")] = models.SearchMode(
+            "auto"
+        ),
+        limit: Annotated[int, Query(ge=1, le=50, description="The largest number of results to return.")] = 10,
     ) -> Response:
         operation = OPERATIONS[2]
         ensure_acceptable(request, operation.produces)
@@ -186,6 +350,296 @@ def add_routes(router: APIRouter) -> None:
         get_readiness,
         methods=["GET"],
         operation_id="getReadiness",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def register_user(
+        request: Request,
+        body: Annotated[models.Registration, Body()],
+    ) -> Response:
+        operation = OPERATIONS[5]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, AuthApi)
+        reply = await api.register_user(body=body)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/auth/register",
+        register_user,
+        methods=["POST"],
+        operation_id="registerUser",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def issue_token(
+        request: Request,
+        body: Annotated[models.TokenRequest, Form()],
+    ) -> Response:
+        operation = OPERATIONS[6]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, AuthApi)
+        reply = await api.issue_token(body=body)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/auth/token",
+        issue_token,
+        methods=["POST"],
+        operation_id="issueToken",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def logout(
+        request: Request,
+        body: Annotated[models.RefreshTokenBody, Body()],
+    ) -> Response:
+        operation = OPERATIONS[7]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, AuthApi)
+        reply = await api.logout(body=body)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/auth/logout",
+        logout,
+        methods=["POST"],
+        operation_id="logout",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def get_current_user(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[8]))],
+    ) -> Response:
+        operation = OPERATIONS[8]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.get_current_user(principal=principal)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me",
+        get_current_user,
+        methods=["GET"],
+        operation_id="getCurrentUser",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def delete_current_user(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[9]))],
+    ) -> Response:
+        operation = OPERATIONS[9]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.delete_current_user(principal=principal)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me",
+        delete_current_user,
+        methods=["DELETE"],
+        operation_id="deleteCurrentUser",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def export_current_user(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[10]))],
+    ) -> Response:
+        operation = OPERATIONS[10]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.export_current_user(principal=principal)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me/export",
+        export_current_user,
+        methods=["GET"],
+        operation_id="exportCurrentUser",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def list_api_keys(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[11]))],
+        limit: Annotated[int, Query(ge=1, le=100, description="The largest number of items in one page.")] = 20,
+        cursor: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=1024,
+                description="The `next_cursor` of the previous page. Opaque; do not build or change it.",
+            ),
+        ] = None,
+    ) -> Response:
+        operation = OPERATIONS[11]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.list_api_keys(principal=principal, limit=limit, cursor=cursor)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me/api-keys",
+        list_api_keys,
+        methods=["GET"],
+        operation_id="listApiKeys",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def create_api_key(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[12]))],
+        body: Annotated[models.ApiKeyRequest, Body()],
+    ) -> Response:
+        operation = OPERATIONS[12]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.create_api_key(principal=principal, body=body)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me/api-keys",
+        create_api_key,
+        methods=["POST"],
+        operation_id="createApiKey",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def revoke_api_key(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[13]))],
+        key_id: Annotated[UUID, Path()],
+    ) -> Response:
+        operation = OPERATIONS[13]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.revoke_api_key(principal=principal, key_id=key_id)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me/api-keys/{key_id}",
+        revoke_api_key,
+        methods=["DELETE"],
+        operation_id="revokeApiKey",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def set_user_role(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[14]))],
+        body: Annotated[models.RoleChange, Body()],
+        user_id: Annotated[UUID, Path()],
+    ) -> Response:
+        operation = OPERATIONS[14]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, AdminApi)
+        reply = await api.set_user_role(principal=principal, body=body, user_id=user_id)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/admin/users/{user_id}/role",
+        set_user_role,
+        methods=["PUT"],
+        operation_id="setUserRole",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def list_audit_events(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[15]))],
+        limit: Annotated[int, Query(ge=1, le=100, description="The largest number of items in one page.")] = 20,
+        cursor: Annotated[
+            str | None,
+            Query(
+                min_length=1,
+                max_length=1024,
+                description="The `next_cursor` of the previous page. Opaque; do not build or change it.",
+            ),
+        ] = None,
+    ) -> Response:
+        operation = OPERATIONS[15]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, AdminApi)
+        reply = await api.list_audit_events(principal=principal, limit=limit, cursor=cursor)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/admin/audit-events",
+        list_audit_events,
+        methods=["GET"],
+        operation_id="listAuditEvents",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def enrol_totp(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[16]))],
+    ) -> Response:
+        operation = OPERATIONS[16]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.enrol_totp(principal=principal)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me/mfa/totp",
+        enrol_totp,
+        methods=["POST"],
+        operation_id="enrolTotp",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def confirm_totp(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[17]))],
+        body: Annotated[models.TotpCode, Body()],
+    ) -> Response:
+        operation = OPERATIONS[17]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.confirm_totp(principal=principal, body=body)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me/mfa/totp/confirm",
+        confirm_totp,
+        methods=["POST"],
+        operation_id="confirmTotp",
+        include_in_schema=False,
+        response_model=None,
+    )
+
+    async def disable_totp(
+        request: Request,
+        principal: Annotated[Principal, Depends(authenticated(OPERATIONS[18]))],
+        body: Annotated[models.TotpCode, Body()],
+    ) -> Response:
+        operation = OPERATIONS[18]
+        ensure_acceptable(request, operation.produces)
+        api = implementation(request, UsersApi)
+        reply = await api.disable_totp(principal=principal, body=body)
+        return render(reply, operation)
+
+    router.add_api_route(
+        "/api/v1/users/me/mfa/totp/disable",
+        disable_totp,
+        methods=["POST"],
+        operation_id="disableTotp",
         include_in_schema=False,
         response_model=None,
     )

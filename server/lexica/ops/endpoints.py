@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from lexica._generated import models
 from lexica._generated.interfaces import OpsApi
@@ -19,7 +19,7 @@ Check = Callable[[], Awaitable[bool]]
 
 
 class OpsEndpoints(OpsApi):
-    def __init__(self, checks: dict[str, Check]) -> None:
+    def __init__(self, checks: Mapping[str, Check]) -> None:
         self._checks = checks
 
     async def get_liveness(self) -> Reply[models.Liveness]:

@@ -25,6 +25,9 @@ class OperationInfo:
     route_path: str
     produces: tuple[str, ...]
     statuses: tuple[int, ...]
+    consumes: tuple[str, ...] = ()
+    security: tuple[str, ...] = ()  # schemes that may authenticate; empty means public
+    role: str | None = None  # least role required, from `x-lexica-role`
 
 
 def ensure_acceptable(request: Request, produces: tuple[str, ...]) -> None:
@@ -44,9 +47,7 @@ def implementation(request: Request, api: type[ApiT]) -> ApiT:
 def render(reply: Reply[Any], operation: OperationInfo) -> Response:
     if reply.status not in operation.statuses:
         # A programming error: the implementation answered with a status the spec does not declare.
-        raise RuntimeError(
-            f"{operation.operation_id} answered {reply.status}, which the spec does not declare"
-        )
+        raise RuntimeError(f"{operation.operation_id} answered {reply.status}, which the spec does not declare")
     body = reply.body
     if body is None:
         return Response(status_code=reply.status, headers=dict(reply.headers))

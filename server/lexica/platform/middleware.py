@@ -10,6 +10,8 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lexica.platform.context import RequestContext, set_request_context
+
 access_log = logging.getLogger("lexica.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _DOCS_PATHS = ("/docs", "/redoc")
@@ -33,6 +35,8 @@ class RequestIdMiddleware:
                 break
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        client = scope.get("client")
+        set_request_context(RequestContext(request_id=request_id, client_ip=client[0] if client else None))
         started = time.perf_counter()
         status = 500
 

@@ -20,9 +20,7 @@ class CursorCodec:
         try:
             payload = self._serializer.loads(cursor)
         except (BadData, UnicodeError, ValueError) as exc:
-            raise invalid_cursor(
-                "The cursor is malformed or was altered; start again without a cursor."
-            ) from exc
+            raise invalid_cursor("The cursor is malformed or was altered; start again without a cursor.") from exc
         if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(p, str) for p in payload)):
             raise invalid_cursor("The cursor is malformed; start again without a cursor.")
         issued_scope, position = payload

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger("lexica.errors")
@@ -77,8 +78,29 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
     )
 
 
+def _unsupported_media_type(request: Request) -> Response | None:
+    """415 when the operation takes a body and the request's Content-Type is not one it declares."""
+    route = request.scope.get("route")
+    consumes: tuple[str, ...] = getattr(request.app.state, "consumes", {}).get(getattr(route, "operation_id", None), ())
+    if not consumes:
+        return None
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type in consumes:
+        return None
+    return problem_response(
+        415,
+        "Unsupported Media Type",
+        f"Send the body as {' or '.join(consumes)}, not {media_type or 'without a Content-Type'}.",
+        type_="/problems/unsupported-media-type",
+        instance=_instance(request),
+    )
+
+
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    unsupported = _unsupported_media_type(request)
+    if unsupported is not None:
+        return unsupported
     errors = [
         {
             "location": _location(err.get("loc", ())),
@@ -98,19 +120,41 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method served at this path (Starlette's own `Allow` names only the first matching route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods - {"HEAD"}))
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    headers = dict(exc.headers or {})
+    if status == 400 and "parsing the body" in str(exc.detail):
+        # FastAPI's answer to a body it cannot decode; the spec declares that as a 422 validation problem.
+        return problem_response(
+            422,
+            "Validation Failed",
+            "The request body is not valid for its Content-Type.",
+            type_="/problems/validation",
+            instance=_instance(request),
+            extra={
+                "errors": [{"location": ["body"], "message": "The body cannot be decoded.", "type": "body_invalid"}]
+            },
+        )
     if status == 405:
-        allow = (exc.headers or {}).get("Allow", "")
+        allow = _allowed_methods(request)
+        headers["Allow"] = allow
         detail = f"{request.method} is not supported here; use {allow or 'another method'}."
     elif status == 404:
         detail = f"Nothing is served at {request.url.path}."
     else:
         detail = str(exc.detail)
-    return problem_response(
-        status, HTTPStatus(status).phrase, detail, instance=_instance(request), headers=exc.headers
-    )
+    return problem_response(status, HTTPStatus(status).phrase, detail, instance=_instance(request), headers=headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:

@@ -32,9 +32,7 @@ class WordsEndpoints(WordsApi):
             return Reply.empty(304, headers)
         return Reply(view.body, headers=headers)
 
-    async def list_words(
-        self, *, prefix: str | None, limit: int, cursor: str | None
-    ) -> Reply[models.HeadwordPage]:
+    async def list_words(self, *, prefix: str | None, limit: int, cursor: str | None) -> Reply[models.HeadwordPage]:
         page = await self._service.headwords(prefix=prefix, limit=limit, cursor=cursor)
         next_link = None
         if page.next_cursor is not None:
@@ -43,17 +41,13 @@ class WordsEndpoints(WordsApi):
                 query = {"prefix": prefix, **query}
             next_link = f"{WORDS_PATH}?{urlencode(query)}"
         body = models.HeadwordPage(
-            items=[
-                models.HeadwordItem(headword=row.headword, href=entry_href(row.headword)) for row in page.rows
-            ],
+            items=[models.HeadwordItem(headword=row.headword, href=entry_href(row.headword)) for row in page.rows],
             next_cursor=page.next_cursor,
             links=models.PageLinks(next=next_link),
         )
         return Reply(body, headers={"Cache-Control": "public, max-age=60"})
 
-    async def search_words(
-        self, *, q: str, mode: models.SearchMode, limit: int
-    ) -> Reply[models.SearchResults]:
+    async def search_words(self, *, q: str, mode: models.SearchMode, limit: int) -> Reply[models.SearchResults]:
         hits = self._service.search(q, mode.value, limit)
         body = models.SearchResults(
             query=q,

@@ -69,9 +69,7 @@ class SearchIndex:
         return math.log1p(self._weights.get(key, 0)) / self._max_log_weight
 
     def _hit(self, key: str, score: float, method: Method) -> Hit:
-        return Hit(
-            key=key, headword=self._headwords[key], score=round(min(max(score, 0.0), 1.0), 4), method=method
-        )
+        return Hit(key=key, headword=self._headwords[key], score=round(min(max(score, 0.0), 1.0), 4), method=method)
 
     def exact(self, query: str) -> list[Hit]:
         key = lookup_key(query)
@@ -86,9 +84,7 @@ class SearchIndex:
         upper = prefix_upper_bound(key)
         end = bisect_left(self._keys, upper) if upper is not None else len(self._keys)
         scored = (
-            (0.6 + 0.3 * (len(key) / len(k)) + 0.05 * self._popularity(k), k)
-            for k in self._keys[start:end]
-            if k != key
+            (0.6 + 0.3 * (len(key) / len(k)) + 0.05 * self._popularity(k), k) for k in self._keys[start:end] if k != key
         )
         best = heapq.nsmallest(limit, scored, key=lambda pair: (-pair[0], pair[1]))
         return [self._hit(k, score, Method.PREFIX) for score, k in best]

@@ -25,8 +25,6 @@ def test_acceptable(accept: str | None) -> None:
     assert acceptable(accept, JSON)
 
 
-@pytest.mark.parametrize(
-    "accept", ["text/html", "application/json;q=0", "image/*", "application/json;q=oops"]
-)
+@pytest.mark.parametrize("accept", ["text/html", "application/json;q=0", "image/*", "application/json;q=oops"])
 def test_not_acceptable(accept: str) -> None:
     assert not acceptable(accept, JSON)

@@ -43,9 +43,7 @@ async def test_lookup_returns_the_source_entry_faithfully(client: httpx.AsyncCli
 
 
 @pytest.mark.parametrize("spelling", ["APPLE", "Apple", "  apple ", "\uff41pple"])
-async def test_lookup_ignores_case_spacing_and_unicode_width(
-    client: httpx.AsyncClient, spelling: str
-) -> None:
+async def test_lookup_ignores_case_spacing_and_unicode_width(client: httpx.AsyncClient, spelling: str) -> None:
     response = await client.get(f"/api/v1/words/{quote(spelling, safe='')}")
     assert response.status_code == 200
     assert response.json()["headword"] == "apple"
@@ -201,9 +199,7 @@ async def test_search_without_query_is_422_problem(client: httpx.AsyncClient) ->
 @pytest.mark.parametrize(
     "params", [{"q": ""}, {"q": "a" * 101}, {"q": "a", "mode": "psychic"}, {"q": "a", "limit": "51"}]
 )
-async def test_bad_search_parameters_are_422_problem(
-    client: httpx.AsyncClient, params: dict[str, str]
-) -> None:
+async def test_bad_search_parameters_are_422_problem(client: httpx.AsyncClient, params: dict[str, str]) -> None:
     response = await client.get("/api/v1/search", params=params)
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
@@ -222,9 +218,7 @@ async def test_unacceptable_accept_header_is_406_problem(client: httpx.AsyncClie
     assert response.headers["content-type"] == PROBLEM
 
 
-@pytest.mark.parametrize(
-    "accept", ["application/json", "*/*", "application/*", "text/html, application/json;q=0.5"]
-)
+@pytest.mark.parametrize("accept", ["application/json", "*/*", "application/*", "text/html, application/json;q=0.5"])
 async def test_acceptable_accept_headers_are_served(client: httpx.AsyncClient, accept: str) -> None:
     response = await client.get("/api/v1/words/apple", headers={"Accept": accept})
     assert response.status_code == 200

@@ -24,9 +24,7 @@ def test_extraction_fragments_are_artifacts(key: str) -> None:
     assert is_artifact(key)
 
 
-@pytest.mark.parametrize(
-    "key", ["webster", "websterite", "24/7", "aaron's rod", "a cappella", 'gon"iff', "-in"]
-)
+@pytest.mark.parametrize("key", ["webster", "websterite", "24/7", "aaron's rod", "a cappella", 'gon"iff', "-in"])
 def test_real_headwords_are_not_artifacts(key: str) -> None:
     assert not is_artifact(key)
 

@@ -70,11 +70,7 @@ class SqlWordRepository:
                 )
                 existing.update({row.key: row.content_hash for row in rows})
             new = [entry for entry in batch if entry.key not in existing]
-            changed = [
-                entry
-                for entry in batch
-                if entry.key in existing and existing[entry.key] != entry.content_hash
-            ]
+            changed = [entry for entry in batch if entry.key in existing and existing[entry.key] != entry.content_hash]
             if new:
                 await connection.execute(
                     insert(entries),
@@ -118,6 +114,4 @@ class SqlWordRepository:
                         for e in changed
                     ],
                 )
-        return UpsertCounts(
-            inserted=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed)
-        )
+        return UpsertCounts(inserted=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed))

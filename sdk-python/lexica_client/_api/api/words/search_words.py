@@ -66,6 +66,11 @@ def _parse_response(
 
         return response_422
 
+    if response.status_code == 429:
+        response_429 = Problem.from_dict(response.json())
+
+        return response_429
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -94,7 +99,8 @@ def sync_detailed(
 
      A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
     that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method.
+    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
+    completions only, so the query itself is not among them.
     Every result carries a score between 0 and 1 and the method that found it; results are ordered by
     score, best first.
 
@@ -136,7 +142,8 @@ def sync(
 
      A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
     that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method.
+    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
+    completions only, so the query itself is not among them.
     Every result carries a score between 0 and 1 and the method that found it; results are ordered by
     score, best first.
 
@@ -173,7 +180,8 @@ async def asyncio_detailed(
 
      A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
     that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method.
+    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
+    completions only, so the query itself is not among them.
     Every result carries a score between 0 and 1 and the method that found it; results are ordered by
     score, best first.
 
@@ -213,7 +221,8 @@ async def asyncio(
 
      A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
     that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method.
+    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
+    completions only, so the query itself is not among them.
     Every result carries a score between 0 and 1 and the method that found it; results are ordered by
     score, best first.
 

@@ -1,0 +1,144 @@
+"""Fixtures for tests against a real server: uvicorn in a subprocess, on a free loopback port, over a
+SQLite file seeded before it starts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from seed import SAMPLE_ENTRIES, gcide_entries, seed_entries
+
+from lexica.words.repository import NewEntry
+
+READY_PATH = "/health/ready"
+START_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and uvicorn's bind
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _server_env(database_url: str, extra: Mapping[str, str]) -> dict[str, str]:
+    # Only our LEXICA_ settings: a developer's shell or .env must not change what the tests run against.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LEXICA_")}
+    env.update(
+        {
+            "LEXICA_DATABASE_URL": database_url,
+            "LEXICA_ENVIRONMENT": "test",
+            "LEXICA_TUNE_GC": "false",
+            "LEXICA_LOG_LEVEL": "warning",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _log_tail(log_path: Path, lines: int = 40) -> str:
+    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:]) or "(no output)"
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], base_url: str, timeout: float) -> str | None:
+    """None once the server answers 200 on the readiness probe; otherwise why it did not."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=base_url, timeout=1.0) as probe:
+        while True:
+            if process.poll() is not None:
+                return f"exited with code {process.returncode} before it was ready"
+            try:
+                if probe.get(READY_PATH).status_code == 200:
+                    return None
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                return f"was not ready ({READY_PATH} -> 200) within {timeout:.0f} s"
+            time.sleep(0.1)
+
+
+@contextmanager
+def run_live_server(
+    database_url: str,
+    workdir: Path,
+    *,
+    ready_timeout: float = 30.0,
+    extra_env: Mapping[str, str] | None = None,
+) -> Iterator[str]:
+    """Serve `database_url` with uvicorn in a subprocess; yields its base URL and stops it on exit."""
+    env = _server_env(database_url, extra_env or {})
+    for attempt in range(1, START_ATTEMPTS + 1):
+        port = _free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        log_path = workdir / f"uvicorn-{port}.log"
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "lexica.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        with log_path.open("wb") as log:
+            # cwd is the temporary directory so that no .env file of the checkout is read.
+            process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            failure = _wait_until_ready(process, base_url, ready_timeout)
+            if failure is None:
+                yield base_url
+                return
+            port_taken = "address already in use" in _log_tail(log_path).lower()
+            if not (port_taken and attempt < START_ATTEMPTS):
+                pytest.fail(f"uvicorn on {base_url} {failure}; its output:\n{_log_tail(log_path)}", pytrace=False)
+        finally:
+            _stop(process)
+
+
+def seed_database(directory: Path, entries: Sequence[NewEntry]) -> str:
+    """A SQLite file in `directory` holding `entries`; returns its SQLAlchemy URL."""
+    url = f"sqlite+aiosqlite:///{directory / 'lexica.sqlite3'}"
+    asyncio.run(seed_entries(url, entries))
+    return url
+
+
+@pytest.fixture(scope="session")
+def sample_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of a database holding `seed.SAMPLE_ENTRIES`."""
+    return seed_database(tmp_path_factory.mktemp("sample-db"), SAMPLE_ENTRIES)
+
+
+@pytest.fixture(scope="session")
+def live_server(sample_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real uvicorn server over the sample database, shared by the whole session."""
+    with run_live_server(sample_database, tmp_path_factory.mktemp("live-server")) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def gcide_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a real server over the whole GCIDE dictionary; mark tests using it `slow`."""
+    database_url = seed_database(tmp_path_factory.mktemp("gcide-db"), gcide_entries())
+    with run_live_server(database_url, tmp_path_factory.mktemp("gcide-live-server"), ready_timeout=120.0) as base_url:
+        yield base_url

@@ -1,0 +1,1 @@
+"""Identity and access: users, passwords, tokens, two-factor authentication, API keys, roles, audit."""

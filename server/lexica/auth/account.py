@@ -1,0 +1,160 @@
+"""The signed-in user's account: profile, export, deletion, two-factor authentication and API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lexica.auth import totp
+from lexica.auth.repository import ApiKeyRecord, AuditRecord, AuthRepository, UserRecord
+from lexica.auth.service import AuthService
+from lexica.auth.tokens import digest, new_api_key
+from lexica.platform.problems import ProblemError
+from lexica.platform.security import Principal, Role
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    user: UserRecord
+    api_keys: list[ApiKeyRecord]
+    audit_events: list[AuditRecord]
+
+
+def conflict(detail: str) -> ProblemError:
+    return ProblemError(409, detail, slug="conflict", title="Conflict")
+
+
+def invalid_code() -> ProblemError:
+    return ProblemError(
+        422,
+        "The code is wrong, expired or was already used.",
+        slug="validation",
+        title="Validation Failed",
+        extra={"errors": [{"location": ["body", "code"], "message": "Invalid one-time code.", "type": "invalid_code"}]},
+    )
+
+
+class AccountService:
+    def __init__(self, repository: AuthRepository, auth: AuthService) -> None:
+        self._repo = repository
+        self._auth = auth
+
+    async def user(self, principal: Principal) -> UserRecord:
+        user = await self._repo.user_by_id(principal.user_id)
+        if user is None:  # deleted between authentication and now
+            raise ProblemError(401, "The account no longer exists.", slug="unauthorized", title="Unauthorized")
+        return user
+
+    async def export(self, principal: Principal) -> Export:
+        user = await self.user(principal)
+        return Export(
+            user=user,
+            api_keys=await self._repo.all_api_keys_of(user.id),
+            audit_events=await self._repo.events_about(user.id),
+        )
+
+    async def delete(self, principal: Principal) -> None:
+        await self._repo.delete_user(principal.user_id)
+        await self._auth.audit("user.deleted", actor_id=principal.user_id, subject_id=principal.user_id)
+
+    # two-factor authentication
+    async def enrol_totp(self, principal: Principal) -> tuple[str, str]:
+        user = await self.user(principal)
+        if user.totp_confirmed:
+            raise conflict("Two-factor authentication is already on; turn it off first.")
+        secret = totp.new_secret()
+        await self._repo.set_totp(user.id, self._auth.box.seal(secret), confirmed=False)
+        return secret, totp.provisioning_uri(secret, user.email)
+
+    async def _check_code(self, user: UserRecord, code: str) -> None:
+        if user.totp_secret is None:
+            raise conflict("Two-factor enrolment has not been started.")
+        step = totp.matching_step(self._auth.box.open(user.totp_secret), code)
+        if step is None or not await self._repo.advance_totp_step(user.id, step):
+            raise invalid_code()
+
+    async def confirm_totp(self, principal: Principal, code: str) -> list[str]:
+        user = await self.user(principal)
+        if user.totp_confirmed:
+            raise conflict("Two-factor authentication is already on.")
+        await self._check_code(user, code)
+        await self._repo.set_totp(user.id, user.totp_secret, confirmed=True)
+        # set_totp resets the last used step; record this code's use again so it cannot log in too.
+        step = totp.matching_step(self._auth.box.open(user.totp_secret or ""), code)
+        if step is not None:
+            await self._repo.advance_totp_step(user.id, step)
+        codes = totp.new_recovery_codes()
+        await self._repo.replace_recovery_codes(user.id, [self._auth.recovery_hash(c) for c in codes])
+        await self._auth.audit("mfa.enabled", actor_id=user.id, subject_id=user.id)
+        return codes
+
+    async def disable_totp(self, principal: Principal, code: str) -> None:
+        user = await self.user(principal)
+        if not user.totp_confirmed:
+            raise conflict("Two-factor authentication is not on.")
+        await self._check_code(user, code)
+        await self._repo.set_totp(user.id, None, confirmed=False)
+        await self._auth.audit("mfa.disabled", actor_id=user.id, subject_id=user.id)
+
+    # API keys
+    async def create_api_key(
+        self, principal: Principal, name: str, expires_at: datetime | None
+    ) -> tuple[ApiKeyRecord, str]:
+        now = datetime.now(UTC)
+        if expires_at is not None and expires_at <= now:
+            raise ProblemError(
+                422,
+                "`expires_at` must be in the future.",
+                slug="validation",
+                title="Validation Failed",
+                extra={
+                    "errors": [
+                        {
+                            "location": ["body", "expires_at"],
+                            "message": "Must be in the future.",
+                            "type": "past",
+                        }
+                    ]
+                },
+            )
+        key, prefix = new_api_key()
+        record = ApiKeyRecord(
+            id=str(uuid.uuid4()),
+            user_id=principal.user_id,
+            name=name,
+            prefix=prefix,
+            key_hash=digest(key),
+            created_at=now,
+            last_used_at=None,
+            expires_at=expires_at,
+        )
+        await self._repo.add_api_key(record)
+        await self._auth.audit(
+            "api_key.created", actor_id=principal.user_id, subject_id=principal.user_id, detail=prefix
+        )
+        return record, key
+
+    async def api_keys(self, principal: Principal, *, before: str | None, limit: int) -> list[ApiKeyRecord]:
+        return await self._repo.api_keys_of(principal.user_id, before=before, limit=limit)
+
+    async def revoke_api_key(self, principal: Principal, key_id: str) -> None:
+        if not await self._repo.revoke_api_key(principal.user_id, key_id):
+            raise ProblemError(404, "No such API key.")
+        await self._auth.audit(
+            "api_key.revoked", actor_id=principal.user_id, subject_id=principal.user_id, detail=key_id
+        )
+
+    # administration
+    async def set_role(self, principal: Principal, user_id: str, role: Role) -> UserRecord:
+        if not await self._repo.set_role(user_id, role.label):
+            raise ProblemError(404, "No such user.")
+        await self._auth.audit(
+            "role.changed", actor_id=principal.user_id, subject_id=user_id, detail=f"role={role.label}"
+        )
+        user = await self._repo.user_by_id(user_id)
+        assert user is not None
+        return user
+
+    async def audit_events(self, *, before: int | None, limit: int) -> list[AuditRecord]:
+        return await self._repo.events(before=before, limit=limit)

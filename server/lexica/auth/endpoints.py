@@ -1,0 +1,167 @@
+"""Implementations of the `auth`, `users` and `admin` interfaces over the auth services."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from lexica._generated import models
+from lexica._generated.interfaces import AdminApi, AuthApi, UsersApi
+from lexica.auth.account import AccountService
+from lexica.auth.repository import ApiKeyRecord, AuditRecord, UserRecord
+from lexica.auth.service import AuthService, IssuedTokens, invalid_grant
+from lexica.platform.pagination import CursorCodec
+from lexica.platform.reply import Reply
+from lexica.platform.security import Principal, Role
+
+NO_STORE = {"Cache-Control": "no-store"}
+PRIVATE = {"Cache-Control": "private, no-store"}
+
+
+def user_model(user: UserRecord) -> models.User:
+    return models.User(
+        id=UUID(user.id),
+        email=user.email,
+        display_name=user.display_name,
+        role=models.Role(user.role),
+        mfa_enabled=user.totp_confirmed,
+        created_at=user.created_at,
+    )
+
+
+def api_key_model(key: ApiKeyRecord) -> models.ApiKey:
+    return models.ApiKey(
+        id=UUID(key.id),
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        last_used_at=key.last_used_at,
+        expires_at=key.expires_at,
+    )
+
+
+def audit_model(event: AuditRecord) -> models.AuditEvent:
+    return models.AuditEvent(
+        id=event.id,
+        occurred_at=event.occurred_at,
+        action=models.AuditAction(event.action),
+        actor_id=event.actor_id,
+        subject_id=event.subject_id,
+        client_ip=event.client_ip,
+        detail=event.detail,
+    )
+
+
+def _token_pair(tokens: IssuedTokens) -> Reply[models.TokenPair]:
+    body = models.TokenPair(
+        access_token=tokens.access_token,
+        token_type="bearer",  # noqa: S106 - the OAuth 2.0 token type, not a secret
+        expires_in=tokens.expires_in,
+        refresh_token=tokens.refresh_token,
+    )
+    return Reply(body, headers=NO_STORE)
+
+
+def _next_link(path: str, limit: int, cursor: str | None) -> str | None:
+    return f"{path}?limit={limit}&cursor={cursor}" if cursor else None
+
+
+class AuthEndpoints(AuthApi):
+    def __init__(self, auth: AuthService) -> None:
+        self._auth = auth
+
+    async def register_user(self, *, body: models.Registration) -> Reply[models.User]:
+        user = await self._auth.register(body.email, body.password.get_secret_value(), body.display_name)
+        return Reply(user_model(user), status=201, headers={"Location": "/api/v1/users/me"})
+
+    async def issue_token(self, *, body: models.TokenRequest) -> Reply[models.TokenPair]:
+        if body.grant_type is models.GrantType.PASSWORD:
+            password = body.password.get_secret_value() if body.password else None
+            return _token_pair(await self._auth.login(body.username, password, body.otp))
+        if body.grant_type is models.GrantType.REFRESH_TOKEN:
+            return _token_pair(await self._auth.refresh(body.refresh_token))
+        raise invalid_grant("Unsupported grant type.", error="unsupported_grant_type")
+
+    async def logout(self, *, body: models.RefreshTokenBody) -> Reply[None]:
+        await self._auth.logout(body.refresh_token)
+        return Reply.empty(204)
+
+
+class UsersEndpoints(UsersApi):
+    def __init__(self, account: AccountService, cursors: CursorCodec) -> None:
+        self._account = account
+        self._cursors = cursors
+
+    async def get_current_user(self, *, principal: Principal) -> Reply[models.User]:
+        return Reply(user_model(await self._account.user(principal)), headers=PRIVATE)
+
+    async def delete_current_user(self, *, principal: Principal) -> Reply[None]:
+        await self._account.delete(principal)
+        return Reply.empty(204)
+
+    async def export_current_user(self, *, principal: Principal) -> Reply[models.UserExport]:
+        export = await self._account.export(principal)
+        body = models.UserExport(
+            user=user_model(export.user),
+            api_keys=[api_key_model(key) for key in export.api_keys],
+            audit_events=[audit_model(event) for event in export.audit_events],
+        )
+        return Reply(body, headers=PRIVATE)
+
+    async def list_api_keys(self, *, principal: Principal, limit: int, cursor: str | None) -> Reply[models.ApiKeyPage]:
+        scope = f"api-keys:{principal.user_id}"
+        before = self._cursors.decode(scope, cursor) if cursor is not None else None
+        keys = await self._account.api_keys(principal, before=before, limit=limit + 1)
+        next_cursor = self._cursors.encode(scope, keys[limit - 1].id) if len(keys) > limit else None
+        body = models.ApiKeyPage(
+            items=[api_key_model(key) for key in keys[:limit]],
+            next_cursor=next_cursor,
+            links=models.PageLinks(next=_next_link("/api/v1/users/me/api-keys", limit, next_cursor)),
+        )
+        return Reply(body, headers=PRIVATE)
+
+    async def create_api_key(self, *, principal: Principal, body: models.ApiKeyRequest) -> Reply[models.ApiKeyCreated]:
+        record, key = await self._account.create_api_key(principal, body.name, body.expires_at)
+        created = models.ApiKeyCreated(**api_key_model(record).model_dump(), key=key)
+        return Reply(created, status=201, headers=NO_STORE)
+
+    async def revoke_api_key(self, *, principal: Principal, key_id: UUID) -> Reply[None]:
+        await self._account.revoke_api_key(principal, str(key_id))
+        return Reply.empty(204)
+
+    async def enrol_totp(self, *, principal: Principal) -> Reply[models.TotpEnrolment]:
+        secret, uri = await self._account.enrol_totp(principal)
+        return Reply(models.TotpEnrolment(secret=secret, otpauth_uri=uri), status=201, headers=NO_STORE)
+
+    async def confirm_totp(self, *, principal: Principal, body: models.TotpCode) -> Reply[models.RecoveryCodes]:
+        codes = await self._account.confirm_totp(principal, body.code)
+        return Reply(models.RecoveryCodes(recovery_codes=codes), headers=NO_STORE)
+
+    async def disable_totp(self, *, principal: Principal, body: models.TotpCode) -> Reply[None]:
+        await self._account.disable_totp(principal, body.code)
+        return Reply.empty(204)
+
+
+class AdminEndpoints(AdminApi):
+    def __init__(self, account: AccountService, cursors: CursorCodec) -> None:
+        self._account = account
+        self._cursors = cursors
+
+    async def set_user_role(
+        self, *, principal: Principal, user_id: UUID, body: models.RoleChange
+    ) -> Reply[models.User]:
+        user = await self._account.set_role(principal, str(user_id), Role.parse(body.role.value))
+        return Reply(user_model(user))
+
+    async def list_audit_events(
+        self, *, principal: Principal, limit: int, cursor: str | None
+    ) -> Reply[models.AuditEventPage]:
+        before_text = self._cursors.decode("audit", cursor) if cursor is not None else None
+        before = int(before_text) if before_text is not None and before_text.isdigit() else None
+        events = await self._account.audit_events(before=before, limit=limit + 1)
+        next_cursor = self._cursors.encode("audit", str(events[limit - 1].id)) if len(events) > limit else None
+        body = models.AuditEventPage(
+            items=[audit_model(event) for event in events[:limit]],
+            next_cursor=next_cursor,
+            links=models.PageLinks(next=_next_link("/api/v1/admin/audit-events", limit, next_cursor)),
+        )
+        return Reply(body, headers=PRIVATE)

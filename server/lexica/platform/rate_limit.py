@@ -1,0 +1,258 @@
+"""Per-client quotas with the IETF `RateLimit` headers, counted in process memory or in Redis.
+
+Strategy: the sliding-window counter of `limits`. Against a fixed window, it does not let a client spend
+two quotas back to back across a window boundary. Against the moving window (exact, one timestamp per hit),
+it keeps two integers per client instead of up to `quota` timestamps (1,200 per authenticated client), and
+its Redis script reads time from Redis (key TTLs) rather than from each instance's clock, so instances with
+skewed clocks still agree. The price is an approximation: the previous window's hits are taken as evenly
+spread. Within one window the count is exact, and in Redis each check-and-count is one atomic Lua script.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import limits
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import BlockingConnectionPool, ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lexica.platform.problems import problem_response
+from lexica.settings import Settings
+
+logger = logging.getLogger("lexica.ratelimit")
+
+ClientKind = Literal["anonymous", "authenticated", "login"]
+CLIENT_KINDS: tuple[ClientKind, ...] = get_args(ClientKind)
+PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
+LOGIN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/register"})
+DEFAULT_KEY_PREFIX = "lexica:ratelimit"
+REDIS_TIMEOUT_SECONDS = 0.5
+REDIS_POOL_SIZE = 50
+REDIS_POOL_WAIT_SECONDS = 2.0
+STORAGE_RETRY_SECONDS = 5.0
+_WARN_EVERY_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientIdentity:
+    """Whose quota a request spends: the kind picks the limit, the key picks the counter."""
+
+    kind: ClientKind
+    key: str
+
+
+Identify = Callable[[Scope], Awaitable[ClientIdentity]]
+
+
+async def default_identify(scope: Scope) -> ClientIdentity:
+    """Sign-in and registration count against the client address's login quota; all else is anonymous."""
+    client = scope.get("client")
+    address = str(client[0]) if client else "unknown"
+    if scope["method"] == "POST" and scope["path"] in LOGIN_PATHS:
+        return ClientIdentity("login", address)
+    return ClientIdentity("anonymous", address)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitDecision:
+    """The outcome of spending one request of a quota."""
+
+    kind: ClientKind
+    allowed: bool
+    remaining: int
+    reset_after: int
+    """Whole seconds until more quota is available; at least 1 when the request was refused."""
+
+    @property
+    def header(self) -> str:
+        return f'"{self.kind}";r={self.remaining};t={self.reset_after}'
+
+
+class RateLimiter:
+    """One quota per client kind, each client key counted apart, in memory or in Redis.
+
+    When the storage cannot be reached, `hit` logs a warning (at most every 30 s) and returns None, and the
+    middleware lets the request through: an outage of Redis must not become an outage of the API (fail open).
+    After a failure it lets requests through without asking Redis for `STORAGE_RETRY_SECONDS`, so that a
+    Redis that times out does not add its timeout to every request.
+    """
+
+    def __init__(
+        self,
+        storage: MemoryStorage | RedisStorage,
+        quotas: Mapping[ClientKind, str],
+        *,
+        pool: ConnectionPool | None = None,
+    ) -> None:
+        missing = [kind for kind in CLIENT_KINDS if kind not in quotas]
+        if missing:
+            raise ValueError(f"no quota for client kinds: {', '.join(missing)}")
+        self._items = {kind: limits.parse(quotas[kind]) for kind in CLIENT_KINDS}
+        self._policies = {kind: f'"{kind}";q={item.amount};w={item.get_expiry()}' for kind, item in self._items.items()}
+        self._storage = storage
+        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._pool = pool
+        self._unavailable: tuple[type[Exception], ...] = (RedisError, StorageError) if pool else ()
+        self._warned_at = -math.inf
+        self._skip_storage_until = -math.inf
+
+    @classmethod
+    def in_memory(cls, quotas: Mapping[ClientKind, str]) -> RateLimiter:
+        """Counts in this process only: right for one instance, wrong once several share the traffic."""
+        return cls(MemoryStorage(), quotas)
+
+    @classmethod
+    def redis(cls, url: str, quotas: Mapping[ClientKind, str], *, key_prefix: str = DEFAULT_KEY_PREFIX) -> RateLimiter:
+        """Counts in Redis at `url`, shared by every instance; connects on first use."""
+        # Blocking: a burst larger than the pool waits for a connection instead of failing (and so failing
+        # open); Redis runs one command at a time, so more connections than this would not answer sooner.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=REDIS_POOL_SIZE,
+            timeout=REDIS_POOL_WAIT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            # One immediate retry covers a pooled connection that Redis closed; more would hold requests up.
+            retry=Retry(NoBackoff(), 1),
+        )
+        # limits types its pass-through options as scalars; the pool goes to redis.asyncio.Redis unchanged.
+        options: dict[str, Any] = {"connection_pool": pool}
+        storage = RedisStorage(url, implementation="redispy", key_prefix=key_prefix, **options)
+        return cls(storage, quotas, pool=pool)
+
+    def policy(self, kind: ClientKind) -> str:
+        """The `RateLimit-Policy` field value for a kind of client."""
+        return self._policies[kind]
+
+    def quota(self, kind: ClientKind) -> tuple[int, int]:
+        """(requests, window seconds) allowed to one client of a kind."""
+        item = self._items[kind]
+        return item.amount, item.get_expiry()
+
+    async def hit(self, client: ClientIdentity) -> RateLimitDecision | None:
+        """Spends one request of the client's quota; None when the storage is unavailable."""
+        item = self._items[client.kind]
+        if self._unavailable and time.monotonic() < self._skip_storage_until:
+            return None
+        try:
+            allowed = await self._strategy.hit(item, client.kind, client.key)
+            window = await self._storage.get_sliding_window(item.key_for(client.kind, client.key), item.get_expiry())
+        except self._unavailable as exc:
+            self._storage_failed(exc)
+            return None
+        remaining, reset_after = _remaining_and_reset(item, *window)
+        if allowed:
+            return RateLimitDecision(client.kind, True, remaining, reset_after)
+        return RateLimitDecision(client.kind, False, 0, max(1, reset_after))
+
+    def _storage_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self._skip_storage_until = now + STORAGE_RETRY_SECONDS
+        if now - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            logger.warning("rate limit storage unavailable, letting requests through: %r", exc)
+
+    async def close(self) -> None:
+        """Closes the Redis connections, or stops the in-memory expiry task."""
+        if self._pool is not None:
+            await self._pool.aclose()
+        if isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
+            self._storage.timer.cancel()
+
+
+def _remaining_and_reset(
+    item: limits.RateLimitItem, previous: int, previous_ttl: float, current: int, current_ttl: float
+) -> tuple[int, int]:
+    """Quota left, and whole seconds until more frees up, from the two counters of a sliding window.
+
+    Like `SlidingWindowCounterRateLimiter.get_window_stats`, without its `ttl % window`, which reads 0 s
+    instead of a whole window in the millisecond after the window's first hit.
+    """
+    window = item.get_expiry()
+    remaining = max(0, item.amount - math.floor(previous * previous_ttl / window + current))
+    waits = []
+    if current:
+        waits.append(max(0.0, current_ttl - window))  # the current window ends; its count becomes "previous"
+    if previous:
+        step = window / previous  # the previous window's weight loses one request every `step` seconds
+        waits.append(previous_ttl % step or step)
+    return remaining, math.ceil(min(waits, default=0.0))
+
+
+def build_rate_limiter(settings: Settings, *, key_prefix: str = DEFAULT_KEY_PREFIX) -> RateLimiter:
+    """The limiter the settings describe: in Redis when `redis_url` is set, in memory otherwise."""
+    quotas: dict[ClientKind, str] = {
+        "anonymous": settings.rate_limit_anonymous,
+        "authenticated": settings.rate_limit_authenticated,
+        "login": settings.rate_limit_login,
+    }
+    if settings.redis_url:
+        return RateLimiter.redis(settings.redis_url, quotas, key_prefix=key_prefix)
+    return RateLimiter.in_memory(quotas)
+
+
+class RateLimitMiddleware:
+    """Refuses a client over its quota with a 429 problem; puts `RateLimit` headers on every response.
+
+    Probes are exempt, and scopes other than HTTP pass through untouched.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        identify: Identify = default_identify,
+        exempt_paths: Collection[str] = PROBE_PATHS,
+    ) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.identify = identify
+        self.exempt_paths = frozenset(exempt_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+            await self.app(scope, receive, send)
+            return
+        client = await self.identify(scope)
+        decision = await self.limiter.hit(client)
+        headers = {"RateLimit-Policy": self.limiter.policy(client.kind)}
+        if decision is not None:
+            headers["RateLimit"] = decision.header
+            if not decision.allowed:
+                await self._refuse(scope, decision, headers)(scope, receive, send)
+                return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                for name, value in headers.items():
+                    response_headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _refuse(self, scope: Scope, decision: RateLimitDecision, headers: dict[str, str]) -> ASGIApp:
+        quota, window = self.limiter.quota(decision.kind)
+        seconds = decision.reset_after
+        return problem_response(
+            429,
+            "Too Many Requests",
+            f"The {decision.kind} quota of {quota} requests per {window} seconds is used up; "
+            f"retry in {seconds} second{'s' if seconds != 1 else ''}.",
+            type_="/problems/rate-limited",
+            instance=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+            headers={**headers, "Retry-After": str(seconds)},
+        )
