@@ -35,9 +35,7 @@ _Model = TypeVar("_Model")
 
 
 def _headers(extra: Mapping[str, str] | None) -> httpx.Headers:
-    headers = httpx.Headers(
-        {"User-Agent": USER_AGENT, "Accept": "application/json, application/problem+json"}
-    )
+    headers = httpx.Headers({"User-Agent": USER_AGENT, "Accept": "application/json, application/problem+json"})
     headers.update(extra or {})  # case-insensitive: a caller's User-Agent replaces ours
     return headers
 
@@ -137,9 +135,7 @@ class Lexica:
             response = _get_entry.sync_detailed(headword, client=self._api)
         return _expect(response, Entry)
 
-    def list_words(
-        self, prefix: str | None = None, *, limit: int = 20, cursor: str | None = None
-    ) -> HeadwordPage:
+    def list_words(self, prefix: str | None = None, *, limit: int = 20, cursor: str | None = None) -> HeadwordPage:
         """One page of headwords in key order; pass a page's `next_cursor` as `cursor` for the next."""
         with _parsing(HeadwordPage):
             response = _list_words.sync_detailed(
@@ -232,15 +228,11 @@ class AsyncLexica:
                 return
             cursor = page.next_cursor
 
-    async def search(
-        self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10
-    ) -> SearchResults:
+    async def search(self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10) -> SearchResults:
         """Headwords matching `q`, best first: exact, then prefix, then close spellings (`mode="auto"`)."""
         search_mode = _mode(mode)
         with _parsing(SearchResults):
-            response = await _search_words.asyncio_detailed(
-                client=self._api, q=q, mode=search_mode, limit=limit
-            )
+            response = await _search_words.asyncio_detailed(client=self._api, q=q, mode=search_mode, limit=limit)
         return _expect(response, SearchResults)
 
 

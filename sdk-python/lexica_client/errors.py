@@ -64,9 +64,7 @@ class ValidationError(LexicaError):
         request_id: str | None = None,
     ) -> None:
         super().__init__(status, title, detail, problem=problem, request_id=request_id)
-        self.errors: list[ValidationErrorItem] = (
-            list(problem.errors) if isinstance(problem, ValidationProblem) else []
-        )
+        self.errors: list[ValidationErrorItem] = list(problem.errors) if isinstance(problem, ValidationProblem) else []
 
 
 class RateLimitedError(LexicaError):
