@@ -14,10 +14,14 @@ import lexica
 from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, OpsApi, UsersApi, WordsApi
 from lexica._generated.routes import OPERATIONS, add_routes
 from lexica.auth.endpoints import AdminEndpoints, AuthEndpoints, UsersEndpoints
+from lexica.auth.rate_limit_identity import identify
 from lexica.ops.endpoints import OpsEndpoints
+from lexica.platform.body_limit import BodySizeLimitMiddleware
+from lexica.platform.cors import add_cors
 from lexica.platform.docs import mount_docs
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from lexica.platform.problems import install_problem_handlers
+from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
 from lexica.settings import Settings
 from lexica.state import AppState, open_state
 from lexica.words.endpoints import WordsEndpoints
@@ -59,10 +63,12 @@ def build_implementations(state: AppState) -> dict[type[Any], Any]:
     }
 
 
-def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
+def _lifespan(
+    settings: Settings, limiter: RateLimiter | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_state(settings) as state:
+        async with open_state(settings) as state, _closing(limiter):
             state.implementations = build_implementations(state)
             if settings.tune_gc:
                 # Start-up objects are long-lived: move them out of the collector's way (see ARCHITECTURE.md).
@@ -74,22 +80,36 @@ def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMan
     return lifespan
 
 
+@asynccontextmanager
+async def _closing(limiter: RateLimiter | None) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        if limiter is not None:
+            await limiter.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     check_implementations()
+    limiter = build_rate_limiter(settings) if settings.rate_limit_enabled else None
     app = FastAPI(
         title="Lexica",
         version=lexica.__version__,
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        lifespan=_lifespan(settings),
+        lifespan=_lifespan(settings, limiter),
     )
     app.router.redirect_slashes = False
     install_problem_handlers(app)
     add_routes(app.router)
     app.state.consumes = {operation.operation_id: operation.consumes for operation in OPERATIONS}
     mount_docs(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    if limiter is not None:
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, identify=identify)
+    add_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every response carries the id
     return app

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
 from lexica.app import create_app
 from lexica.settings import Settings
@@ -36,13 +38,17 @@ async def seed(database_url: str, files: list[Path]) -> int:
         await engine.dispose()
 
 
-def make_settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        environment="test",
-        secret_key=TEST_SECRET,
-        tune_gc=False,
-    )
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Test settings; rate limiting is off unless a test turns it on (it has tests of its own)."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "environment": "test",
+        "secret_key": SecretStr(TEST_SECRET),
+        "tune_gc": False,
+        "rate_limit_enabled": False,
+    }
+    values.update(overrides)
+    return Settings(**values)
 
 
 @pytest.fixture(scope="session")

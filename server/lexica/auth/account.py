@@ -147,6 +147,8 @@ class AccountService:
 
     # administration
     async def set_role(self, principal: Principal, user_id: str, role: Role) -> UserRecord:
+        if user_id == principal.user_id:
+            raise conflict("Admins cannot change their own role; ask another admin.")
         if not await self._repo.set_role(user_id, role.label):
             raise ProblemError(404, "No such user.")
         await self._auth.audit(

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cachetools import TTLCache
 from fastapi import Request
 
 from lexica.auth import passwords, totp
@@ -62,6 +63,8 @@ class AuthService:
         self._refresh_ttl = refresh_ttl
         self._box = totp.SecretBox(secret)
         self._recovery_key = derive_key(secret, "recovery-codes")
+        # Verified API keys, for rate limiting only (authorization always checks storage).
+        self._verified_keys: TTLCache[str, str] = TTLCache(maxsize=10_000, ttl=60)
 
     @property
     def box(self) -> totp.SecretBox:
@@ -201,6 +204,33 @@ class AuthService:
         if record is not None and not record.revoked:
             await self._repo.revoke_family(record.family_id)
             await self.audit("logout", actor_id=record.user_id, subject_id=record.user_id)
+
+    # rate-limit identity (cheap: no database access for tokens, a short cache for API keys)
+    async def client_key(self, authorization: str | None, api_key: str | None) -> str | None:
+        """`user:<id>` or `key:<id>` for credentials that verify, None otherwise (then the address counts)."""
+        if api_key is None and authorization is not None:
+            scheme, _, credentials = authorization.partition(" ")
+            credentials = credentials.strip()
+            if scheme.lower() != "bearer" or not credentials:
+                return None
+            if api_key_prefix(credentials) is None:
+                try:
+                    return f"user:{self._access.verify(credentials).user_id}"
+                except InvalidToken:
+                    return None
+            api_key = credentials
+        if api_key is None:
+            return None
+        key_digest = digest(api_key.strip())
+        if (known := self._verified_keys.get(key_digest)) is not None:
+            return known
+        try:
+            principal = await self._by_api_key(api_key)
+        except ProblemError:
+            return None
+        identity = f"key:{principal.api_key_id}"
+        self._verified_keys[key_digest] = identity
+        return identity
 
     # request authentication
     async def authenticate(self, request: Request) -> Principal | None:

@@ -70,6 +70,11 @@ def _parse_response(
 
         return response_406
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
 
@@ -115,6 +120,8 @@ def sync_detailed(
 ) -> Response[Problem | User | ValidationProblem]:
     """Change a user's role (admin)
 
+     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
+
     Args:
         user_id (UUID):
         body (RoleChange):
@@ -147,6 +154,8 @@ def sync(
 ) -> Problem | User | ValidationProblem | None:
     """Change a user's role (admin)
 
+     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
+
     Args:
         user_id (UUID):
         body (RoleChange):
@@ -173,6 +182,8 @@ async def asyncio_detailed(
     body: RoleChange,
 ) -> Response[Problem | User | ValidationProblem]:
     """Change a user's role (admin)
+
+     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
 
     Args:
         user_id (UUID):
@@ -203,6 +214,8 @@ async def asyncio(
     body: RoleChange,
 ) -> Problem | User | ValidationProblem | None:
     """Change a user's role (admin)
+
+     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
 
     Args:
         user_id (UUID):
