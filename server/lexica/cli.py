@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -11,7 +13,12 @@ import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lexica.auth.service import AuthService
+from lexica.auth.throttle import MemoryLoginThrottle
+from lexica.platform.problems import ProblemError
+from lexica.platform.security import Role
 from lexica.settings import Settings
+from lexica.storage.sql.auth import SqlAuthRepository
 from lexica.storage.sql.database import create_engine, create_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
@@ -20,6 +27,8 @@ from lexica.words.importing import ImportResult, import_entries
 app = typer.Typer(help="Lexica: a contract-first dictionary API.", no_args_is_help=True)
 import_app = typer.Typer(help="Import dictionary data.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 
 
@@ -69,6 +78,46 @@ def import_gcide(
 ) -> None:
     """Import (or re-import, idempotently) the bundled GCIDE dictionary."""
     asyncio.run(_import_gcide(Settings(), only_if_empty=if_empty, batch_size=batch_size))
+
+
+async def _create_user(settings: Settings, email: str, password: str, role: Role) -> str:
+    engine = create_engine(settings.database_url)
+    try:
+        await create_schema(engine)
+        auth = AuthService(
+            SqlAuthRepository(engine),
+            MemoryLoginThrottle(),
+            secret=settings.effective_secret,
+            access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+        user = await auth.register(email, password, None, role)
+        return user.id
+    finally:
+        await engine.dispose()
+
+
+@users_app.command("create")
+def create_user(
+    email: Annotated[str, typer.Argument(help="The email to sign in with.")],
+    role: Annotated[str, typer.Option(help="reader, editor or admin.")] = "reader",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Create an account, e.g. `lexica users create ada@example.com --role admin` (prompts for the password)."""
+    try:
+        chosen = Role.parse(role)
+    except KeyError:
+        raise typer.BadParameter("choose reader, editor or admin", param_hint="--role") from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user_id = asyncio.run(_create_user(Settings(), email, password, chosen))
+    except ProblemError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(code=1) from None
+    console.print(f"Created {chosen.label} {email} ({user_id}).")
 
 
 @app.command()

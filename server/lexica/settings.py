@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import limits
@@ -32,7 +34,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     secret_key: SecretStr | None = Field(
         default=None,
-        description="Signs cursors. Required in production; a random per-process key is used otherwise.",
+        description="Signs tokens and cursors, encrypts TOTP secrets. Required in production.",
+    )
+    secret_key_file: Path = Field(
+        default=Path("var/secret_key"), description="Where a development key is kept when secret_key is unset."
     )
     entry_cache_size: int = Field(default=20_000, ge=0, description="Entries kept serialised in memory.")
     entry_cache_ttl_seconds: float = Field(default=60.0, gt=0)
@@ -134,6 +139,18 @@ class Settings(BaseSettings):
 
     @cached_property
     def effective_secret(self) -> str:
+        """The configured secret; outside production without one, a random key kept in `secret_key_file`.
+
+        Keeping it on disk means tokens, cursors and encrypted two-factor secrets survive restarts of
+        `make run`. Production refuses to start without LEXICA_SECRET_KEY instead (see the validator).
+        """
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        return secrets.token_urlsafe(48)
+        path = self.secret_key_file
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as file:
+            file.write(secret)
+        return secret
