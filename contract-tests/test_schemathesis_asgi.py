@@ -1,7 +1,8 @@
 """Schemathesis, all checks, positive and negative data, against the app in-process on real GCIDE data.
 
-Requests are authenticated as an admin through an API key (so that every operation is reachable), and
-Schemathesis' `ignored_auth` check also sends them without it. `deleteCurrentUser` is left out here, since
+Requests are authenticated as an admin with an API key (so that every operation is reachable), applied by a
+Schemathesis auth provider: its `ignored_auth` check then also sends each request without the key and with
+an invalid one, and fails if the server accepts either (checked by disabling enforcement: it fails). `deleteCurrentUser` is left out here, since
 it would delete the very account the run uses; its contract is tested in server/tests/auth.
 """
 
