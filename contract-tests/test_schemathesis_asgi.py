@@ -2,8 +2,9 @@
 
 Requests are authenticated as an admin with an API key (so that every operation is reachable), applied by a
 Schemathesis auth provider: its `ignored_auth` check then also sends each request without the key and with
-an invalid one, and fails if the server accepts either (checked by disabling enforcement: it fails). `deleteCurrentUser` is left out here, since
-it would delete the very account the run uses; its contract is tested in server/tests/auth.
+an invalid one, and fails if the server accepts either (checked by disabling enforcement: it fails).
+`deleteCurrentUser` is left out here, since it would delete the very account the run uses; server/tests/auth
+tests it.
 """
 
 from __future__ import annotations
