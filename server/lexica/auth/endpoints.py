@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
 from uuid import UUID
+
+from fastapi import Request, Response
 
 from lexica._generated import models
 from lexica._generated.interfaces import AdminApi, AuthApi, UsersApi
@@ -10,6 +14,7 @@ from lexica.auth.account import AccountService
 from lexica.auth.repository import ApiKeyRecord, AuditRecord, UserRecord
 from lexica.auth.service import AuthService, IssuedTokens, invalid_grant
 from lexica.platform.pagination import CursorCodec
+from lexica.platform.problems import instance_of, problem_response
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal, Role
 
@@ -63,6 +68,20 @@ def _token_pair(tokens: IssuedTokens) -> Reply[models.TokenPair]:
 
 def _next_link(path: str, limit: int, cursor: str | None) -> str | None:
     return f"{path}?limit={limit}&cursor={cursor}" if cursor else None
+
+
+def oauth_validation_problem(request: Request, errors: Sequence[Mapping[str, Any]]) -> Response:
+    """Token requests that fail validation answer as RFC 6749 section 5.2 says, in problem+json."""
+    grant_type_errors = [e for e in errors if tuple(e.get("loc", ()))[-1:] == ("grant_type",)]
+    if grant_type_errors and grant_type_errors[0].get("type") == "enum":
+        error, detail = "unsupported_grant_type", "Use grant_type `password` or `refresh_token`."
+    else:
+        fields = ", ".join(str(tuple(e.get("loc", ("body",)))[-1]) for e in errors)
+        error, detail = "invalid_request", f"The token request is malformed: check {fields}."
+    problem = invalid_grant(detail, error=error)
+    return problem_response(
+        400, problem.title, detail, type_=problem.type, instance=instance_of(request), extra={"error": error}
+    )
 
 
 class AuthEndpoints(AuthApi):

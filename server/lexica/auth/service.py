@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import uuid
@@ -96,11 +97,13 @@ class AuthService:
     ) -> UserRecord:
         email = normalise_email(email)
         passwords.check_new_password(password, email)
+        # argon2id takes ~100 ms of CPU and releases the GIL: hash in a worker thread, not on the event loop.
+        password_hash = await asyncio.to_thread(passwords.hash_password, password)
         user = UserRecord(
             id=str(uuid.uuid4()),
             email=email,
             display_name=display_name,
-            password_hash=passwords.hash_password(password),
+            password_hash=password_hash,
             role=role.label,
             created_at=datetime.now(UTC),
             totp_secret=None,
@@ -118,10 +121,23 @@ class AuthService:
             return False
         existing = await self._repo.user_by_email(normalise_email(email))
         if existing is not None:
+            # Emails are not verified: promote an existing account only if it proves to be the configured one.
+            if not await asyncio.to_thread(passwords.verify_password, existing.password_hash, password):
+                logger.error("first admin not created: %s is registered with another password", existing.id)
+                return False
             await self._repo.set_role(existing.id, Role.ADMIN.label)
             await self.audit("admin.bootstrapped", subject_id=existing.id, detail="promoted existing account")
             return True
-        user = await self.register(email, password, None, Role.ADMIN)
+        try:
+            user = await self.register(email, password, None, Role.ADMIN)
+        except ProblemError as error:
+            if error.status != 409:
+                raise
+            # Another instance starting at the same time created the account first; make sure it is an admin.
+            raced = await self._repo.user_by_email(normalise_email(email))
+            if raced is not None and raced.role != Role.ADMIN.label:
+                await self._repo.set_role(raced.id, Role.ADMIN.label)
+            return False
         await self.audit("admin.bootstrapped", subject_id=user.id, detail="created from settings")
         return True
 
@@ -155,7 +171,9 @@ class AuthService:
         ip = current_client_ip()
         wait = await self._throttle.wait_seconds(email, ip)
         if wait:
-            await self.audit("login.throttled", detail=f"email={email}")
+            throttled = await self._repo.user_by_email(email)
+            # Only the opaque id is recorded, never the email: deleting the account leaves nothing personal.
+            await self.audit("login.throttled", subject_id=throttled.id if throttled else None)
             raise ProblemError(
                 429,
                 f"Too many failed sign-ins; try again in {wait} seconds.",
@@ -164,7 +182,8 @@ class AuthService:
                 headers={"Retry-After": str(wait)},
             )
         user = await self._repo.user_by_email(email)
-        valid = passwords.verify_password(user.password_hash if user else passwords.DUMMY_HASH, password)
+        stored_hash = user.password_hash if user else passwords.DUMMY_HASH
+        valid = await asyncio.to_thread(passwords.verify_password, stored_hash, password)
         if user is None or not valid:
             await self._throttle.failed(email, ip)
             await self.audit("login.failed", subject_id=user.id if user else None, detail="bad credentials")
@@ -175,7 +194,7 @@ class AuthService:
             raise invalid_grant("A valid one-time code (`otp`) is required for this account.", mfa_required=True)
         await self._throttle.succeeded(email, ip)
         if passwords.needs_rehash(user.password_hash):
-            await self._repo.set_password_hash(user.id, passwords.hash_password(password))
+            await self._repo.set_password_hash(user.id, await asyncio.to_thread(passwords.hash_password, password))
         await self.audit("login.succeeded", actor_id=user.id, subject_id=user.id)
         return await self._issue(user.id, str(uuid.uuid4()))
 

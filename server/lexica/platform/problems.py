@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -57,7 +57,7 @@ def problem_response(
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def _instance(request: Request) -> str:
+def instance_of(request: Request) -> str:
     return request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
 
 
@@ -72,7 +72,7 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
         exc.title,
         exc.detail,
         type_=exc.type,
-        instance=_instance(request),
+        instance=instance_of(request),
         headers=exc.headers,
         extra=exc.extra,
     )
@@ -92,8 +92,11 @@ def _unsupported_media_type(request: Request) -> Response | None:
         "Unsupported Media Type",
         f"Send the body as {' or '.join(consumes)}, not {media_type or 'without a Content-Type'}.",
         type_="/problems/unsupported-media-type",
-        instance=_instance(request),
+        instance=instance_of(request),
     )
+
+
+ValidationOverride = Callable[[Request, Sequence[Mapping[str, Any]]], Response]
 
 
 async def _on_validation(request: Request, exc: Exception) -> Response:
@@ -101,6 +104,12 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     unsupported = _unsupported_media_type(request)
     if unsupported is not None:
         return unsupported
+    # Operations whose protocol prescribes another error shape (the OAuth 2.0 token endpoint) register one.
+    route = request.scope.get("route")
+    overrides: Mapping[str, ValidationOverride] = getattr(request.app.state, "validation_overrides", {})
+    override = overrides.get(getattr(route, "operation_id", None) or "")
+    if override is not None:
+        return override(request, exc.errors())
     errors = [
         {
             "location": _location(err.get("loc", ())),
@@ -115,7 +124,7 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
         "Validation Failed",
         f"{count} {'value is' if count == 1 else 'values are'} not valid.",
         type_="/problems/validation",
-        instance=_instance(request),
+        instance=instance_of(request),
         extra={"errors": errors},
     )
 
@@ -141,7 +150,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
             "Validation Failed",
             "The request body is not valid for its Content-Type.",
             type_="/problems/validation",
-            instance=_instance(request),
+            instance=instance_of(request),
             extra={
                 "errors": [{"location": ["body"], "message": "The body cannot be decoded.", "type": "body_invalid"}]
             },
@@ -154,7 +163,7 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
         detail = f"Nothing is served at {request.url.path}."
     else:
         detail = str(exc.detail)
-    return problem_response(status, HTTPStatus(status).phrase, detail, instance=_instance(request), headers=headers)
+    return problem_response(status, HTTPStatus(status).phrase, detail, instance=instance_of(request), headers=headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
