@@ -55,7 +55,8 @@ class AccountService:
         )
 
     async def delete(self, principal: Principal) -> None:
-        await self._repo.delete_user(principal.user_id)
+        if not await self._repo.delete_user(principal.user_id):
+            raise conflict("The last admin cannot delete their account; make another user admin first.")
         await self._auth.audit("user.deleted", actor_id=principal.user_id, subject_id=principal.user_id)
 
     # two-factor authentication
@@ -149,8 +150,10 @@ class AccountService:
     async def set_role(self, principal: Principal, user_id: str, role: Role) -> UserRecord:
         if user_id == principal.user_id:
             raise conflict("Admins cannot change their own role; ask another admin.")
-        if not await self._repo.set_role(user_id, role.label):
-            raise ProblemError(404, "No such user.")
+        if not await self._repo.set_role(user_id, role.label, actor_id=principal.user_id):
+            if await self._repo.user_by_id(user_id) is None:
+                raise ProblemError(404, "No such user.")
+            raise conflict("The change would leave no admin, or you are no longer an admin.")
         await self._auth.audit(
             "role.changed", actor_id=principal.user_id, subject_id=user_id, detail=f"role={role.label}"
         )

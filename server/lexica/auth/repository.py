@@ -63,7 +63,9 @@ class UserRepository(Protocol):
 
     async def any_admin(self) -> bool: ...
 
-    async def set_role(self, user_id: str, role: str) -> bool: ...
+    async def set_role(self, user_id: str, role: str, *, actor_id: str | None = None) -> bool:
+        """Change the role; with `actor_id`, only while the actor is an admin and an admin would remain."""
+        ...
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
 
@@ -79,8 +81,8 @@ class UserRepository(Protocol):
         """Mark an unused code as used, atomically; False if there is no such unused code."""
         ...
 
-    async def delete_user(self, user_id: str) -> None:
-        """Erase the user and everything that belongs to them (tokens, keys, codes)."""
+    async def delete_user(self, user_id: str) -> bool:
+        """Erase the user and everything that belongs to them; False (nothing erased) for the last admin."""
         ...
 
 

@@ -131,6 +131,8 @@ class AuthService:
         try:
             user = await self.register(email, password, None, Role.ADMIN)
         except ProblemError as error:
+            if error.status == 422:
+                raise RuntimeError(f"LEXICA_FIRST_ADMIN_PASSWORD is not acceptable: {error.detail}") from None
             if error.status != 409:
                 raise
             # Another instance starting at the same time created the account first; make sure it is an admin.
@@ -176,7 +178,7 @@ class AuthService:
             await self.audit("login.throttled", subject_id=throttled.id if throttled else None)
             raise ProblemError(
                 429,
-                f"Too many failed sign-ins; try again in {wait} seconds.",
+                f"Too many failed sign-ins; try again in {wait} second{'s' if wait != 1 else ''}.",
                 slug="login-throttled",
                 title="Too Many Requests",
                 headers={"Retry-After": str(wait)},
@@ -226,7 +228,7 @@ class AuthService:
 
     # rate-limit identity (cheap: no database access for tokens, a short cache for API keys)
     async def client_key(self, authorization: str | None, api_key: str | None) -> str | None:
-        """`user:<id>` or `key:<id>` for credentials that verify, None otherwise (then the address counts)."""
+        """`user:<id>` for a token or API key that verifies, None otherwise (then the address counts)."""
         if api_key is None and authorization is not None:
             scheme, _, credentials = authorization.partition(" ")
             credentials = credentials.strip()
@@ -247,7 +249,7 @@ class AuthService:
             principal = await self._by_api_key(api_key)
         except ProblemError:
             return None
-        identity = f"key:{principal.api_key_id}"
+        identity = f"user:{principal.user_id}"  # all of a user's keys share the user's quota
         self._verified_keys[key_digest] = identity
         return identity
 

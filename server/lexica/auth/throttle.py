@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from cachetools import TTLCache
 from redis.asyncio import Redis
 
 MAX_DELAY_SECONDS = 15 * 60
@@ -52,10 +53,11 @@ def _applicable(email: str, ip: str | None, trusted: bool) -> list[Counter]:
 class MemoryLoginThrottle:
     """For a single process (the embedded default)."""
 
-    def __init__(self) -> None:
-        self._failures: dict[str, tuple[int, float]] = {}  # key -> (failures, last failure time)
-        self._locked_until: dict[str, float] = {}
-        self._trusted: dict[str, float] = {}
+    def __init__(self, max_entries: int = 100_000) -> None:
+        # Bounded, expiring maps: spraying many emails cannot grow memory without limit.
+        self._failures: TTLCache[str, tuple[int, float]] = TTLCache(max_entries, FAILURE_MEMORY_SECONDS)
+        self._locked_until: TTLCache[str, float] = TTLCache(max_entries, MAX_DELAY_SECONDS)
+        self._trusted: TTLCache[str, float] = TTLCache(max_entries, TRUSTED_SECONDS)
 
     def _trusted_now(self, email: str, ip: str | None) -> bool:
         return self._trusted.get(f"{email}|{ip}", 0.0) > time.monotonic()

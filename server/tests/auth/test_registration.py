@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import httpx
 import pytest
 
+from lexica.auth import passwords
 from tests.auth.conftest import Server
 from tests.auth.helpers import (
     STRONG_PASSWORD,
@@ -14,6 +18,14 @@ from tests.auth.helpers import (
     register,
     sign_in,
 )
+
+OWASP_MINIMUM_MEMORY_KIB = 19 * 1024
+
+
+def argon2_parameters(password_hash: str) -> dict[str, int]:
+    """The cost parameters of a PHC-format argon2 hash: {"m": KiB, "t": passes, "p": lanes}."""
+    parameters = password_hash.split("$")[3]
+    return {name: int(value) for name, value in (part.split("=") for part in parameters.split(","))}
 
 
 async def test_registration_creates_a_reader_account(api: httpx.AsyncClient) -> None:
@@ -114,8 +126,9 @@ async def test_password_is_stored_as_an_argon2id_hash(server: Server) -> None:
     user = await server.repository.user_by_email(email)
 
     assert user is not None
-    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=1$")
+    assert user.password_hash.startswith("$argon2id$")
     assert STRONG_PASSWORD not in user.password_hash
+    assert argon2_parameters(user.password_hash)["m"] >= OWASP_MINIMUM_MEMORY_KIB
 
 
 async def test_same_password_gets_a_different_salted_hash_per_account(server: Server) -> None:
@@ -127,7 +140,8 @@ async def test_same_password_gets_a_different_salted_hash_per_account(server: Se
     one = await server.repository.user_by_email(first)
     two = await server.repository.user_by_email(second)
 
-    assert one is not None and two is not None
+    assert one is not None
+    assert two is not None
     assert one.password_hash != two.password_hash
 
 
@@ -144,7 +158,7 @@ async def test_sign_in_upgrades_a_hash_made_with_weaker_parameters(
     assert signed_in.status_code == 200
     user = await server.repository.user_by_email(email)
     assert user is not None
-    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=1$")
+    assert argon2_parameters(user.password_hash) == argon2_parameters(passwords.hash_password(STRONG_PASSWORD))
     assert (await password_grant(api, email, STRONG_PASSWORD)).status_code == 200
 
 
@@ -152,3 +166,35 @@ async def test_registration_is_audited(server: Server) -> None:
     await register(server.client(), new_email())
 
     assert await server.audit_actions() == ["user.registered"]
+
+
+async def test_concurrent_registrations_of_one_email_create_one_account(api: httpx.AsyncClient) -> None:
+    email = new_email()
+
+    responses = await asyncio.gather(*(register(api, email) for _ in range(5)))
+
+    assert sorted(r.status_code for r in responses) == [201, 409, 409, 409, 409]
+
+
+@pytest.mark.usefixtures("production_password_hashing")
+async def test_password_hashing_does_not_stall_other_requests(api: httpx.AsyncClient) -> None:
+    started = time.perf_counter()
+    passwords.hash_password(STRONG_PASSWORD)
+    hash_seconds = time.perf_counter() - started
+    longest_stall = 0.0
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        nonlocal longest_stall
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.002)
+            longest_stall = max(longest_stall, time.perf_counter() - before)
+
+    beating = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0.01)
+    await register(api, new_email())
+    done.set()
+    await beating
+
+    assert longest_stall < hash_seconds / 2, f"the event loop stalled {longest_stall * 1000:.0f} ms"

@@ -93,9 +93,21 @@ class SqlAuthRepository:
         async with self._engine.connect() as connection:
             return bool((await connection.execute(select(exists().where(users.c.role == "admin")))).scalar())
 
-    async def set_role(self, user_id: str, role: str) -> bool:
+    async def set_role(self, user_id: str, role: str, *, actor_id: str | None = None) -> bool:
+        statement = update(users).where(users.c.id == user_id).values(role=role)
+        if actor_id is not None:
+            # One conditional write: the actor must still be an admin when the change is made, and a demotion
+            # must leave another admin, so two admins demoting each other at once cannot both succeed.
+            others = users.alias("others")
+            statement = statement.where(
+                select(others.c.id).where(others.c.id == actor_id, others.c.role == "admin").exists()
+            )
+            if role != "admin":
+                statement = statement.where(
+                    select(others.c.id).where(others.c.role == "admin", others.c.id != user_id).exists()
+                )
         async with self._engine.begin() as connection:
-            result = await connection.execute(update(users).where(users.c.id == user_id).values(role=role))
+            result = await connection.execute(statement)
         return result.rowcount == 1
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
@@ -147,11 +159,19 @@ class SqlAuthRepository:
             )
         return result.rowcount == 1
 
-    async def delete_user(self, user_id: str) -> None:
+    async def delete_user(self, user_id: str) -> bool:
+        others = users.alias("others")
+        keeps_an_admin = (users.c.role != "admin") | (
+            select(others.c.id).where(others.c.role == "admin", others.c.id != user_id).exists()
+        )
         async with self._engine.begin() as connection:
+            # The user row goes first, conditionally: the last admin is not deleted (and keeps their keys).
+            result = await connection.execute(delete(users).where(users.c.id == user_id).where(keeps_an_admin))
+            if result.rowcount != 1:
+                return False
             for table in (recovery_codes, refresh_tokens, api_keys):
                 await connection.execute(delete(table).where(table.c.user_id == user_id))
-            await connection.execute(delete(users).where(users.c.id == user_id))
+        return True
 
     # refresh tokens
     async def add_refresh_token(self, token_hash: str, family_id: str, user_id: str, expires_at: datetime) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from lexica.storage.sql.tables import metadata
@@ -39,9 +40,16 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables (idempotent)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(metadata.create_all)
+    """Create missing tables (idempotent, also when several instances start at once)."""
+    for attempt in range(3):
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(metadata.create_all)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            # Another process created a table between our check and our CREATE; check again.
+            if attempt == 2:
+                raise
 
 
 async def ping(engine: AsyncEngine) -> None:

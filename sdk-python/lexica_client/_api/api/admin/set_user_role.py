@@ -120,7 +120,8 @@ def sync_detailed(
 ) -> Response[Problem | User | ValidationProblem]:
     """Change a user's role (admin)
 
-     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
+     Admins cannot change their own role, and a change that would leave no admin is refused (`409`), also
+    when two admins demote each other at the same moment: an API always keeps an admin who can act.
 
     Args:
         user_id (UUID):
@@ -154,7 +155,8 @@ def sync(
 ) -> Problem | User | ValidationProblem | None:
     """Change a user's role (admin)
 
-     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
+     Admins cannot change their own role, and a change that would leave no admin is refused (`409`), also
+    when two admins demote each other at the same moment: an API always keeps an admin who can act.
 
     Args:
         user_id (UUID):
@@ -183,7 +185,8 @@ async def asyncio_detailed(
 ) -> Response[Problem | User | ValidationProblem]:
     """Change a user's role (admin)
 
-     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
+     Admins cannot change their own role, and a change that would leave no admin is refused (`409`), also
+    when two admins demote each other at the same moment: an API always keeps an admin who can act.
 
     Args:
         user_id (UUID):
@@ -215,7 +218,8 @@ async def asyncio(
 ) -> Problem | User | ValidationProblem | None:
     """Change a user's role (admin)
 
-     Admins cannot change their own role (`409`), so an API always keeps an admin who can act.
+     Admins cannot change their own role, and a change that would leave no admin is refused (`409`), also
+    when two admins demote each other at the same moment: an API always keeps an admin who can act.
 
     Args:
         user_id (UUID):

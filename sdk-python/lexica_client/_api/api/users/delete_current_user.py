@@ -37,6 +37,11 @@ def _parse_response(
 
         return response_405
 
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
+
     if response.status_code == 429:
         response_429 = Problem.from_dict(response.json())
 
@@ -66,7 +71,9 @@ def sync_detailed(
     """Delete the account
 
      Erases the account's personal data (email, name, password hash, two-factor secrets, API keys) and
-    revokes every refresh token and key at once. Audit records keep only the account's opaque id.
+    revokes every refresh token and key at once. Audit records keep only the account's opaque id. The
+    last
+    admin cannot delete their account (`409`): make another user admin first.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -92,7 +99,9 @@ def sync(
     """Delete the account
 
      Erases the account's personal data (email, name, password hash, two-factor secrets, API keys) and
-    revokes every refresh token and key at once. Audit records keep only the account's opaque id.
+    revokes every refresh token and key at once. Audit records keep only the account's opaque id. The
+    last
+    admin cannot delete their account (`409`): make another user admin first.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -114,7 +123,9 @@ async def asyncio_detailed(
     """Delete the account
 
      Erases the account's personal data (email, name, password hash, two-factor secrets, API keys) and
-    revokes every refresh token and key at once. Audit records keep only the account's opaque id.
+    revokes every refresh token and key at once. Audit records keep only the account's opaque id. The
+    last
+    admin cannot delete their account (`409`): make another user admin first.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -138,7 +149,9 @@ async def asyncio(
     """Delete the account
 
      Erases the account's personal data (email, name, password hash, two-factor secrets, API keys) and
-    revokes every refresh token and key at once. Audit records keep only the account's opaque id.
+    revokes every refresh token and key at once. Audit records keep only the account's opaque id. The
+    last
+    admin cannot delete their account (`409`): make another user admin first.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
