@@ -13,15 +13,24 @@ from codegen.naming import annotation, constraint_kwargs, default_literal, pasca
 from codegen.spec import Operation, Parameter, Resolver
 
 TEMPLATES = Path(__file__).parent / "templates"
-_FASTAPI_SOURCES = {"path": "Path", "query": "Query", "header": "Header"}
 
 
 @dataclass(frozen=True)
 class ParamView:
     py_name: str
+    name: str  # as the spec names it
+    location: str  # path, query or header
     annotation: str
-    fastapi: str
+    field: str  # pydantic `Field(...)` enforcing the schema's constraints
     default: str | None
+    is_array: bool
+
+
+@dataclass(frozen=True)
+class BodyView:
+    model: str
+    media_type: str
+    required: bool
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,9 @@ class OperationView:
     route_path: str
     summary: str
     class_name: str
+    params_model: str
     params: tuple[ParamView, ...]
+    body: BodyView | None
     reply_type: str
     produces: tuple[str, ...]
     consumes: tuple[str, ...]
@@ -50,36 +61,32 @@ class TagView:
 
 
 def _param_view(param: Parameter) -> ParamView:
-    if param.location not in _FASTAPI_SOURCES:
+    if param.location not in _SOURCES:
         raise ValueError(f"parameters in {param.location!r} are not supported: {param.name}")
-    kwargs = constraint_kwargs(param.schema)
-    py_name = snake(param.name)
-    if param.location == "header" or py_name != param.name:
-        kwargs.insert(0, f"alias={param.name!r}")
-    if param.description:
-        kwargs.append(f"description={param.description!r}")
-    call = f"{_FASTAPI_SOURCES[param.location]}({', '.join(kwargs)})"
-    return ParamView(py_name=py_name, annotation=annotation(param), fastapi=call, default=default_literal(param))
+    return ParamView(
+        py_name=snake(param.name),
+        name=param.name,
+        location=param.location,
+        annotation=annotation(param),
+        field=f"Field({', '.join(constraint_kwargs(param.schema))})",
+        default=default_literal(param),
+        is_array=param.schema.get("type") == "array",
+    )
 
 
-_BODY_SOURCES = {"application/json": "Body()", "application/x-www-form-urlencoded": "Form()"}
+_SOURCES = ("path", "query", "header")
+_BODY_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
 
 
-def _body_view(body: Any) -> ParamView:
+def _body_view(body: Any) -> BodyView:
     content = body.get("content", {})
-    if len(content) != 1 or next(iter(content)) not in _BODY_SOURCES:
-        raise ValueError(f"a request body must have exactly one of {sorted(_BODY_SOURCES)}, got {list(content)}")
+    if len(content) != 1 or next(iter(content)) not in _BODY_MEDIA_TYPES:
+        raise ValueError(f"a request body must have exactly one of {_BODY_MEDIA_TYPES}, got {list(content)}")
     media_type, media = next(iter(content.items()))
     ref = Resolver.ref_name(media.get("schema"))
     if ref is None:
         raise ValueError("request body schemas must be a $ref to a component schema")
-    required = bool(body.get("required", False))
-    return ParamView(
-        py_name="body",
-        annotation=f"models.{ref}" if required else f"models.{ref} | None",
-        fastapi=_BODY_SOURCES[media_type],
-        default=None if required else "None",
-    )
+    return BodyView(model=f"models.{ref}", media_type=media_type, required=bool(body.get("required", False)))
 
 
 def _route_path(op: Operation) -> str:
@@ -97,10 +104,8 @@ def _reply_type(op: Operation) -> str:
 
 def operation_view(op: Operation) -> OperationView:
     params = [_param_view(p) for p in op.parameters]
-    # Required parameters first so that defaults never precede non-defaults in the binding's signature.
+    # Required parameters first so that defaults never precede non-defaults in the parameters model.
     params.sort(key=lambda p: p.default is not None)
-    if op.request_body is not None:
-        params.insert(0, _body_view(op.request_body))
     return OperationView(
         operation_id=op.operation_id,
         py_name=snake(op.operation_id),
@@ -109,7 +114,9 @@ def operation_view(op: Operation) -> OperationView:
         route_path=_route_path(op),
         summary=op.summary or op.operation_id,
         class_name=f"{pascal(op.tag)}Api",
+        params_model=f"_{pascal(op.operation_id)}Parameters",
         params=tuple(params),
+        body=_body_view(op.request_body) if op.request_body is not None else None,
         reply_type=_reply_type(op),
         produces=op.produces,
         consumes=op.consumes,

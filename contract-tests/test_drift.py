@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from fastapi.routing import APIRoute
+from starlette.routing import Route
 
+from lexica._generated.routes import OPERATIONS
 from lexica.app import create_app
 from lexica.platform.docs import DOC_PATHS
 from lexica.settings import Settings
@@ -62,11 +63,13 @@ def _spec_operations() -> set[tuple[str, str]]:
 
 def _served_operations() -> set[tuple[str, str]]:
     app = create_app(Settings(environment="test", tune_gc=False))
+    operation_ids = {operation.operation_id for operation in OPERATIONS}
     served = set()
     for route in app.routes:
-        if not isinstance(route, APIRoute):
-            assert getattr(route, "path", None) in DOC_PATHS, f"unexpected non-API route {route}"
+        assert isinstance(route, Route), f"unexpected route {route}"
+        if route.path in DOC_PATHS:
             continue
+        assert route.name in operation_ids, f"route {route.path} is not bound to an operation of the spec"
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
         served |= {(method, path) for method in route.methods or () if method != "HEAD"}
     return served

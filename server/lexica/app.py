@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 import lexica
 from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, OpsApi, UsersApi, WordsApi
-from lexica._generated.routes import OPERATIONS, add_routes
+from lexica._generated.routes import add_routes
 from lexica.auth.endpoints import AdminEndpoints, AuthEndpoints, UsersEndpoints, oauth_validation_problem
 from lexica.auth.rate_limit_identity import identify
 from lexica.ops.endpoints import OpsEndpoints
@@ -104,7 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     install_problem_handlers(app)
     add_routes(app.router)
-    app.state.consumes = {operation.operation_id: operation.consumes for operation in OPERATIONS}
     app.state.validation_overrides = {"issueToken": oauth_validation_problem}
     mount_docs(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)

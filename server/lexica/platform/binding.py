@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from fastapi import Request, Response
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
 
 from lexica.platform.negotiation import acceptable
 from lexica.platform.problems import ProblemError
 from lexica.platform.reply import Reply, Serialised
 
 ApiT = TypeVar("ApiT")
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,7 @@ class OperationInfo:
     consumes: tuple[str, ...] = ()
     security: tuple[str, ...] = ()  # schemes that may authenticate; empty means public
     role: str | None = None  # least role required, from `x-lexica-role`
+    locations: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # field -> (in, name in the spec)
 
 
 def ensure_acceptable(request: Request, produces: tuple[str, ...]) -> None:
@@ -59,3 +64,76 @@ def render(reply: Reply[Any], operation: OperationInfo) -> Response:
         raise TypeError(f"{operation.operation_id} returned an unsupported body: {type(body).__name__}")
     media_type = operation.produces[0] if operation.produces else "application/json"
     return Response(data, status_code=reply.status, headers=dict(reply.headers), media_type=media_type)
+
+
+class InvalidRequest(RequestValidationError):
+    """A 422 validation problem raised by a route binding, naming the operation it belongs to."""
+
+    def __init__(self, errors: list[Any], operation: OperationInfo) -> None:
+        super().__init__(errors)
+        self.operation_id = operation.operation_id
+
+
+def _errors(error: ValidationError, locate: Mapping[str, tuple[str, ...]] | None, prefix: tuple[str, ...]) -> list[Any]:
+    found = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = tuple(item["loc"])
+        if locate is not None and loc and isinstance(loc[0], str) and loc[0] in locate:
+            loc = (*locate[loc[0]], *loc[1:])
+        found.append({**item, "loc": (*prefix, *loc)})
+    return found
+
+
+def parameters(model: type[ModelT], raw: Mapping[str, object], operation: OperationInfo) -> ModelT:
+    """Validate path, query and header values (strings, coerced by the model) or raise a 422 problem."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidRequest(_errors(error, operation.locations, ()), operation) from None
+
+
+def _check_content_type(request: Request, operation: OperationInfo) -> None:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type not in operation.consumes:
+        expected = " or ".join(operation.consumes)
+        raise ProblemError(
+            415,
+            f"Send the body as {expected}, not {media_type or 'without a Content-Type'}.",
+            slug="unsupported-media-type",
+            title="Unsupported Media Type",
+        )
+
+
+def _missing_body(operation: OperationInfo) -> InvalidRequest:
+    return InvalidRequest([{"loc": ("body",), "msg": "A request body is required.", "type": "missing"}], operation)
+
+
+async def json_body(
+    request: Request, model: type[ModelT], operation: OperationInfo, *, required: bool
+) -> ModelT | None:
+    raw = await request.body()
+    if not raw:
+        if required:
+            raise _missing_body(operation)
+        return None
+    _check_content_type(request, operation)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        raise InvalidRequest(_errors(error, None, ("body",)), operation) from None
+
+
+async def form_body(
+    request: Request, model: type[ModelT], operation: OperationInfo, *, required: bool
+) -> ModelT | None:
+    if not await request.body():
+        if required:
+            raise _missing_body(operation)
+        return None
+    _check_content_type(request, operation)
+    form = await request.form()
+    values = {key: value for key, value in form.items() if isinstance(value, str)}
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise InvalidRequest(_errors(error, None, ("body",)), operation) from None

@@ -78,36 +78,14 @@ async def _on_problem(request: Request, exc: Exception) -> Response:
     )
 
 
-def _unsupported_media_type(request: Request) -> Response | None:
-    """415 when the operation takes a body and the request's Content-Type is not one it declares."""
-    route = request.scope.get("route")
-    consumes: tuple[str, ...] = getattr(request.app.state, "consumes", {}).get(getattr(route, "operation_id", None), ())
-    if not consumes:
-        return None
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type in consumes:
-        return None
-    return problem_response(
-        415,
-        "Unsupported Media Type",
-        f"Send the body as {' or '.join(consumes)}, not {media_type or 'without a Content-Type'}.",
-        type_="/problems/unsupported-media-type",
-        instance=instance_of(request),
-    )
-
-
 ValidationOverride = Callable[[Request, Sequence[Mapping[str, Any]]], Response]
 
 
 async def _on_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    unsupported = _unsupported_media_type(request)
-    if unsupported is not None:
-        return unsupported
     # Operations whose protocol prescribes another error shape (the OAuth 2.0 token endpoint) register one.
-    route = request.scope.get("route")
     overrides: Mapping[str, ValidationOverride] = getattr(request.app.state, "validation_overrides", {})
-    override = overrides.get(getattr(route, "operation_id", None) or "")
+    override = overrides.get(getattr(exc, "operation_id", None) or "")
     if override is not None:
         return override(request, exc.errors())
     errors = [

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from fastapi import Request
+from starlette.requests import Request
 
 from lexica.platform.problems import ProblemError
 
@@ -58,19 +57,13 @@ def unauthorized(detail: str) -> ProblemError:
     )
 
 
-def authenticated(operation: OperationInfo) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency that authenticates (before parameters are validated) and checks the role."""
+async def authenticate(request: Request, operation: OperationInfo) -> Principal:
+    """The caller of a secured operation, checked before its parameters are; 401 or 403 problems otherwise."""
+    authenticator: Authenticator = request.state.authenticator
+    principal = await authenticator.authenticate(request)
+    if principal is None:
+        raise unauthorized("This operation needs credentials: a bearer token or an API key.")
     required = Role.parse(operation.role) if operation.role else Role.READER
-
-    async def dependency(request: Request) -> Principal:
-        authenticator: Authenticator = request.state.authenticator
-        principal = await authenticator.authenticate(request)
-        if principal is None:
-            raise unauthorized("This operation needs credentials: a bearer token or an API key.")
-        if principal.role < required:
-            raise ProblemError(
-                403, f"This operation needs the {required.label} role.", slug="forbidden", title="Forbidden"
-            )
-        return principal
-
-    return dependency
+    if principal.role < required:
+        raise ProblemError(403, f"This operation needs the {required.label} role.", slug="forbidden", title="Forbidden")
+    return principal
