@@ -75,7 +75,7 @@ def _param_view(param: Parameter) -> ParamView:
 
 
 _SOURCES = ("path", "query", "header")
-_BODY_MEDIA_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_BODY_MEDIA_TYPES = ("application/json", "application/merge-patch+json", "application/x-www-form-urlencoded")
 
 
 def _body_view(body: Any) -> BodyView:

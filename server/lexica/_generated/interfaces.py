@@ -175,6 +175,38 @@ class WordsApi(abc.ABC):
         """Look up one dictionary entry (`GET /api/v1/words/{headword}`)."""
 
     @abc.abstractmethod
+    async def replace_entry(
+        self,
+        *,
+        principal: Principal,
+        body: models.EntryInput,
+        headword: str,
+        if_match: str | None,
+    ) -> Reply[models.Entry]:
+        """Replace an entry (editor) (`PUT /api/v1/words/{headword}`)."""
+
+    @abc.abstractmethod
+    async def delete_entry(
+        self,
+        *,
+        principal: Principal,
+        headword: str,
+        if_match: str | None,
+    ) -> Reply[None]:
+        """Delete an entry (editor) (`DELETE /api/v1/words/{headword}`)."""
+
+    @abc.abstractmethod
+    async def patch_entry(
+        self,
+        *,
+        principal: Principal,
+        body: models.EntryPatch,
+        headword: str,
+        if_match: str | None,
+    ) -> Reply[models.Entry]:
+        """Change part of an entry (editor) (`PATCH /api/v1/words/{headword}`)."""
+
+    @abc.abstractmethod
     async def list_words(
         self,
         *,
@@ -183,6 +215,15 @@ class WordsApi(abc.ABC):
         cursor: str | None,
     ) -> Reply[models.HeadwordPage]:
         """List headwords in order (`GET /api/v1/words`)."""
+
+    @abc.abstractmethod
+    async def create_entry(
+        self,
+        *,
+        principal: Principal,
+        body: models.EntryInput,
+    ) -> Reply[models.Entry]:
+        """Add an entry (editor) (`POST /api/v1/words`)."""
 
     @abc.abstractmethod
     async def search_words(

@@ -217,6 +217,33 @@ class PartOfSpeechSection(BaseModel):
     synonyms: Annotated[str | None, Field(description="The synonym paragraph (GCIDE `syn`).")]
 
 
+class EntryInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    headword: Annotated[
+        str,
+        Field(
+            description="The headword as displayed; its normalised form identifies the entry.",
+            max_length=80,
+            min_length=1,
+            pattern="\\S",
+        ),
+    ]
+    parts_of_speech: Annotated[list[PartOfSpeechSection], Field(max_length=100)]
+
+
+class EntryPatch(BaseModel):
+    """
+    JSON Merge Patch of an entry; absent members are left as they are.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    parts_of_speech: Annotated[list[PartOfSpeechSection] | None, Field(max_length=100)] = None
+
+
 class Entry(BaseModel):
     headword: Annotated[str, Field(description="The headword as displayed.")]
     version: Annotated[int, Field(description="Increases by one whenever the entry changes.", ge=1)]

@@ -43,6 +43,42 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         locations={"headword": ("path", "headword"), "if_none_match": ("header", "If-None-Match")},
     ),
     OperationInfo(
+        operation_id="replaceEntry",
+        method="PUT",
+        path="/api/v1/words/{headword}",
+        route_path="/api/v1/words/{headword:path}",
+        produces=("application/json",),
+        statuses=(200, 401, 403, 404, 405, 406, 412, 413, 415, 422, 428, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role="editor",
+        locations={"headword": ("path", "headword"), "if_match": ("header", "If-Match")},
+    ),
+    OperationInfo(
+        operation_id="deleteEntry",
+        method="DELETE",
+        path="/api/v1/words/{headword}",
+        route_path="/api/v1/words/{headword:path}",
+        produces=(),
+        statuses=(204, 401, 403, 404, 405, 412, 422, 428, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role="editor",
+        locations={"headword": ("path", "headword"), "if_match": ("header", "If-Match")},
+    ),
+    OperationInfo(
+        operation_id="patchEntry",
+        method="PATCH",
+        path="/api/v1/words/{headword}",
+        route_path="/api/v1/words/{headword:path}",
+        produces=("application/json",),
+        statuses=(200, 401, 403, 404, 405, 406, 412, 413, 415, 422, 428, 429),
+        consumes=("application/merge-patch+json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role="editor",
+        locations={"headword": ("path", "headword"), "if_match": ("header", "If-Match")},
+    ),
+    OperationInfo(
         operation_id="listWords",
         method="GET",
         path="/api/v1/words",
@@ -53,6 +89,18 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=(),
         role=None,
         locations={"prefix": ("query", "prefix"), "limit": ("query", "limit"), "cursor": ("query", "cursor")},
+    ),
+    OperationInfo(
+        operation_id="createEntry",
+        method="POST",
+        path="/api/v1/words",
+        route_path="/api/v1/words",
+        produces=("application/json",),
+        statuses=(201, 401, 403, 405, 406, 409, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role="editor",
+        locations={},
     ),
     OperationInfo(
         operation_id="searchWords",
@@ -283,6 +331,82 @@ async def _get_entry(request: Request) -> Response:
     return render(reply, operation)
 
 
+class _ReplaceEntryParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    headword: Annotated[str, Field(min_length=1, max_length=200)]
+    if_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _replace_entry(request: Request) -> Response:
+    operation = OPERATIONS[1]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["headword"] = request.path_params["headword"]
+    if (if_match := request.headers.get("if-match")) is not None:
+        raw["if_match"] = if_match
+    params = parameters(_ReplaceEntryParameters, raw, operation)
+    body = await json_body(request, models.EntryInput, operation, required=True)
+    api = implementation(request, WordsApi)
+    reply = await api.replace_entry(
+        principal=principal,
+        body=body,
+        headword=params.headword,
+        if_match=params.if_match,
+    )
+    return render(reply, operation)
+
+
+class _DeleteEntryParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    headword: Annotated[str, Field(min_length=1, max_length=200)]
+    if_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _delete_entry(request: Request) -> Response:
+    operation = OPERATIONS[2]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["headword"] = request.path_params["headword"]
+    if (if_match := request.headers.get("if-match")) is not None:
+        raw["if_match"] = if_match
+    params = parameters(_DeleteEntryParameters, raw, operation)
+    api = implementation(request, WordsApi)
+    reply = await api.delete_entry(
+        principal=principal,
+        headword=params.headword,
+        if_match=params.if_match,
+    )
+    return render(reply, operation)
+
+
+class _PatchEntryParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    headword: Annotated[str, Field(min_length=1, max_length=200)]
+    if_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _patch_entry(request: Request) -> Response:
+    operation = OPERATIONS[3]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["headword"] = request.path_params["headword"]
+    if (if_match := request.headers.get("if-match")) is not None:
+        raw["if_match"] = if_match
+    params = parameters(_PatchEntryParameters, raw, operation)
+    body = await json_body(request, models.EntryPatch, operation, required=True)
+    api = implementation(request, WordsApi)
+    reply = await api.patch_entry(
+        principal=principal,
+        body=body,
+        headword=params.headword,
+        if_match=params.if_match,
+    )
+    return render(reply, operation)
+
+
 class _ListWordsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prefix: Annotated[str | None, Field(max_length=200)] = None
@@ -291,7 +415,7 @@ class _ListWordsParameters(BaseModel):
 
 
 async def _list_words(request: Request) -> Response:
-    operation = OPERATIONS[1]
+    operation = OPERATIONS[4]
     ensure_acceptable(request, operation.produces)
     raw: dict[str, object] = {}
     if (prefix := request.query_params.get("prefix")) is not None:
@@ -310,6 +434,19 @@ async def _list_words(request: Request) -> Response:
     return render(reply, operation)
 
 
+async def _create_entry(request: Request) -> Response:
+    operation = OPERATIONS[5]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    body = await json_body(request, models.EntryInput, operation, required=True)
+    api = implementation(request, WordsApi)
+    reply = await api.create_entry(
+        principal=principal,
+        body=body,
+    )
+    return render(reply, operation)
+
+
 class _SearchWordsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     q: Annotated[str, Field(min_length=1, max_length=100)]
@@ -318,7 +455,7 @@ class _SearchWordsParameters(BaseModel):
 
 
 async def _search_words(request: Request) -> Response:
-    operation = OPERATIONS[2]
+    operation = OPERATIONS[6]
     ensure_acceptable(request, operation.produces)
     raw: dict[str, object] = {}
     if (q := request.query_params.get("q")) is not None:
@@ -338,7 +475,7 @@ async def _search_words(request: Request) -> Response:
 
 
 async def _get_liveness(request: Request) -> Response:
-    operation = OPERATIONS[3]
+    operation = OPERATIONS[7]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_liveness()
@@ -346,7 +483,7 @@ async def _get_liveness(request: Request) -> Response:
 
 
 async def _get_readiness(request: Request) -> Response:
-    operation = OPERATIONS[4]
+    operation = OPERATIONS[8]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_readiness()
@@ -354,7 +491,7 @@ async def _get_readiness(request: Request) -> Response:
 
 
 async def _register_user(request: Request) -> Response:
-    operation = OPERATIONS[5]
+    operation = OPERATIONS[9]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.Registration, operation, required=True)
     api = implementation(request, AuthApi)
@@ -365,7 +502,7 @@ async def _register_user(request: Request) -> Response:
 
 
 async def _issue_token(request: Request) -> Response:
-    operation = OPERATIONS[6]
+    operation = OPERATIONS[10]
     ensure_acceptable(request, operation.produces)
     body = await form_body(request, models.TokenRequest, operation, required=True)
     api = implementation(request, AuthApi)
@@ -376,7 +513,7 @@ async def _issue_token(request: Request) -> Response:
 
 
 async def _logout(request: Request) -> Response:
-    operation = OPERATIONS[7]
+    operation = OPERATIONS[11]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.RefreshTokenBody, operation, required=True)
     api = implementation(request, AuthApi)
@@ -387,7 +524,7 @@ async def _logout(request: Request) -> Response:
 
 
 async def _get_current_user(request: Request) -> Response:
-    operation = OPERATIONS[8]
+    operation = OPERATIONS[12]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -398,7 +535,7 @@ async def _get_current_user(request: Request) -> Response:
 
 
 async def _delete_current_user(request: Request) -> Response:
-    operation = OPERATIONS[9]
+    operation = OPERATIONS[13]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -409,7 +546,7 @@ async def _delete_current_user(request: Request) -> Response:
 
 
 async def _export_current_user(request: Request) -> Response:
-    operation = OPERATIONS[10]
+    operation = OPERATIONS[14]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -426,7 +563,7 @@ class _ListApiKeysParameters(BaseModel):
 
 
 async def _list_api_keys(request: Request) -> Response:
-    operation = OPERATIONS[11]
+    operation = OPERATIONS[15]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -445,7 +582,7 @@ async def _list_api_keys(request: Request) -> Response:
 
 
 async def _create_api_key(request: Request) -> Response:
-    operation = OPERATIONS[12]
+    operation = OPERATIONS[16]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.ApiKeyRequest, operation, required=True)
@@ -463,7 +600,7 @@ class _RevokeApiKeyParameters(BaseModel):
 
 
 async def _revoke_api_key(request: Request) -> Response:
-    operation = OPERATIONS[13]
+    operation = OPERATIONS[17]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -483,7 +620,7 @@ class _SetUserRoleParameters(BaseModel):
 
 
 async def _set_user_role(request: Request) -> Response:
-    operation = OPERATIONS[14]
+    operation = OPERATIONS[18]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -506,7 +643,7 @@ class _ListAuditEventsParameters(BaseModel):
 
 
 async def _list_audit_events(request: Request) -> Response:
-    operation = OPERATIONS[15]
+    operation = OPERATIONS[19]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -525,7 +662,7 @@ async def _list_audit_events(request: Request) -> Response:
 
 
 async def _enrol_totp(request: Request) -> Response:
-    operation = OPERATIONS[16]
+    operation = OPERATIONS[20]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -536,7 +673,7 @@ async def _enrol_totp(request: Request) -> Response:
 
 
 async def _confirm_totp(request: Request) -> Response:
-    operation = OPERATIONS[17]
+    operation = OPERATIONS[21]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -549,7 +686,7 @@ async def _confirm_totp(request: Request) -> Response:
 
 
 async def _disable_totp(request: Request) -> Response:
-    operation = OPERATIONS[18]
+    operation = OPERATIONS[22]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -565,7 +702,11 @@ def add_routes(router: Router) -> None:
     """Mount every operation of the spec on `router`, named by its operationId."""
     handlers = (
         _get_entry,
+        _replace_entry,
+        _delete_entry,
+        _patch_entry,
         _list_words,
+        _create_entry,
         _search_words,
         _get_liveness,
         _get_readiness,

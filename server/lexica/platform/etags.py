@@ -14,3 +14,10 @@ def if_none_match_matches(header: str, current: str) -> bool:
         return True
     wanted = _opaque(current)
     return any(_opaque(candidate) == wanted for candidate in header.split(",") if candidate.strip())
+
+
+def parse_if_match(header: str) -> list[str] | None:
+    """The opaque strong tags of `If-Match` (weak ones can never match there); None for `*`."""
+    if header.strip() == "*":
+        return None
+    return [tag.strip() for tag in header.split(",") if tag.strip() and not tag.strip().startswith("W/")]

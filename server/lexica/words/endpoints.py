@@ -9,6 +9,7 @@ from lexica._generated.interfaces import WordsApi
 from lexica.platform.etags import if_none_match_matches
 from lexica.platform.problems import ProblemError
 from lexica.platform.reply import Reply
+from lexica.platform.security import Principal
 from lexica.words.service import WordService
 
 WORDS_PATH = "/api/v1/words"
@@ -31,6 +32,38 @@ class WordsEndpoints(WordsApi):
         if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
             return Reply.empty(304, headers)
         return Reply(view.body, headers=headers)
+
+    async def create_entry(self, *, principal: Principal, body: models.EntryInput) -> Reply[models.Entry]:
+        view = await self._service.create_entry(body.headword, body.parts_of_speech)
+        headers = {"ETag": view.etag, "Location": entry_href(" ".join(body.headword.split()))}
+        return Reply(view.body, status=201, headers=headers)
+
+    async def replace_entry(
+        self, *, principal: Principal, body: models.EntryInput, headword: str, if_match: str | None
+    ) -> Reply[models.Entry]:
+        view = await self._service.replace_entry(headword, if_match, body.headword, body.parts_of_speech)
+        return Reply(view.body, headers={"ETag": view.etag})
+
+    async def patch_entry(
+        self, *, principal: Principal, body: models.EntryPatch, headword: str, if_match: str | None
+    ) -> Reply[models.Entry]:
+        if "parts_of_speech" in body.model_fields_set and body.parts_of_speech is None:
+            # In a merge patch null removes a member; an entry cannot be without its parts of speech.
+            raise ProblemError(
+                422,
+                "`parts_of_speech` cannot be removed; send the new list instead.",
+                slug="validation",
+                title="Validation Failed",
+                extra={
+                    "errors": [{"location": ["body", "parts_of_speech"], "message": "May not be null.", "type": "null"}]
+                },
+            )
+        view = await self._service.patch_entry(headword, if_match, body.parts_of_speech)
+        return Reply(view.body, headers={"ETag": view.etag})
+
+    async def delete_entry(self, *, principal: Principal, headword: str, if_match: str | None) -> Reply[None]:
+        await self._service.delete_entry(headword, if_match)
+        return Reply.empty(204)
 
     async def list_words(self, *, prefix: str | None, limit: int, cursor: str | None) -> Reply[models.HeadwordPage]:
         page = await self._service.headwords(prefix=prefix, limit=limit, cursor=cursor)

@@ -50,6 +50,14 @@ class UpsertCounts:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Precondition:
+    """What `If-Match` demands of the stored entry: this version and content digest, or (both None) existence."""
+
+    version: int | None = None
+    hash_prefix: str | None = None
+
+
 class WordRepository(Protocol):
     async def get(self, key: str) -> StoredEntry | None: ...
 
@@ -60,6 +68,18 @@ class WordRepository(Protocol):
     async def index_rows(self) -> list[IndexRow]: ...
 
     async def count(self) -> int: ...
+
+    async def create(self, entry: NewEntry) -> StoredEntry | None:
+        """Insert a new entry at version 1; None when the key exists."""
+        ...
+
+    async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
+        """One conditional write bumping the version; None when nothing matched (missing or stale)."""
+        ...
+
+    async def delete_if(self, key: str, precondition: Precondition) -> bool:
+        """One conditional delete; False when nothing matched (missing or stale)."""
+        ...
 
     async def upsert_many(self, entries: Sequence[NewEntry]) -> UpsertCounts:
         """Insert new keys, bump the version of keys whose content changed, leave the rest untouched."""

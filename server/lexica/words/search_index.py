@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -60,6 +60,25 @@ class SearchIndex:
         for key in self._keys:
             for position, char in enumerate(key[:2]):
                 self._buckets.setdefault((position, char, len(key)), []).append(key)
+
+    def add(self, row: IndexRow) -> None:
+        """Index a new or renamed entry (the editing path; start-up builds the index in bulk)."""
+        if row.key not in self._headwords:
+            insort(self._keys, row.key)
+            for position, char in enumerate(row.key[:2]):
+                self._buckets.setdefault((position, char, len(row.key)), []).append(row.key)
+        self._headwords[row.key] = row.headword
+        self._weights[row.key] = row.weight
+
+    def remove(self, key: str) -> None:
+        if key not in self._headwords:
+            return
+        index = bisect_left(self._keys, key)
+        del self._keys[index]
+        for position, char in enumerate(key[:2]):
+            self._buckets[(position, char, len(key))].remove(key)
+        del self._headwords[key]
+        del self._weights[key]
 
     def __len__(self) -> int:
         return len(self._keys)

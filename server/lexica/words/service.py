@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 
 from cachetools import TTLCache
 from pydantic import TypeAdapter
 
 from lexica._generated.models import Entry, PartOfSpeechSection
+from lexica.platform.etags import parse_if_match
 from lexica.platform.pagination import CursorCodec
+from lexica.platform.problems import ProblemError
 from lexica.platform.reply import Serialised
 from lexica.words.keys import lookup_key
-from lexica.words.repository import HeadwordRow, StoredEntry, WordRepository
+from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, SearchIndex
 
 _SECTIONS = TypeAdapter(list[PartOfSpeechSection])
@@ -29,9 +33,61 @@ class HeadwordSlice:
     next_cursor: str | None
 
 
+ETAG_HASH_LENGTH = 16
+_ETAG = re.compile(r'^"(\d{1,18})-([0-9a-f]{16})"$')
+
+
 def entity_tag(entry: StoredEntry) -> str:
     """Strong ETag from the entry's version and a digest of its content: changes whenever either does."""
-    return f'"{entry.version}-{entry.content_hash[:16]}"'
+    return f'"{entry.version}-{entry.content_hash[:ETAG_HASH_LENGTH]}"'
+
+
+def precondition(if_match: str | None) -> Precondition:
+    """The stored state `If-Match` demands; 428 without the header."""
+    if if_match is None:
+        raise ProblemError(
+            428,
+            "Send If-Match with the entry's current ETag (GET it first) so concurrent edits cannot be lost.",
+            slug="precondition-required",
+            title="Precondition Required",
+        )
+    tags = parse_if_match(if_match)
+    if tags is None:
+        return Precondition()
+    for tag in tags:
+        if match := _ETAG.match(tag):
+            return Precondition(version=int(match.group(1)), hash_prefix=match.group(2))
+    return Precondition(version=-1)  # no tag of ours: matches nothing, answered 412
+
+
+def stale(headword: str) -> ProblemError:
+    return ProblemError(
+        412,
+        f"The entry {headword!r} changed since the ETag you sent; GET it again and reapply your change.",
+        slug="precondition-failed",
+        title="Precondition Failed",
+    )
+
+
+def _new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
+    display = " ".join(headword.split())
+    key = lookup_key(display)
+    if not key:
+        raise ProblemError(
+            422,
+            "The headword is empty once spaces are removed.",
+            slug="validation",
+            title="Validation Failed",
+            extra={"errors": [{"location": ["body", "headword"], "message": "Empty headword.", "type": "empty"}]},
+        )
+    content = _SECTIONS.dump_json(parts)
+    return NewEntry(
+        key=key,
+        headword=display,
+        content=content.decode(),
+        content_hash=hashlib.sha256(content).hexdigest(),
+        weight=sum(len(part.definitions) for part in parts),
+    )
 
 
 class WordService:
@@ -73,12 +129,7 @@ class WordService:
         stored = await self._repository.get(key)
         if stored is None:
             return None
-        entry = Entry(
-            headword=stored.headword,
-            version=stored.version,
-            parts_of_speech=_SECTIONS.validate_json(stored.content),
-        )
-        view = EntryView(etag=entity_tag(stored), body=Serialised.of(entry))
+        view = self._view(stored)
         if self._cache is not None:
             self._cache[key] = view
         return view
@@ -95,6 +146,82 @@ class WordService:
         page = HeadwordSlice(rows=rows[:limit], next_cursor=next_cursor)
         self._pages[cache_key] = page
         return page
+
+    def _view(self, stored: StoredEntry) -> EntryView:
+        entry = Entry(
+            headword=stored.headword, version=stored.version, parts_of_speech=_SECTIONS.validate_json(stored.content)
+        )
+        return EntryView(etag=entity_tag(stored), body=Serialised.of(entry))
+
+    def _changed(self, key: str, stored: StoredEntry | None, weight: int = 0) -> None:
+        """Keep this instance's caches and index in step with a write it made."""
+        if self._cache is not None:
+            self._cache.pop(key, None)
+        self._pages.clear()
+        self._searches.clear()
+        if stored is None:
+            self._index.remove(key)
+        else:
+            self._index.add(IndexRow(key=stored.key, headword=stored.headword, weight=weight))
+
+    async def create_entry(self, headword: str, parts: list[PartOfSpeechSection]) -> EntryView:
+        new = _new_entry(headword, parts)
+        stored = await self._repository.create(new)
+        if stored is None:
+            raise ProblemError(409, f"The headword {new.headword!r} already exists.", slug="conflict", title="Conflict")
+        self._changed(new.key, stored, new.weight)
+        return self._view(stored)
+
+    async def _write(self, key: str, if_match: str | None, new: NewEntry) -> EntryView:
+        stored = await self._repository.replace_if(key, precondition(if_match), new)
+        if stored is None:
+            if await self._repository.get(key) is None:
+                raise ProblemError(404, f"No entry for the headword {new.headword!r}.")
+            raise stale(new.headword)
+        self._changed(key, stored, new.weight)
+        return self._view(stored)
+
+    async def replace_entry(
+        self, headword: str, if_match: str | None, new_headword: str, parts: list[PartOfSpeechSection]
+    ) -> EntryView:
+        key = lookup_key(headword)
+        new = _new_entry(new_headword, parts)
+        if new.key != key:
+            raise ProblemError(
+                422,
+                f"The body's headword {new.headword!r} does not name the entry {headword!r}.",
+                slug="validation",
+                title="Validation Failed",
+                extra={
+                    "errors": [{"location": ["body", "headword"], "message": "Must match the URL.", "type": "mismatch"}]
+                },
+            )
+        return await self._write(key, if_match, new)
+
+    async def patch_entry(
+        self, headword: str, if_match: str | None, parts: list[PartOfSpeechSection] | None
+    ) -> EntryView:
+        key = lookup_key(headword)
+        condition = precondition(if_match)
+        current = await self._repository.get(key) if key else None
+        if current is None:
+            raise ProblemError(404, f"No entry for the headword {headword!r}.")
+        if parts is None:  # an empty merge patch changes nothing; it still answers for the precondition
+            if (
+                condition.version is not None
+                and entity_tag(current) != f'"{condition.version}-{condition.hash_prefix}"'
+            ):
+                raise stale(current.headword)
+            return self._view(current)
+        return await self._write(key, if_match, _new_entry(current.headword, parts))
+
+    async def delete_entry(self, headword: str, if_match: str | None) -> None:
+        key = lookup_key(headword)
+        if not key or not await self._repository.delete_if(key, precondition(if_match)):
+            if not key or await self._repository.get(key) is None:
+                raise ProblemError(404, f"No entry for the headword {headword!r}.")
+            raise stale(headword)
+        self._changed(key, None)
 
     def search(self, query: str, mode: str, limit: int) -> list[Hit]:
         cache_key = (lookup_key(query), mode, limit)

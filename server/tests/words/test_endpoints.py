@@ -206,9 +206,9 @@ async def test_bad_search_parameters_are_422_problem(client: httpx.AsyncClient, 
 
 
 async def test_wrong_method_is_405_problem_with_allow(client: httpx.AsyncClient) -> None:
-    response = await client.delete("/api/v1/words/apple")
+    response = await client.post("/api/v1/words/apple")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
     assert response.headers["content-type"] == PROBLEM
 
 

@@ -11,6 +11,8 @@ from .audit_event_page import AuditEventPage
 from .check_state import CheckState
 from .definition import Definition
 from .entry import Entry
+from .entry_input import EntryInput
+from .entry_patch import EntryPatch
 from .headword_item import HeadwordItem
 from .headword_page import HeadwordPage
 from .liveness import Liveness
@@ -53,6 +55,8 @@ __all__ = (
     "CheckState",
     "Definition",
     "Entry",
+    "EntryInput",
+    "EntryPatch",
     "HeadwordItem",
     "HeadwordPage",
     "Liveness",

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lexica.storage.sql.tables import entries
 from lexica.words.keys import prefix_upper_bound
-from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, StoredEntry, UpsertCounts
+from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, UpsertCounts
+
+_RETURNED = (entries.c.key, entries.c.headword, entries.c.version, entries.c.content_hash, entries.c.content)
+
+
+def _matches(key: str, precondition: Precondition) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [entries.c.key == key]
+    if precondition.version is not None:
+        clauses.append(entries.c.version == precondition.version)
+    if precondition.hash_prefix is not None:
+        clauses.append(
+            func.substr(entries.c.content_hash, 1, len(precondition.hash_prefix)) == precondition.hash_prefix
+        )
+    return clauses
+
 
 _LOOKUP_CHUNK = 500  # stays below SQLite's bound-parameter limit
 
@@ -56,6 +71,47 @@ class SqlWordRepository:
     async def count(self) -> int:
         async with self._engine.connect() as connection:
             return int((await connection.execute(select(func.count()).select_from(entries))).scalar_one())
+
+    async def create(self, entry: NewEntry) -> StoredEntry | None:
+        values = {
+            "key": entry.key,
+            "headword": entry.headword,
+            "version": 1,
+            "content_hash": entry.content_hash,
+            "content": entry.content,
+            "weight": entry.weight,
+        }
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(insert(entries).values(**values))
+        except IntegrityError:
+            return None
+        return StoredEntry(entry.key, entry.headword, 1, entry.content_hash, entry.content)
+
+    async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
+        statement = (
+            update(entries)
+            .where(*_matches(key, precondition))
+            .values(
+                headword=entry.headword,
+                content=entry.content,
+                content_hash=entry.content_hash,
+                weight=entry.weight,
+                version=entries.c.version + 1,
+                updated_at=func.now(),
+            )
+            .returning(*_RETURNED)
+        )
+        async with self._engine.begin() as connection:
+            row = (await connection.execute(statement)).first()
+        if row is None:
+            return None
+        return StoredEntry(row.key, row.headword, row.version, row.content_hash, row.content)
+
+    async def delete_if(self, key: str, precondition: Precondition) -> bool:
+        async with self._engine.begin() as connection:
+            result = await connection.execute(delete(entries).where(*_matches(key, precondition)))
+        return result.rowcount == 1
 
     async def upsert_many(self, batch: Sequence[NewEntry]) -> UpsertCounts:
         if not batch:
