@@ -103,7 +103,7 @@ def _reply_type(op: Operation) -> str:
 
 
 def operation_view(op: Operation) -> OperationView:
-    params = [_param_view(p) for p in op.parameters]
+    params = [_param_view(p) for p in op.parameters if not p.middleware]
     # Required parameters first so that defaults never precede non-defaults in the parameters model.
     params.sort(key=lambda p: p.default is not None)
     return OperationView(

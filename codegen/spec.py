@@ -65,6 +65,7 @@ class Parameter:
     schema_ref: str | None
     description: str
     allow_slash: bool = False  # `x-lexica-allow-slash: true`: the path parameter may contain a decoded `/`
+    middleware: bool = False  # `x-lexica-middleware: true`: handled by middleware, not passed to the operation
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                     schema_ref=Resolver.ref_name(p.get("schema")),
                     description=str(p.get("description", "")).strip(),
                     allow_slash=p.get("x-lexica-allow-slash") is True,
+                    middleware=p.get("x-lexica-middleware") is True,
                 )
                 for p in merged.values()
             )

@@ -19,6 +19,7 @@ from lexica.ops.endpoints import OpsEndpoints
 from lexica.platform.body_limit import BodySizeLimitMiddleware
 from lexica.platform.cors import add_cors
 from lexica.platform.docs import mount_docs
+from lexica.platform.idempotency import IdempotencyMiddleware
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     add_routes(app.router)
     app.state.validation_overrides = {"issueToken": oauth_validation_problem}
     mount_docs(app)
+    app.add_middleware(IdempotencyMiddleware)  # innermost: sees bodies the size limit has let through
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     if limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=limiter, identify=identify)

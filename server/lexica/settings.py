@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     rate_limit_authenticated: str = "1200/minute"
     rate_limit_login: str = "20/minute"
 
+    # Idempotency-Key
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60, description="How long replayable responses are kept.")
+
     # Request bodies
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lexica.auth.account import AccountService
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle
+from lexica.platform.idempotency import IdempotencyStore, build_store
 from lexica.platform.pagination import CursorCodec
 from lexica.settings import Settings
 from lexica.storage.sql.auth import SqlAuthRepository
@@ -34,6 +35,7 @@ class AppState:
     words: WordService
     auth: AuthService
     account: AccountService
+    idempotency: IdempotencyStore
     implementations: dict[type[Any], Any] = field(default_factory=dict)
 
     async def storage_ok(self) -> bool:
@@ -88,6 +90,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             words=words,
             auth=auth,
             account=account,
+            idempotency=build_store(redis, settings.idempotency_ttl_seconds),
         )
     finally:
         if redis is not None:

@@ -10,14 +10,17 @@ from ...models.problem import Problem
 from ...models.registration import Registration
 from ...models.user import User
 from ...models.validation_problem import ValidationProblem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: Registration,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -96,6 +99,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Problem | User | ValidationProblem]:
     """Create an account
 
@@ -105,6 +109,7 @@ def sync_detailed(
     problem that says which rule failed. Passwords are stored as argon2id hashes.
 
     Args:
+        idempotency_key (str | Unset):
         body (Registration):
 
     Raises:
@@ -117,6 +122,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -130,6 +136,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
+    idempotency_key: str | Unset = UNSET,
 ) -> Problem | User | ValidationProblem | None:
     """Create an account
 
@@ -139,6 +146,7 @@ def sync(
     problem that says which rule failed. Passwords are stored as argon2id hashes.
 
     Args:
+        idempotency_key (str | Unset):
         body (Registration):
 
     Raises:
@@ -152,6 +160,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -159,6 +168,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Problem | User | ValidationProblem]:
     """Create an account
 
@@ -168,6 +178,7 @@ async def asyncio_detailed(
     problem that says which rule failed. Passwords are stored as argon2id hashes.
 
     Args:
+        idempotency_key (str | Unset):
         body (Registration):
 
     Raises:
@@ -180,6 +191,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -191,6 +203,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: Registration,
+    idempotency_key: str | Unset = UNSET,
 ) -> Problem | User | ValidationProblem | None:
     """Create an account
 
@@ -200,6 +213,7 @@ async def asyncio(
     problem that says which rule failed. Passwords are stored as argon2id hashes.
 
     Args:
+        idempotency_key (str | Unset):
         body (Registration):
 
     Raises:
@@ -214,5 +228,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

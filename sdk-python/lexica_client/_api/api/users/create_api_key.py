@@ -10,14 +10,17 @@ from ...models.api_key_created import ApiKeyCreated
 from ...models.api_key_request import ApiKeyRequest
 from ...models.problem import Problem
 from ...models.validation_problem import ValidationProblem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: ApiKeyRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -54,6 +57,11 @@ def _parse_response(
         response_406 = Problem.from_dict(response.json())
 
         return response_406
+
+    if response.status_code == 409:
+        response_409 = Problem.from_dict(response.json())
+
+        return response_409
 
     if response.status_code == 413:
         response_413 = Problem.from_dict(response.json())
@@ -96,6 +104,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: ApiKeyRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[ApiKeyCreated | Problem | ValidationProblem]:
     """Create a personal API key
 
@@ -104,6 +113,7 @@ def sync_detailed(
     listings.
 
     Args:
+        idempotency_key (str | Unset):
         body (ApiKeyRequest):
 
     Raises:
@@ -116,6 +126,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -129,6 +140,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: ApiKeyRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> ApiKeyCreated | Problem | ValidationProblem | None:
     """Create a personal API key
 
@@ -137,6 +149,7 @@ def sync(
     listings.
 
     Args:
+        idempotency_key (str | Unset):
         body (ApiKeyRequest):
 
     Raises:
@@ -150,6 +163,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -157,6 +171,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: ApiKeyRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[ApiKeyCreated | Problem | ValidationProblem]:
     """Create a personal API key
 
@@ -165,6 +180,7 @@ async def asyncio_detailed(
     listings.
 
     Args:
+        idempotency_key (str | Unset):
         body (ApiKeyRequest):
 
     Raises:
@@ -177,6 +193,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -188,6 +205,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: ApiKeyRequest,
+    idempotency_key: str | Unset = UNSET,
 ) -> ApiKeyCreated | Problem | ValidationProblem | None:
     """Create a personal API key
 
@@ -196,6 +214,7 @@ async def asyncio(
     listings.
 
     Args:
+        idempotency_key (str | Unset):
         body (ApiKeyRequest):
 
     Raises:
@@ -210,5 +229,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed

@@ -10,14 +10,17 @@ from ...models.entry import Entry
 from ...models.entry_input import EntryInput
 from ...models.problem import Problem
 from ...models.validation_problem import ValidationProblem
-from ...types import Response
+from ...types import UNSET, Response, Unset
 
 
 def _get_kwargs(
     *,
     body: EntryInput,
+    idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
+    if not isinstance(idempotency_key, Unset):
+        headers["Idempotency-Key"] = idempotency_key
 
     _kwargs: dict[str, Any] = {
         "method": "post",
@@ -106,12 +109,14 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: EntryInput,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Entry | Problem | ValidationProblem]:
     """Add an entry (editor)
 
      Adds a new headword. A headword that already exists (after normalisation) is a `409`.
 
     Args:
+        idempotency_key (str | Unset):
         body (EntryInput):
 
     Raises:
@@ -124,6 +129,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = client.get_httpx_client().request(
@@ -137,12 +143,14 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: EntryInput,
+    idempotency_key: str | Unset = UNSET,
 ) -> Entry | Problem | ValidationProblem | None:
     """Add an entry (editor)
 
      Adds a new headword. A headword that already exists (after normalisation) is a `409`.
 
     Args:
+        idempotency_key (str | Unset):
         body (EntryInput):
 
     Raises:
@@ -156,6 +164,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        idempotency_key=idempotency_key,
     ).parsed
 
 
@@ -163,12 +172,14 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: EntryInput,
+    idempotency_key: str | Unset = UNSET,
 ) -> Response[Entry | Problem | ValidationProblem]:
     """Add an entry (editor)
 
      Adds a new headword. A headword that already exists (after normalisation) is a `409`.
 
     Args:
+        idempotency_key (str | Unset):
         body (EntryInput):
 
     Raises:
@@ -181,6 +192,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        idempotency_key=idempotency_key,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -192,12 +204,14 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: EntryInput,
+    idempotency_key: str | Unset = UNSET,
 ) -> Entry | Problem | ValidationProblem | None:
     """Add an entry (editor)
 
      Adds a new headword. A headword that already exists (after normalisation) is a `409`.
 
     Args:
+        idempotency_key (str | Unset):
         body (EntryInput):
 
     Raises:
@@ -212,5 +226,6 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            idempotency_key=idempotency_key,
         )
     ).parsed
