@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client
 
-.PHONY: help install run test lint format generate check-generated contract-live bench lock clean
+.PHONY: help install run test lint format generate check-generated contract-live bench concurrency lock clean
 
 help:
 	@echo "make run       serve the API on http://127.0.0.1:8000 (imports GCIDE on first start)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint      ruff (lint + format check) and mypy --strict"
 	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
 	@echo "make bench     throughput benchmarks, as ratios against a bare ASGI app"
+	@echo "make concurrency  concurrent editors over HTTP against uvicorn: proves no acknowledged write is lost"
 	@echo "make lock      re-pin constraints.txt from the current venv"
 
 $(STAMP): pyproject.toml constraints.txt sdk-python/pyproject.toml
@@ -49,6 +50,9 @@ contract-live: install
 
 bench: install
 	$(BIN)/python -m bench
+
+concurrency: install
+	$(BIN)/python -m bench.concurrency
 
 lock: install
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt

@@ -41,6 +41,8 @@ def _server(target: list[str], env: dict[str, str]) -> Iterator[int]:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with code {process.returncode} during start-up")
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code < 500:
                     break
