@@ -47,7 +47,9 @@ entries = Table(
     "entries",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(512), nullable=False, unique=True),
+    # Code-point order on every backend (SQLite compares bytes; PostgreSQL's default collation does not),
+    # so listings and keyset pagination agree everywhere.
+    Column("key", String(512).with_variant(String(512, collation="C"), "postgresql"), nullable=False, unique=True),
     Column("headword", String(512), nullable=False),
     Column("version", Integer, nullable=False, default=1),
     Column("content_hash", String(64), nullable=False),
