@@ -30,6 +30,25 @@ import_app = typer.Typer(help="Import dictionary data.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+async def _upgrade(settings: Settings, revision: str) -> None:
+    engine = create_engine(settings.database_url)
+    try:
+        await create_schema(engine, revision)
+    finally:
+        await engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply the schema migrations (the server also does this at start-up)."""
+    asyncio.run(_upgrade(Settings(), revision))
+    console.print(f"Database schema is at {revision}.")
+
+
 console = Console(stderr=True)
 
 

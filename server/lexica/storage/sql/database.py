@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-
-from lexica.storage.sql.tables import metadata
 
 
 def _prepare_sqlite_file(url: URL) -> None:
@@ -39,15 +41,48 @@ def create_engine(database_url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(url, echo=echo, pool_pre_ping=True)
 
 
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables (idempotent, also when several instances start at once)."""
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 7_246_117  # any constant: the PostgreSQL advisory lock that serialises concurrent upgrades
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+    tables = set(inspect(connection).get_table_names())
+    config = alembic_config(connection)
+    if "entries" in tables and "alembic_version" not in tables:
+        # A database made before migrations existed, by create_all, holds exactly the first revision's schema.
+        command.stamp(config, "0001")
+    command.upgrade(config, revision)
+
+
+# Alembic keeps its migration context in module globals, so one process runs one upgrade at a time.
+_UPGRADE_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _upgrade_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    if loop not in _UPGRADE_LOCKS:
+        _UPGRADE_LOCKS[loop] = asyncio.Lock()
+    return _UPGRADE_LOCKS[loop]
+
+
+async def create_schema(engine: AsyncEngine, revision: str = "head") -> None:
+    """Apply the migrations up to `revision` (idempotent; concurrent starts wait for each other)."""
     for attempt in range(3):
         try:
-            async with engine.begin() as connection:
-                await connection.run_sync(metadata.create_all)
+            async with _upgrade_lock(), engine.begin() as connection:
+                await connection.run_sync(_upgrade, revision)
             return
         except (OperationalError, ProgrammingError, IntegrityError):
-            # Another process created a table between our check and our CREATE; check again.
+            # SQLite has no advisory lock: another process migrated between our check and our write; retry.
             if attempt == 2:
                 raise
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the SQL schema (applied at start-up and by `lexica db upgrade`)."""
