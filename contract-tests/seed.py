@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from lexica.storage.sql.database import create_engine, create_schema
+from lexica.storage.sql.database import create_engine, upgrade_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import import_entries
@@ -74,7 +74,7 @@ async def seed_entries(database_url: str, entries: Sequence[NewEntry]) -> int:
     """Create the schema if missing and upsert `entries`; returns how many entries were given."""
     engine = create_engine(database_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         await import_entries(SqlWordRepository(engine), entries)
     finally:
         await engine.dispose()

@@ -27,7 +27,7 @@ from lexica.auth.throttle import MemoryLoginThrottle
 from lexica.platform.security import Principal, Role
 from lexica.settings import Settings
 from lexica.storage.sql.auth import SqlAuthRepository
-from lexica.storage.sql.database import create_engine, create_schema
+from lexica.storage.sql.database import create_engine, upgrade_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import import_entries
@@ -39,7 +39,7 @@ async def _seed(database_url: str) -> str:
     """Letter A of GCIDE and an admin; returns the admin's API key."""
     engine = create_engine(database_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         files = [path for path in gcide_files() if path.name == "words_A.json"]
         await import_entries(SqlWordRepository(engine), read_entries(files, SourceReport()))
         repository = SqlAuthRepository(engine)

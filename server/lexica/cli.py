@@ -20,7 +20,7 @@ from lexica.platform.problems import ProblemError
 from lexica.platform.security import Role
 from lexica.settings import Settings
 from lexica.storage.sql.auth import SqlAuthRepository
-from lexica.storage.sql.database import create_engine, create_schema
+from lexica.storage.sql.database import create_engine, upgrade_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import ImportResult, import_entries
@@ -34,18 +34,10 @@ db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-async def _upgrade(settings: Settings, revision: str) -> None:
-    engine = create_engine(settings.database_url)
-    try:
-        await create_schema(engine, revision)
-    finally:
-        await engine.dispose()
-
-
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply the schema migrations (the server also does this at start-up)."""
-    asyncio.run(_upgrade(Settings(), revision))
+    asyncio.run(upgrade_schema(Settings().database_url, revision))
     console.print(f"Database schema is at {revision}.")
 
 
@@ -55,7 +47,7 @@ console = Console(stderr=True)
 async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: int) -> None:
     engine = create_engine(settings.database_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         repository = SqlWordRepository(engine)
         existing = await repository.count()
         if only_if_empty and existing:
@@ -106,7 +98,7 @@ def import_gcide(
 async def _create_user(settings: Settings, email: str, password: str, role: Role) -> str:
     engine = create_engine(settings.database_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         auth = AuthService(
             SqlAuthRepository(engine),
             MemoryLoginThrottle(),

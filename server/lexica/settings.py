@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database; SQLite file by default.",
     )
     database_echo: bool = False
+    # Database connection pool (server databases such as PostgreSQL; SQLite ignores these)
+    database_pool_size: int = Field(default=5, ge=1, description="Connections each instance keeps open.")
+    database_max_overflow: int = Field(default=10, ge=0, description="Extra connections allowed under load.")
+    database_pool_timeout_seconds: float = Field(default=30.0, gt=0, description="Wait for a free connection.")
+    # end of the database pool block
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)

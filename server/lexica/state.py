@@ -19,7 +19,7 @@ from lexica.platform.idempotency import IdempotencyStore, build_store
 from lexica.platform.pagination import CursorCodec
 from lexica.settings import Settings
 from lexica.storage.sql.auth import SqlAuthRepository
-from lexica.storage.sql.database import create_engine, create_schema, ping
+from lexica.storage.sql.database import create_engine, ping, upgrade_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.service import WordService
 
@@ -52,10 +52,16 @@ class AppState:
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     """Open engines and clients, build the services; close everything on exit."""
-    engine = create_engine(settings.database_url, echo=settings.database_echo)
+    engine = create_engine(
+        settings.database_url,
+        echo=settings.database_echo,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2.0) if settings.redis_url else None
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         cursors = CursorCodec(settings.effective_secret)
         words = WordService(
             SqlWordRepository(engine),

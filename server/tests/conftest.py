@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from lexica.app import create_app
 from lexica.settings import Settings
-from lexica.storage.sql.database import create_engine, create_schema
+from lexica.storage.sql.database import create_engine, upgrade_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import import_entries
@@ -30,7 +30,7 @@ def letter_files(*letters: str) -> list[Path]:
 async def seed(database_url: str, files: list[Path]) -> int:
     engine = create_engine(database_url)
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         entries = read_entries(files, SourceReport())
         await import_entries(SqlWordRepository(engine), entries)
         return len(entries)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+from asyncio.subprocess import PIPE
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 
-from lexica.storage.sql.database import alembic_config, create_engine, create_schema
+from lexica.storage.sql.database import alembic_config, create_engine, upgrade_schema
 from lexica.storage.sql.tables import metadata
 
 
@@ -25,8 +29,8 @@ def _version(connection: Connection) -> str:
 async def _check_fresh_database(url: str) -> None:
     engine = create_engine(url)
     try:
-        await create_schema(engine)
-        await create_schema(engine)  # a second run changes nothing
+        await upgrade_schema(engine)
+        await upgrade_schema(engine)  # a second run changes nothing
         async with engine.connect() as connection:
             assert await connection.run_sync(_differences) == []
             assert await connection.run_sync(_version) == "0001"
@@ -34,12 +38,27 @@ async def _check_fresh_database(url: str) -> None:
         await engine.dispose()
 
 
-async def test_migrations_build_the_declared_schema_on_sqlite(tmp_path: Path) -> None:
-    await _check_fresh_database(f"sqlite+aiosqlite:///{tmp_path / 'fresh.sqlite3'}")
+async def test_migrations_build_the_declared_schema_idempotently(database_url: str) -> None:
+    await _check_fresh_database(database_url)
 
 
-async def test_migrations_build_the_declared_schema_on_postgresql(postgres_url: str) -> None:
-    await _check_fresh_database(postgres_url)
+async def test_instances_starting_at_once_migrate_once(database_url: str) -> None:
+    """Separate processes, as separate server instances are: the advisory lock (or SQLite's retry) serialises them."""
+    lexica = Path(sys.executable).with_name("lexica")
+    environment = {**os.environ, "LEXICA_DATABASE_URL": database_url}
+    processes = [
+        await asyncio.create_subprocess_exec(str(lexica), "db", "upgrade", env=environment, stdout=PIPE, stderr=PIPE)
+        for _ in range(4)
+    ]
+    outcomes = [await process.communicate() for process in processes]
+    assert [process.returncode for process in processes] == [0] * 4, outcomes
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
+            assert await connection.run_sync(_version) == "0001"
+    finally:
+        await engine.dispose()
 
 
 async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
@@ -47,7 +66,7 @@ async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> N
     try:
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
-        await create_schema(engine)
+        await upgrade_schema(engine)
         async with engine.connect() as connection:
             assert await connection.run_sync(_version) == "0001"
             tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
@@ -60,10 +79,16 @@ async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> N
 async def test_downgrade_to_base_removes_the_schema(tmp_path: Path, revision: str) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'down.sqlite3'}")
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         async with engine.begin() as connection:
             await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
             tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         assert tables <= {"alembic_version"}
     finally:
         await engine.dispose()
+
+
+async def test_the_alembic_environment_opens_a_database_by_url(database_url: str) -> None:
+    """What the `alembic` command does when no connection is handed in (env.py runs its own event loop)."""
+    await asyncio.to_thread(command.upgrade, alembic_config(url=database_url), "head")
+    await _check_fresh_database(database_url)

@@ -85,3 +85,18 @@ async def test_accounts_keys_and_audit_on_postgresql(api: httpx.AsyncClient) -> 
     assert (await api.get("/api/v1/users/me", headers={"X-API-Key": created.json()["key"]})).status_code == 200
     events = (await api.get("/api/v1/admin/audit-events?limit=5", headers=headers)).json()["items"]
     assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
+
+
+async def test_register_login_and_lookup_on_postgresql(api: httpx.AsyncClient) -> None:
+    email, password = "pg-smoke@lexica.test", "a smoke test passphrase"
+    registered = await api.post("/api/v1/auth/register", json={"email": email, "password": password})
+    assert registered.status_code == 201, registered.text
+    form = {"grant_type": "password", "username": email, "password": password}
+    token = await api.post("/api/v1/auth/token", data=form)
+    assert token.status_code == 200, token.text
+    me = await api.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["email"] == email
+    word = await api.get("/api/v1/words/quartz")
+    assert word.status_code == 200
+    assert word.json()["headword"] == "quartz"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from lexica.storage.sql.database import create_engine, create_schema
+from lexica.storage.sql.database import create_engine, upgrade_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.gcide import SourceReport, read_entries
 from lexica.words.importing import import_entries
@@ -26,7 +26,7 @@ def _entry(key: str, content: str) -> NewEntry:
 async def test_reimport_adds_nothing_and_changes_nothing(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         repository = SqlWordRepository(engine)
         entries = read_entries(letter_files("X", "Q"), SourceReport())
         first = await import_entries(repository, entries, batch_size=500)
@@ -43,7 +43,7 @@ async def test_reimport_adds_nothing_and_changes_nothing(tmp_path: Path) -> None
 async def test_changed_content_bumps_the_version_once(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
     try:
-        await create_schema(engine)
+        await upgrade_schema(engine)
         repository = SqlWordRepository(engine)
         await repository.upsert_many([_entry("word", "[]"), _entry("other", "[]")])
         counts = await repository.upsert_many([_entry("word", '[{"changed": true}]'), _entry("other", "[]")])

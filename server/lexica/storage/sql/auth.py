@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lexica.auth.repository import ApiKeyRecord, AuditRecord, RefreshRecord, UserRecord
 from lexica.storage.sql.tables import api_keys, audit_events, recovery_codes, refresh_tokens, users
@@ -53,6 +53,19 @@ def _event(row: Row[tuple[object, ...]]) -> AuditRecord:
         client_ip=m["client_ip"],
         detail=m["detail"],
     )
+
+
+async def _lock_admins(connection: AsyncConnection) -> None:
+    """On PostgreSQL, lock the admin rows (in id order) before a write that may remove an admin.
+
+    Under READ COMMITTED two statements that each check "another admin remains" from their own snapshot can both
+    pass (write skew). Holding the admin rows makes the second wait and re-read them. SQLite needs no lock: it runs
+    one write transaction at a time, and the check is part of the write.
+    """
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            select(users.c.id).where(users.c.role == "admin").order_by(users.c.id).with_for_update()
+        )
 
 
 class SqlAuthRepository:
@@ -107,6 +120,8 @@ class SqlAuthRepository:
                     select(others.c.id).where(others.c.role == "admin", others.c.id != user_id).exists()
                 )
         async with self._engine.begin() as connection:
+            if role != "admin":
+                await _lock_admins(connection)
             result = await connection.execute(statement)
         return result.rowcount == 1
 
@@ -165,6 +180,7 @@ class SqlAuthRepository:
             select(others.c.id).where(others.c.role == "admin", others.c.id != user_id).exists()
         )
         async with self._engine.begin() as connection:
+            await _lock_admins(connection)
             # The user row goes first, conditionally: the last admin is not deleted (and keeps their keys).
             result = await connection.execute(delete(users).where(users.c.id == user_id).where(keeps_an_admin))
             if result.rowcount != 1:

@@ -1,0 +1,131 @@
+"""`WordRepository` conformance: the same behaviour on every SQL backend, through the port only."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from lexica.storage.sql.words import SqlWordRepository
+from lexica.words.importing import import_entries
+from lexica.words.repository import NewEntry, Precondition, UpsertCounts
+
+# Keys whose code-point order differs from a linguistic collation's (spaces, punctuation, digits, non-ASCII).
+AWKWARD_KEYS = [
+    "a",
+    "a b",
+    "a'b",
+    "a-b",
+    "a/b",
+    "a1",
+    "ab",
+    "abc",
+    "b",
+    "ca",
+    "cañon",
+    "ça va",
+    "o'clock",
+    "oclock",
+    "straße",
+    "strasse",
+    "é",
+    "éa",
+    "e",
+    "z",
+    "24/7",
+    "9/11",
+    "zz top",
+]
+
+
+def entry(key: str, content: str = "[]", weight: int = 1) -> NewEntry:
+    digest = hashlib.sha256(f"{key}\x00{content}".encode()).hexdigest()
+    return NewEntry(key=key, headword=key.title(), content=content, content_hash=digest, weight=weight)
+
+
+async def test_create_get_replace_delete(words: SqlWordRepository) -> None:
+    created = await words.create(entry("lexicon"))
+    assert created is not None
+    assert created.version == 1
+    assert await words.get("lexicon") == created
+    replaced = await words.replace_if("lexicon", Precondition(version=1), entry("lexicon", '[{"pos": "n"}]'))
+    assert replaced is not None
+    assert (replaced.version, replaced.content) == (2, '[{"pos": "n"}]')
+    assert await words.get("lexicon") == replaced
+    assert await words.delete_if("lexicon", Precondition(version=2, hash_prefix=replaced.content_hash[:8]))
+    assert await words.get("lexicon") is None
+    assert await words.count() == 0
+
+
+async def test_keys_are_unique(words: SqlWordRepository) -> None:
+    assert await words.create(entry("unique")) is not None
+    assert await words.create(entry("unique", "[1]")) is None
+    assert await words.count() == 1
+
+
+async def test_conditional_writes_refuse_a_stale_precondition(words: SqlWordRepository) -> None:
+    stored = await words.create(entry("stale"))
+    assert stored is not None
+    assert await words.replace_if("stale", Precondition(version=2), entry("stale", "[1]")) is None
+    assert await words.replace_if("stale", Precondition(hash_prefix="0" * 8), entry("stale", "[1]")) is None
+    assert not await words.delete_if("stale", Precondition(version=7))
+    assert not await words.delete_if("missing", Precondition())
+    assert await words.get("stale") == stored
+
+
+async def test_listing_is_in_code_point_order(words: SqlWordRepository) -> None:
+    await import_entries(words, [entry(key) for key in reversed(AWKWARD_KEYS)])
+    listed = [row.key for row in await words.list_headwords(prefix="", after=None, limit=100)]
+    assert listed == sorted(AWKWARD_KEYS)  # Python compares str by code point
+    assert [row.key for row in await words.index_rows()] == sorted(AWKWARD_KEYS)
+
+
+async def test_keyset_pages_cover_every_key_once_in_order(words: SqlWordRepository) -> None:
+    await import_entries(words, [entry(key) for key in AWKWARD_KEYS])
+    seen: list[str] = []
+    after: str | None = None
+    while True:
+        page = await words.list_headwords(prefix="", after=after, limit=4)
+        if not page:
+            break
+        seen += [row.key for row in page]
+        after = page[-1].key
+    assert seen == sorted(AWKWARD_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("prefix", "expected"),
+    [
+        ("a", ["a", "a b", "a'b", "a-b", "a/b", "a1", "ab", "abc"]),
+        ("a ", ["a b"]),
+        ("ab", ["ab", "abc"]),
+        ("stra", ["strasse", "straße"]),
+        ("é", ["é", "éa"]),
+        ("9/", ["9/11"]),
+        ("q", []),
+    ],
+)
+async def test_prefix_listing_with_keyset_pages(words: SqlWordRepository, prefix: str, expected: list[str]) -> None:
+    await import_entries(words, [entry(key) for key in AWKWARD_KEYS])
+    assert [row.key for row in await words.list_headwords(prefix=prefix, after=None, limit=100)] == expected
+    paged: list[str] = []
+    after: str | None = None
+    while page := await words.list_headwords(prefix=prefix, after=after, limit=1):
+        paged.append(page[0].key)
+        after = page[0].key
+    assert paged == expected
+
+
+async def test_bulk_import_is_idempotent(words: SqlWordRepository) -> None:
+    batch = [entry(f"word {n:04d}", weight=n) for n in range(1_200)]
+    first = await import_entries(words, batch, batch_size=500)
+    assert first.counts == UpsertCounts(inserted=1_200)
+    second = await import_entries(words, batch, batch_size=500)
+    assert second.counts == UpsertCounts(unchanged=1_200)
+    changed = [entry("word 0007", "[7]"), entry("word 9999")]
+    third = await import_entries(words, changed)
+    assert third.counts == UpsertCounts(inserted=1, updated=1)
+    stored = await words.get("word 0007")
+    assert stored is not None
+    assert (stored.version, stored.content) == (2, "[7]")
+    assert await words.count() == 1_201
