@@ -49,6 +49,17 @@ class SqlWordRepository:
             content=row.content,
         )
 
+    async def headwords_of(self, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        async with self._engine.connect() as connection:
+            for start in range(0, len(keys), _LOOKUP_CHUNK):
+                chunk = list(keys[start : start + _LOOKUP_CHUNK])
+                rows = await connection.execute(
+                    select(entries.c.key, entries.c.headword).where(entries.c.key.in_(chunk))
+                )
+                found.update({row.key: row.headword for row in rows})
+        return found
+
     async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
         query = select(entries.c.key, entries.c.headword).order_by(entries.c.key).limit(limit)
         if prefix:
