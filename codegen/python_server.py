@@ -50,6 +50,7 @@ class OperationView:
     consumes: tuple[str, ...]
     statuses: tuple[int, ...]
     security: tuple[str, ...]
+    anonymous_allowed: bool
     role: str | None
 
 
@@ -121,6 +122,7 @@ def operation_view(op: Operation) -> OperationView:
         produces=op.produces,
         consumes=op.consumes,
         security=op.security,
+        anonymous_allowed=op.anonymous_allowed,
         role=op.role,
         statuses=tuple(int(r.status) for r in op.responses if r.status.isdigit()),
     )

@@ -87,6 +87,7 @@ class Operation:
     request_body: Mapping[str, Any] | None = field(default=None)
     security: tuple[str, ...] = ()  # names of the security schemes that may authenticate; () = public
     role: str | None = None  # `x-lexica-role`: the least role the operation requires
+    anonymous_allowed: bool = False  # an empty requirement (`- {}`) among `security`: credentials are optional
 
     @property
     def consumes(self) -> tuple[str, ...]:
@@ -155,4 +156,5 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                 request_body=resolver.deref(raw["requestBody"]) if "requestBody" in raw else None,
                 security=schemes,
                 role=raw.get("x-lexica-role"),
+                anonymous_allowed=bool(schemes) and any(not requirement for requirement in requirements),
             )

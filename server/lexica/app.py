@@ -11,10 +11,11 @@ from typing import Any
 from fastapi import FastAPI
 
 import lexica
-from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, OpsApi, UsersApi, WordsApi
+from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, ListsApi, OpsApi, UsersApi, WordsApi
 from lexica._generated.routes import add_routes
 from lexica.auth.endpoints import AdminEndpoints, AuthEndpoints, UsersEndpoints, oauth_validation_problem
 from lexica.auth.rate_limit_identity import identify
+from lexica.lists.endpoints import ListsEndpoints
 from lexica.ops.endpoints import OpsEndpoints
 from lexica.platform.body_limit import BodySizeLimitMiddleware
 from lexica.platform.cors import add_cors
@@ -30,6 +31,7 @@ from lexica.words.endpoints import WordsEndpoints
 # Each generated interface and the class that implements it. Start-up fails if one is missing or abstract.
 IMPLEMENTATIONS: dict[type[Any], type[Any]] = {
     WordsApi: WordsEndpoints,
+    ListsApi: ListsEndpoints,
     OpsApi: OpsEndpoints,
     AuthApi: AuthEndpoints,
     UsersApi: UsersEndpoints,
@@ -57,6 +59,7 @@ def build_implementations(state: AppState) -> dict[type[Any], Any]:
         checks["redis"] = state.redis_ok
     return {
         WordsApi: WordsEndpoints(state.words, entry_max_age=state.settings.entry_max_age_seconds),
+        ListsApi: ListsEndpoints(state.lists),
         OpsApi: OpsEndpoints(checks),
         AuthApi: AuthEndpoints(state.auth),
         UsersApi: UsersEndpoints(state.account, state.cursors),

@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lexica.auth.account import AccountService
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle
+from lexica.lists.service import ListService
 from lexica.platform.idempotency import IdempotencyStore, build_store
 from lexica.platform.pagination import CursorCodec
 from lexica.settings import Settings
 from lexica.storage.sql.auth import SqlAuthRepository
 from lexica.storage.sql.database import create_engine, ping, upgrade_schema
+from lexica.storage.sql.lists import SqlListRepository
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.service import WordService
 
@@ -33,6 +35,7 @@ class AppState:
     redis: Redis | None
     cursors: CursorCodec
     words: WordService
+    lists: ListService
     auth: AuthService
     account: AccountService
     idempotency: IdempotencyStore
@@ -94,6 +97,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             redis=redis,
             cursors=cursors,
             words=words,
+            lists=ListService(SqlListRepository(engine), SqlWordRepository(engine), words, cursors),
             auth=auth,
             account=account,
             idempotency=build_store(redis, settings.idempotency_ttl_seconds),

@@ -64,6 +64,93 @@ class AuthApi(abc.ABC):
         """Revoke a refresh token and its family (`POST /api/v1/auth/logout`)."""
 
 
+class ListsApi(abc.ABC):
+    """Operations tagged `lists`."""
+
+    @abc.abstractmethod
+    async def list_my_lists(
+        self,
+        *,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+    ) -> Reply[models.WordListPage]:
+        """List the user's word lists (`GET /api/v1/lists`)."""
+
+    @abc.abstractmethod
+    async def create_list(
+        self,
+        *,
+        principal: Principal,
+        body: models.WordListInput,
+    ) -> Reply[models.WordList]:
+        """Create a word list (`POST /api/v1/lists`)."""
+
+    @abc.abstractmethod
+    async def get_list(
+        self,
+        *,
+        principal: Principal | None,
+        list_id: str,
+        limit: int,
+        cursor: str | None,
+        if_none_match: str | None,
+    ) -> Reply[models.WordListWithWords]:
+        """Get a word list with a page of its words (`GET /api/v1/lists/{list_id}`)."""
+
+    @abc.abstractmethod
+    async def delete_list(
+        self,
+        *,
+        principal: Principal,
+        list_id: str,
+        if_match: str | None,
+    ) -> Reply[None]:
+        """Delete a word list (`DELETE /api/v1/lists/{list_id}`)."""
+
+    @abc.abstractmethod
+    async def update_list(
+        self,
+        *,
+        principal: Principal,
+        body: models.WordListPatch,
+        list_id: str,
+        if_match: str | None,
+    ) -> Reply[models.WordList]:
+        """Rename, describe or share a word list (`PATCH /api/v1/lists/{list_id}`)."""
+
+    @abc.abstractmethod
+    async def add_list_words(
+        self,
+        *,
+        principal: Principal,
+        body: models.ListWordsInput,
+        list_id: str,
+        if_match: str | None,
+    ) -> Reply[models.ListWordsAdded]:
+        """Add words to a word list (`POST /api/v1/lists/{list_id}/words`)."""
+
+    @abc.abstractmethod
+    async def remove_list_word(
+        self,
+        *,
+        principal: Principal,
+        list_id: str,
+        headword: str,
+        if_match: str | None,
+    ) -> Reply[models.WordList]:
+        """Remove a word from a word list (`DELETE /api/v1/lists/{list_id}/words/{headword}`)."""
+
+    @abc.abstractmethod
+    async def export_list(
+        self,
+        *,
+        principal: Principal | None,
+        list_id: str,
+    ) -> Reply[models.ListExportLine]:
+        """Export a word list as NDJSON (`GET /api/v1/lists/{list_id}/export`)."""
+
+
 class OpsApi(abc.ABC):
     """Operations tagged `ops`."""
 
@@ -236,4 +323,4 @@ class WordsApi(abc.ABC):
         """Search headwords (`GET /api/v1/search`)."""
 
 
-API_CLASSES: tuple[type[abc.ABC], ...] = (AdminApi, AuthApi, OpsApi, UsersApi, WordsApi)
+API_CLASSES: tuple[type[abc.ABC], ...] = (AdminApi, AuthApi, ListsApi, OpsApi, UsersApi, WordsApi)

@@ -6,7 +6,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AnyUrl, AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AnyUrl, AwareDatetime, BaseModel, ConfigDict, Field, RootModel, SecretStr
 
 
 class Error(StrEnum):
@@ -164,6 +164,71 @@ class UserExport(BaseModel):
     user: User
     api_keys: list[ApiKey]
     audit_events: Annotated[list[AuditEvent], Field(description="Security events about the user.")]
+
+
+class Visibility(StrEnum):
+    """
+    `private`: only the owner sees the list; `public`: anyone may read it (only the owner changes it).
+    """
+
+    PRIVATE = "private"
+    PUBLIC = "public"
+
+
+class WordListInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str, Field(max_length=100, min_length=1, pattern="\\S")]
+    description: Annotated[str | None, Field(max_length=1000)] = None
+    visibility: Visibility | None = "private"
+
+
+class WordListPatch(BaseModel):
+    """
+    JSON Merge Patch of a list; absent members are left as they are, a null description removes it.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[str | None, Field(max_length=100, min_length=1, pattern="\\S")] = None
+    description: Annotated[str | None, Field(max_length=1000)] = None
+    visibility: Visibility | None = None
+
+
+class WordList(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    visibility: Visibility
+    version: Annotated[int, Field(description="Increases by one whenever the list or its words change.", ge=1)]
+    word_count: Annotated[int, Field(ge=0)]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    href: str
+
+
+class ListWordItem(BaseModel):
+    headword: str
+    added_at: AwareDatetime
+    href: Annotated[str, Field(description="Where to get the entry.")]
+
+
+class Headword(RootModel[str]):
+    root: Annotated[str, Field(max_length=200, min_length=1, pattern="\\S")]
+
+
+class ListWordsInput(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    headwords: Annotated[list[Headword], Field(examples=[["apple", "lexicon"]], max_length=100, min_length=1)]
+
+
+class ListWordsAdded(BaseModel):
+    list: WordList
+    added: Annotated[int, Field(description="How many of the headwords were new to the list.", ge=0)]
 
 
 class Problem(BaseModel):
@@ -338,3 +403,29 @@ class AuditEventPage(BaseModel):
     items: list[AuditEvent]
     next_cursor: str | None
     links: PageLinks
+
+
+class WordListPage(BaseModel):
+    items: list[WordList]
+    next_cursor: str | None
+    links: PageLinks
+
+
+class ListWordPage(BaseModel):
+    items: list[ListWordItem]
+    next_cursor: str | None
+    links: PageLinks
+
+
+class WordListWithWords(BaseModel):
+    list: WordList
+    words: ListWordPage
+
+
+class ListExportLine(BaseModel):
+    headword: str
+    added_at: AwareDatetime
+    entry: Annotated[
+        Entry | None,
+        Field(description="The word's dictionary entry now; null if the entry was deleted since it was added."),
+    ]

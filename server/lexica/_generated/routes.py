@@ -24,10 +24,10 @@ from lexica.platform.binding import (
     parameters,
     render,
 )
-from lexica.platform.security import authenticate
+from lexica.platform.security import authenticate, authenticate_if_present
 
 from . import models
-from .interfaces import AdminApi, AuthApi, OpsApi, UsersApi, WordsApi
+from .interfaces import AdminApi, AuthApi, ListsApi, OpsApi, UsersApi, WordsApi
 
 OPERATIONS: tuple[OperationInfo, ...] = (
     OperationInfo(
@@ -113,6 +113,111 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=(),
         role=None,
         locations={"q": ("query", "q"), "mode": ("query", "mode"), "limit": ("query", "limit")},
+    ),
+    OperationInfo(
+        operation_id="listMyLists",
+        method="GET",
+        path="/api/v1/lists",
+        route_path="/api/v1/lists",
+        produces=("application/json",),
+        statuses=(200, 400, 401, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"limit": ("query", "limit"), "cursor": ("query", "cursor")},
+    ),
+    OperationInfo(
+        operation_id="createList",
+        method="POST",
+        path="/api/v1/lists",
+        route_path="/api/v1/lists",
+        produces=("application/json",),
+        statuses=(201, 401, 403, 405, 406, 409, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={},
+    ),
+    OperationInfo(
+        operation_id="getList",
+        method="GET",
+        path="/api/v1/lists/{list_id}",
+        route_path="/api/v1/lists/{list_id}",
+        produces=("application/json",),
+        statuses=(200, 304, 400, 401, 404, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={
+            "list_id": ("path", "list_id"),
+            "limit": ("query", "limit"),
+            "cursor": ("query", "cursor"),
+            "if_none_match": ("header", "If-None-Match"),
+        },
+    ),
+    OperationInfo(
+        operation_id="deleteList",
+        method="DELETE",
+        path="/api/v1/lists/{list_id}",
+        route_path="/api/v1/lists/{list_id}",
+        produces=(),
+        statuses=(204, 401, 404, 405, 412, 422, 428, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"list_id": ("path", "list_id"), "if_match": ("header", "If-Match")},
+    ),
+    OperationInfo(
+        operation_id="updateList",
+        method="PATCH",
+        path="/api/v1/lists/{list_id}",
+        route_path="/api/v1/lists/{list_id}",
+        produces=("application/json",),
+        statuses=(200, 401, 404, 405, 406, 412, 413, 415, 422, 428, 429),
+        consumes=("application/merge-patch+json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"list_id": ("path", "list_id"), "if_match": ("header", "If-Match")},
+    ),
+    OperationInfo(
+        operation_id="addListWords",
+        method="POST",
+        path="/api/v1/lists/{list_id}/words",
+        route_path="/api/v1/lists/{list_id}/words",
+        produces=("application/json",),
+        statuses=(200, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 428, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"list_id": ("path", "list_id"), "if_match": ("header", "If-Match")},
+    ),
+    OperationInfo(
+        operation_id="removeListWord",
+        method="DELETE",
+        path="/api/v1/lists/{list_id}/words/{headword}",
+        route_path="/api/v1/lists/{list_id}/words/{headword:path}",
+        produces=("application/json",),
+        statuses=(200, 401, 404, 405, 406, 412, 422, 428, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={
+            "list_id": ("path", "list_id"),
+            "headword": ("path", "headword"),
+            "if_match": ("header", "If-Match"),
+        },
+    ),
+    OperationInfo(
+        operation_id="exportList",
+        method="GET",
+        path="/api/v1/lists/{list_id}/export",
+        route_path="/api/v1/lists/{list_id}/export",
+        produces=("application/x-ndjson",),
+        statuses=(200, 401, 404, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"list_id": ("path", "list_id")},
     ),
     OperationInfo(
         operation_id="getLiveness",
@@ -474,8 +579,201 @@ async def _search_words(request: Request) -> Response:
     return render(reply, operation)
 
 
-async def _get_liveness(request: Request) -> Response:
+class _ListMyListsParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+
+
+async def _list_my_lists(request: Request) -> Response:
     operation = OPERATIONS[7]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    if (limit := request.query_params.get("limit")) is not None:
+        raw["limit"] = limit
+    if (cursor := request.query_params.get("cursor")) is not None:
+        raw["cursor"] = cursor
+    params = parameters(_ListMyListsParameters, raw, operation)
+    api = implementation(request, ListsApi)
+    reply = await api.list_my_lists(
+        principal=principal,
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+    return render(reply, operation)
+
+
+async def _create_list(request: Request) -> Response:
+    operation = OPERATIONS[8]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    body = await json_body(request, models.WordListInput, operation, required=True)
+    api = implementation(request, ListsApi)
+    reply = await api.create_list(
+        principal=principal,
+        body=body,
+    )
+    return render(reply, operation)
+
+
+class _GetListParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    if_none_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _get_list(request: Request) -> Response:
+    operation = OPERATIONS[9]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate_if_present(request, operation)
+    raw: dict[str, object] = {}
+    raw["list_id"] = request.path_params["list_id"]
+    if (limit := request.query_params.get("limit")) is not None:
+        raw["limit"] = limit
+    if (cursor := request.query_params.get("cursor")) is not None:
+        raw["cursor"] = cursor
+    if (if_none_match := request.headers.get("if-none-match")) is not None:
+        raw["if_none_match"] = if_none_match
+    params = parameters(_GetListParameters, raw, operation)
+    api = implementation(request, ListsApi)
+    reply = await api.get_list(
+        principal=principal,
+        list_id=params.list_id,
+        limit=params.limit,
+        cursor=params.cursor,
+        if_none_match=params.if_none_match,
+    )
+    return render(reply, operation)
+
+
+class _DeleteListParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    if_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _delete_list(request: Request) -> Response:
+    operation = OPERATIONS[10]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["list_id"] = request.path_params["list_id"]
+    if (if_match := request.headers.get("if-match")) is not None:
+        raw["if_match"] = if_match
+    params = parameters(_DeleteListParameters, raw, operation)
+    api = implementation(request, ListsApi)
+    reply = await api.delete_list(
+        principal=principal,
+        list_id=params.list_id,
+        if_match=params.if_match,
+    )
+    return render(reply, operation)
+
+
+class _UpdateListParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    if_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _update_list(request: Request) -> Response:
+    operation = OPERATIONS[11]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["list_id"] = request.path_params["list_id"]
+    if (if_match := request.headers.get("if-match")) is not None:
+        raw["if_match"] = if_match
+    params = parameters(_UpdateListParameters, raw, operation)
+    body = await json_body(request, models.WordListPatch, operation, required=True)
+    api = implementation(request, ListsApi)
+    reply = await api.update_list(
+        principal=principal,
+        body=body,
+        list_id=params.list_id,
+        if_match=params.if_match,
+    )
+    return render(reply, operation)
+
+
+class _AddListWordsParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    if_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _add_list_words(request: Request) -> Response:
+    operation = OPERATIONS[12]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["list_id"] = request.path_params["list_id"]
+    if (if_match := request.headers.get("if-match")) is not None:
+        raw["if_match"] = if_match
+    params = parameters(_AddListWordsParameters, raw, operation)
+    body = await json_body(request, models.ListWordsInput, operation, required=True)
+    api = implementation(request, ListsApi)
+    reply = await api.add_list_words(
+        principal=principal,
+        body=body,
+        list_id=params.list_id,
+        if_match=params.if_match,
+    )
+    return render(reply, operation)
+
+
+class _RemoveListWordParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    headword: Annotated[str, Field(min_length=1, max_length=200)]
+    if_match: Annotated[str | None, Field(max_length=2048)] = None
+
+
+async def _remove_list_word(request: Request) -> Response:
+    operation = OPERATIONS[13]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["list_id"] = request.path_params["list_id"]
+    raw["headword"] = request.path_params["headword"]
+    if (if_match := request.headers.get("if-match")) is not None:
+        raw["if_match"] = if_match
+    params = parameters(_RemoveListWordParameters, raw, operation)
+    api = implementation(request, ListsApi)
+    reply = await api.remove_list_word(
+        principal=principal,
+        list_id=params.list_id,
+        headword=params.headword,
+        if_match=params.if_match,
+    )
+    return render(reply, operation)
+
+
+class _ExportListParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+async def _export_list(request: Request) -> Response:
+    operation = OPERATIONS[14]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate_if_present(request, operation)
+    raw: dict[str, object] = {}
+    raw["list_id"] = request.path_params["list_id"]
+    params = parameters(_ExportListParameters, raw, operation)
+    api = implementation(request, ListsApi)
+    reply = await api.export_list(
+        principal=principal,
+        list_id=params.list_id,
+    )
+    return render(reply, operation)
+
+
+async def _get_liveness(request: Request) -> Response:
+    operation = OPERATIONS[15]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_liveness()
@@ -483,7 +781,7 @@ async def _get_liveness(request: Request) -> Response:
 
 
 async def _get_readiness(request: Request) -> Response:
-    operation = OPERATIONS[8]
+    operation = OPERATIONS[16]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_readiness()
@@ -491,7 +789,7 @@ async def _get_readiness(request: Request) -> Response:
 
 
 async def _register_user(request: Request) -> Response:
-    operation = OPERATIONS[9]
+    operation = OPERATIONS[17]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.Registration, operation, required=True)
     api = implementation(request, AuthApi)
@@ -502,7 +800,7 @@ async def _register_user(request: Request) -> Response:
 
 
 async def _issue_token(request: Request) -> Response:
-    operation = OPERATIONS[10]
+    operation = OPERATIONS[18]
     ensure_acceptable(request, operation.produces)
     body = await form_body(request, models.TokenRequest, operation, required=True)
     api = implementation(request, AuthApi)
@@ -513,7 +811,7 @@ async def _issue_token(request: Request) -> Response:
 
 
 async def _logout(request: Request) -> Response:
-    operation = OPERATIONS[11]
+    operation = OPERATIONS[19]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.RefreshTokenBody, operation, required=True)
     api = implementation(request, AuthApi)
@@ -524,7 +822,7 @@ async def _logout(request: Request) -> Response:
 
 
 async def _get_current_user(request: Request) -> Response:
-    operation = OPERATIONS[12]
+    operation = OPERATIONS[20]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -535,7 +833,7 @@ async def _get_current_user(request: Request) -> Response:
 
 
 async def _delete_current_user(request: Request) -> Response:
-    operation = OPERATIONS[13]
+    operation = OPERATIONS[21]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -546,7 +844,7 @@ async def _delete_current_user(request: Request) -> Response:
 
 
 async def _export_current_user(request: Request) -> Response:
-    operation = OPERATIONS[14]
+    operation = OPERATIONS[22]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -563,7 +861,7 @@ class _ListApiKeysParameters(BaseModel):
 
 
 async def _list_api_keys(request: Request) -> Response:
-    operation = OPERATIONS[15]
+    operation = OPERATIONS[23]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -582,7 +880,7 @@ async def _list_api_keys(request: Request) -> Response:
 
 
 async def _create_api_key(request: Request) -> Response:
-    operation = OPERATIONS[16]
+    operation = OPERATIONS[24]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.ApiKeyRequest, operation, required=True)
@@ -600,7 +898,7 @@ class _RevokeApiKeyParameters(BaseModel):
 
 
 async def _revoke_api_key(request: Request) -> Response:
-    operation = OPERATIONS[17]
+    operation = OPERATIONS[25]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -620,7 +918,7 @@ class _SetUserRoleParameters(BaseModel):
 
 
 async def _set_user_role(request: Request) -> Response:
-    operation = OPERATIONS[18]
+    operation = OPERATIONS[26]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -643,7 +941,7 @@ class _ListAuditEventsParameters(BaseModel):
 
 
 async def _list_audit_events(request: Request) -> Response:
-    operation = OPERATIONS[19]
+    operation = OPERATIONS[27]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -662,7 +960,7 @@ async def _list_audit_events(request: Request) -> Response:
 
 
 async def _enrol_totp(request: Request) -> Response:
-    operation = OPERATIONS[20]
+    operation = OPERATIONS[28]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -673,7 +971,7 @@ async def _enrol_totp(request: Request) -> Response:
 
 
 async def _confirm_totp(request: Request) -> Response:
-    operation = OPERATIONS[21]
+    operation = OPERATIONS[29]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -686,7 +984,7 @@ async def _confirm_totp(request: Request) -> Response:
 
 
 async def _disable_totp(request: Request) -> Response:
-    operation = OPERATIONS[22]
+    operation = OPERATIONS[30]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -708,6 +1006,14 @@ def add_routes(router: Router) -> None:
         _list_words,
         _create_entry,
         _search_words,
+        _list_my_lists,
+        _create_list,
+        _get_list,
+        _delete_list,
+        _update_list,
+        _add_list_words,
+        _remove_list_word,
+        _export_list,
         _get_liveness,
         _get_readiness,
         _register_user,

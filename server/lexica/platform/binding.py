@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from lexica.platform.negotiation import acceptable
 from lexica.platform.problems import ProblemError
-from lexica.platform.reply import Reply, Serialised
+from lexica.platform.reply import Reply, Serialised, Streamed
 
 ApiT = TypeVar("ApiT")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -56,6 +56,11 @@ def render(reply: Reply[Any], operation: OperationInfo) -> Response:
     body = reply.body
     if body is None:
         return Response(status_code=reply.status, headers=dict(reply.headers))
+    if isinstance(body, Streamed):
+        media_type = operation.produces[0] if operation.produces else "application/x-ndjson"
+        return StreamingResponse(
+            _ndjson(body.items), status_code=reply.status, headers=dict(reply.headers), media_type=media_type
+        )
     if isinstance(body, Serialised):
         data = body.data
     elif isinstance(body, BaseModel):
@@ -64,6 +69,16 @@ def render(reply: Reply[Any], operation: OperationInfo) -> Response:
         raise TypeError(f"{operation.operation_id} returned an unsupported body: {type(body).__name__}")
     media_type = operation.produces[0] if operation.produces else "application/json"
     return Response(data, status_code=reply.status, headers=dict(reply.headers), media_type=media_type)
+
+
+async def _ndjson(items: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+    async for item in items:
+        if isinstance(item, Serialised):
+            yield item.data + b"\n"
+        elif isinstance(item, BaseModel):
+            yield item.model_dump_json().encode() + b"\n"
+        else:
+            raise TypeError(f"a streamed body yields models, not {type(item).__name__}")
 
 
 class InvalidRequest(RequestValidationError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -25,8 +25,15 @@ class Serialised(Generic[BodyT]):
 
 
 @dataclass(frozen=True, slots=True)
+class Streamed(Generic[BodyT]):
+    """A body sent as it is produced: one `BodyT` per line (NDJSON), never held whole in memory."""
+
+    items: AsyncIterator[BodyT | Serialised[BodyT]]
+
+
+@dataclass(frozen=True, slots=True)
 class Reply(Generic[BodyT]):
-    body: BodyT | Serialised[BodyT] | None
+    body: BodyT | Serialised[BodyT] | Streamed[BodyT] | None
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
 

@@ -67,3 +67,15 @@ async def authenticate(request: Request, operation: OperationInfo) -> Principal:
     if principal.role < required:
         raise ProblemError(403, f"This operation needs the {required.label} role.", slug="forbidden", title="Forbidden")
     return principal
+
+
+async def authenticate_if_present(request: Request, operation: OperationInfo) -> Principal | None:
+    """The caller of an operation open to anonymous clients: None without credentials, 401 for bad ones."""
+    authenticator: Authenticator = request.state.authenticator
+    principal = await authenticator.authenticate(request)
+    if principal is None:
+        return None
+    required = Role.parse(operation.role) if operation.role else Role.READER
+    if principal.role < required:
+        raise ProblemError(403, f"This operation needs the {required.label} role.", slug="forbidden", title="Forbidden")
+    return principal

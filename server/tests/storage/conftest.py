@@ -20,8 +20,10 @@ from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from lexica.lists.repository import ListRepository
 from lexica.storage.sql.auth import SqlAuthRepository
 from lexica.storage.sql.database import create_engine, upgrade_schema
+from lexica.storage.sql.lists import SqlListRepository
 from lexica.storage.sql.words import SqlWordRepository
 
 ADMIN_URL_ENV = "LEXICA_TEST_POSTGRES_URL"
@@ -112,3 +114,8 @@ def words(engine: AsyncEngine) -> SqlWordRepository:
 @pytest.fixture
 def auth(engine: AsyncEngine) -> SqlAuthRepository:
     return SqlAuthRepository(engine)
+
+
+@pytest.fixture
+def lists(engine: AsyncEngine) -> ListRepository:
+    return SqlListRepository(engine)

@@ -12,10 +12,15 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 from lexica.storage.sql.database import alembic_config, create_engine, upgrade_schema
 from lexica.storage.sql.tables import metadata
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()  # raises if the history has branched
+# What `create_all` made before migrations existed: exactly the tables of the first revision.
+FIRST_REVISION_TABLES = {"entries", "users", "recovery_codes", "refresh_tokens", "api_keys", "audit_events"}
 
 
 def _differences(connection: Connection) -> list[object]:
@@ -33,7 +38,7 @@ async def _check_fresh_database(url: str) -> None:
         await upgrade_schema(engine)  # a second run changes nothing
         async with engine.connect() as connection:
             assert await connection.run_sync(_differences) == []
-            assert await connection.run_sync(_version) == "0001"
+            assert await connection.run_sync(_version) == HEAD
     finally:
         await engine.dispose()
 
@@ -56,7 +61,7 @@ async def test_instances_starting_at_once_migrate_once(database_url: str) -> Non
     try:
         async with engine.connect() as connection:
             assert await connection.run_sync(_differences) == []
-            assert await connection.run_sync(_version) == "0001"
+            assert await connection.run_sync(_version) == HEAD
     finally:
         await engine.dispose()
 
@@ -64,13 +69,13 @@ async def test_instances_starting_at_once_migrate_once(database_url: str) -> Non
 async def test_a_database_made_before_migrations_is_adopted(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'legacy.sqlite3'}")
     try:
+        legacy = [metadata.tables[name] for name in sorted(FIRST_REVISION_TABLES)]
         async with engine.begin() as connection:
-            await connection.run_sync(metadata.create_all)
+            await connection.run_sync(lambda sync: metadata.create_all(sync, tables=legacy))
         await upgrade_schema(engine)
         async with engine.connect() as connection:
-            assert await connection.run_sync(_version) == "0001"
-            tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
-        assert {"entries", "users", "alembic_version"} <= tables
+            assert await connection.run_sync(_version) == HEAD
+            assert await connection.run_sync(_differences) == []  # the later revisions ran on top
     finally:
         await engine.dispose()
 
@@ -84,6 +89,22 @@ async def test_downgrade_to_base_removes_the_schema(tmp_path: Path, revision: st
             await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
             tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         assert tables <= {"alembic_version"}
+    finally:
+        await engine.dispose()
+
+
+async def test_downgrade_to_the_first_revision_removes_the_later_tables(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'down.sqlite3'}")
+    try:
+        await upgrade_schema(engine)
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0001"))
+            tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+            assert await connection.run_sync(_version) == "0001"
+        assert tables == FIRST_REVISION_TABLES | {"alembic_version"}
+        await upgrade_schema(engine)
+        async with engine.connect() as connection:
+            assert await connection.run_sync(_differences) == []
     finally:
         await engine.dispose()
 

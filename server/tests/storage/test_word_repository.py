@@ -129,3 +129,12 @@ async def test_bulk_import_is_idempotent(words: SqlWordRepository) -> None:
     assert stored is not None
     assert (stored.version, stored.content) == (2, "[7]")
     assert await words.count() == 1_201
+
+
+async def test_headwords_of_the_keys_that_exist(words: SqlWordRepository) -> None:
+    await import_entries(words, [entry(f"word {n:04d}") for n in range(1_100)] + [entry(key) for key in AWKWARD_KEYS])
+    asked = [f"word {n:04d}" for n in range(0, 1_200, 2)] + ["missing", *AWKWARD_KEYS, "a"]  # >1 chunk, repeats
+    expected = {f"word {n:04d}": f"Word {n:04d}" for n in range(0, 1_100, 2)} | {k: k.title() for k in AWKWARD_KEYS}
+    assert await words.headwords_of(asked) == expected
+    assert await words.headwords_of([]) == {}
+    assert await words.headwords_of(["missing"]) == {}

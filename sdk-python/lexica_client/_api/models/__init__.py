@@ -15,6 +15,11 @@ from .entry_input import EntryInput
 from .entry_patch import EntryPatch
 from .headword_item import HeadwordItem
 from .headword_page import HeadwordPage
+from .list_export_line import ListExportLine
+from .list_word_item import ListWordItem
+from .list_word_page import ListWordPage
+from .list_words_added import ListWordsAdded
+from .list_words_input import ListWordsInput
 from .liveness import Liveness
 from .match_method import MatchMethod
 from .o_auth_problem import OAuthProblem
@@ -43,6 +48,12 @@ from .user import User
 from .user_export import UserExport
 from .validation_error import ValidationError
 from .validation_problem import ValidationProblem
+from .visibility import Visibility
+from .word_list import WordList
+from .word_list_input import WordListInput
+from .word_list_page import WordListPage
+from .word_list_patch import WordListPatch
+from .word_list_with_words import WordListWithWords
 
 __all__ = (
     "ApiKey",
@@ -59,6 +70,11 @@ __all__ = (
     "EntryPatch",
     "HeadwordItem",
     "HeadwordPage",
+    "ListExportLine",
+    "ListWordItem",
+    "ListWordPage",
+    "ListWordsAdded",
+    "ListWordsInput",
     "Liveness",
     "MatchMethod",
     "OAuthProblem",
@@ -87,4 +103,10 @@ __all__ = (
     "UserExport",
     "ValidationError",
     "ValidationProblem",
+    "Visibility",
+    "WordList",
+    "WordListInput",
+    "WordListPage",
+    "WordListPatch",
+    "WordListWithWords",
 )

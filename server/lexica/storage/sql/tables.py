@@ -118,3 +118,27 @@ audit_events = Table(
     Column("client_ip", String(64), nullable=True),
     Column("detail", Text, nullable=True),
 )
+
+word_lists = Table(
+    "word_lists",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("public", Boolean, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("word_count", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+word_list_words = Table(
+    "word_list_words",
+    metadata,
+    Column("list_id", String(32), ForeignKey("word_lists.id", ondelete="CASCADE"), primary_key=True),
+    # Code-point order on every backend, as entries.key: a list's words are listed and paged by key.
+    Column("key", String(512).with_variant(String(512, collation="C"), "postgresql"), primary_key=True),
+    Column("headword", String(512), nullable=False),
+    Column("added_at", UtcDateTime(), nullable=False),
+)
