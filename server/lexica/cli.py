@@ -19,9 +19,8 @@ from lexica.auth.throttle import MemoryLoginThrottle
 from lexica.platform.problems import ProblemError
 from lexica.platform.security import Role
 from lexica.settings import Settings
-from lexica.storage.sql.auth import SqlAuthRepository
-from lexica.storage.sql.database import create_engine, upgrade_schema
-from lexica.storage.sql.words import SqlWordRepository
+from lexica.storage.backends import open_storage, upgrade_storage
+from lexica.storage.mongo.database import is_mongodb_url
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import ImportResult, import_entries
 
@@ -35,20 +34,20 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Apply the schema migrations (the server also does this at start-up)."""
-    asyncio.run(upgrade_schema(Settings().database_url, revision))
-    console.print(f"Database schema is at {revision}.")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision (SQL).")] = "head") -> None:
+    """Apply the schema migrations, or on MongoDB ensure the indexes (the server also does this at start-up)."""
+    settings = Settings()
+    if revision != "head" and is_mongodb_url(settings.database_url):
+        raise typer.BadParameter("MongoDB has no schema revisions: use 'head' (ensures the indexes)")
+    console.print(asyncio.run(upgrade_storage(settings, revision)))
 
 
 console = Console(stderr=True)
 
 
 async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: int) -> None:
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade_schema(engine)
-        repository = SqlWordRepository(engine)
+    async with open_storage(settings) as storage:
+        repository = storage.words
         existing = await repository.count()
         if only_if_empty and existing:
             console.print(f"Dictionary already loaded ({existing:,} entries); skipping the import.")
@@ -82,8 +81,6 @@ async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: 
         merged = ", ".join(f"{key} (x{n})" for key, n in sorted(report.merged.items()))
         console.print(f"Merged {len(report.merged)} headwords repeated in the source: {merged}")
         console.print(f"Skipped {len(report.artifacts)} source keys that are fragments of entry text, not headwords.")
-    finally:
-        await engine.dispose()
 
 
 @import_app.command("gcide")
@@ -96,11 +93,9 @@ def import_gcide(
 
 
 async def _create_user(settings: Settings, email: str, password: str, role: Role) -> str:
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade_schema(engine)
+    async with open_storage(settings) as storage:
         auth = AuthService(
-            SqlAuthRepository(engine),
+            storage.auth,
             MemoryLoginThrottle(),
             secret=settings.effective_secret,
             access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
@@ -108,8 +103,6 @@ async def _create_user(settings: Settings, email: str, password: str, role: Role
         )
         user = await auth.register(email, password, None, role)
         return user.id
-    finally:
-        await engine.dispose()
 
 
 @users_app.command("create")

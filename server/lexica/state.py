@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lexica.auth.account import AccountService
 from lexica.auth.service import AuthService
@@ -19,10 +18,7 @@ from lexica.lists.service import ListService
 from lexica.platform.idempotency import IdempotencyStore, build_store
 from lexica.platform.pagination import CursorCodec
 from lexica.settings import Settings
-from lexica.storage.sql.auth import SqlAuthRepository
-from lexica.storage.sql.database import create_engine, ping, upgrade_schema
-from lexica.storage.sql.lists import SqlListRepository
-from lexica.storage.sql.words import SqlWordRepository
+from lexica.storage.backends import Storage, open_storage
 from lexica.words.service import WordService
 
 logger = logging.getLogger("lexica")
@@ -31,7 +27,7 @@ logger = logging.getLogger("lexica")
 @dataclass
 class AppState:
     settings: Settings
-    engine: AsyncEngine
+    storage: Storage
     redis: Redis | None
     cursors: CursorCodec
     words: WordService
@@ -42,7 +38,7 @@ class AppState:
     implementations: dict[type[Any], Any] = field(default_factory=dict)
 
     async def storage_ok(self) -> bool:
-        await ping(self.engine)
+        await self.storage.ping()
         return True
 
     async def dictionary_ok(self) -> bool:
@@ -54,55 +50,45 @@ class AppState:
 
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """Open engines and clients, build the services; close everything on exit."""
-    engine = create_engine(
-        settings.database_url,
-        echo=settings.database_echo,
-        pool_size=settings.database_pool_size,
-        max_overflow=settings.database_max_overflow,
-        pool_timeout_seconds=settings.database_pool_timeout_seconds,
-    )
-    redis = Redis.from_url(settings.redis_url, socket_timeout=2.0) if settings.redis_url else None
-    try:
-        await upgrade_schema(engine)
-        cursors = CursorCodec(settings.effective_secret)
-        words = WordService(
-            SqlWordRepository(engine),
-            cursors,
-            cache_size=settings.entry_cache_size,
-            cache_ttl_seconds=settings.entry_cache_ttl_seconds,
-        )
-        if settings.search_index_on_startup:
-            logger.info("search index holds %d headwords", await words.rebuild_index())
-        auth_repository = SqlAuthRepository(engine)
-        throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else MemoryLoginThrottle()
-        auth = AuthService(
-            auth_repository,
-            throttle,
-            secret=settings.effective_secret,
-            access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
-        )
-        admin_email, admin_password = settings.first_admin_email, settings.first_admin_password
-        if (
-            admin_email
-            and admin_password
-            and await auth.bootstrap_admin(admin_email, admin_password.get_secret_value())
-        ):
-            logger.info("created the first admin from settings")
-        account = AccountService(auth_repository, auth)
-        yield AppState(
-            settings=settings,
-            engine=engine,
-            redis=redis,
-            cursors=cursors,
-            words=words,
-            lists=ListService(SqlListRepository(engine), SqlWordRepository(engine), words, cursors),
-            auth=auth,
-            account=account,
-            idempotency=build_store(redis, settings.idempotency_ttl_seconds),
-        )
-    finally:
-        if redis is not None:
-            await redis.aclose()
-        await engine.dispose()
+    """Open storage and clients, build the services; close everything on exit."""
+    async with open_storage(settings) as storage:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=2.0) if settings.redis_url else None
+        try:
+            cursors = CursorCodec(settings.effective_secret)
+            words = WordService(
+                storage.words,
+                cursors,
+                cache_size=settings.entry_cache_size,
+                cache_ttl_seconds=settings.entry_cache_ttl_seconds,
+            )
+            if settings.search_index_on_startup:
+                logger.info("search index holds %d headwords", await words.rebuild_index())
+            throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else MemoryLoginThrottle()
+            auth = AuthService(
+                storage.auth,
+                throttle,
+                secret=settings.effective_secret,
+                access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
+                refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
+            )
+            admin_email, admin_password = settings.first_admin_email, settings.first_admin_password
+            if (
+                admin_email
+                and admin_password
+                and await auth.bootstrap_admin(admin_email, admin_password.get_secret_value())
+            ):
+                logger.info("created the first admin from settings")
+            yield AppState(
+                settings=settings,
+                storage=storage,
+                redis=redis,
+                cursors=cursors,
+                words=words,
+                lists=ListService(storage.lists, storage.words, words, cursors),
+                auth=auth,
+                account=AccountService(storage.auth, auth),
+                idempotency=build_store(redis, settings.idempotency_ttl_seconds),
+            )
+        finally:
+            if redis is not None:
+                await redis.aclose()

@@ -1,0 +1,98 @@
+"""Open the storage backend the database URL names: SQL (SQLite, PostgreSQL) or MongoDB, behind the same ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
+
+from lexica.auth.repository import AuthRepository
+from lexica.lists.repository import ListRepository
+from lexica.settings import Settings
+from lexica.storage.mongo import database as mongo
+from lexica.storage.mongo.auth import MongoAuthRepository
+from lexica.storage.mongo.lists import MongoListRepository
+from lexica.storage.mongo.words import MongoWordRepository
+from lexica.storage.sql import database as sql
+from lexica.storage.sql.auth import SqlAuthRepository
+from lexica.storage.sql.lists import SqlListRepository
+from lexica.storage.sql.words import SqlWordRepository
+from lexica.words.repository import WordRepository
+
+
+@dataclass
+class Storage:
+    words: WordRepository
+    auth: AuthRepository
+    lists: ListRepository
+    backend: str  # "sqlite" | "postgresql" | "mongodb"
+    _ping: Callable[[], Awaitable[None]] = field(repr=False)
+
+    async def ping(self) -> None:
+        """Raise unless the database answers."""
+        await self._ping()
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    """Connect, migrate the schema (SQL) or ensure the indexes (MongoDB), and close everything on exit."""
+    opened = _open_mongodb(settings) if mongo.is_mongodb_url(settings.database_url) else _open_sql(settings)
+    async with opened as storage:
+        yield storage
+
+
+@asynccontextmanager
+async def _open_mongodb(settings: Settings) -> AsyncIterator[Storage]:
+    client = mongo.create_client(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
+    try:
+        database = mongo.default_database(client)
+        await mongo.ensure_indexes(database)
+        yield Storage(
+            words=MongoWordRepository(database),
+            auth=MongoAuthRepository(database),
+            lists=MongoListRepository(database),
+            backend="mongodb",
+            _ping=partial(mongo.ping, client),
+        )
+    finally:
+        await client.close()
+
+
+@asynccontextmanager
+async def _open_sql(settings: Settings) -> AsyncIterator[Storage]:
+    engine = sql.create_engine(
+        settings.database_url,
+        echo=settings.database_echo,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        pool_timeout_seconds=settings.database_pool_timeout_seconds,
+    )
+    try:
+        await sql.upgrade_schema(engine)
+        yield Storage(
+            words=SqlWordRepository(engine),
+            auth=SqlAuthRepository(engine),
+            lists=SqlListRepository(engine),
+            backend=engine.dialect.name,
+            _ping=partial(sql.ping, engine),
+        )
+    finally:
+        await engine.dispose()
+
+
+async def upgrade_storage(settings: Settings, revision: str = "head") -> str:
+    """`lexica db upgrade`: migrate SQL to `revision`, or ensure MongoDB's indexes; what was done, for the console."""
+    if not mongo.is_mongodb_url(settings.database_url):
+        await sql.upgrade_schema(settings.database_url, revision)
+        return f"Database schema is at {revision}."
+    if revision != "head":
+        raise ValueError("MongoDB has no schema revisions: use 'head' (ensures the indexes)")
+    async with open_storage(settings):
+        pass
+    return "MongoDB indexes are in place."

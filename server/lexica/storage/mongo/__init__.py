@@ -1,0 +1,1 @@
+"""MongoDB storage through PyMongo's async API (placeholder docstring, completed below)."""
