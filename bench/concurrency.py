@@ -1,8 +1,9 @@
-"""`make concurrency`: concurrent editors append to one entry over real HTTP; no acknowledged write may be lost.
+"""`make concurrency`: concurrent writers on one entry and one word list over real HTTP; no acknowledged write lost.
 
-Each writer repeatedly reads the entry, appends its own token to the definitions and writes it back with
-`If-Match`; on 412 it reads again and retries. Afterwards every acknowledged token must be in the entry and the
-version must have grown by exactly the number of acknowledged writes.
+Entry editors repeatedly read the entry, append their own token to its definitions and write it back with
+`If-Match`; list writers read the list and add their own headword with `If-Match`. On 412 a writer reads again
+and retries. Afterwards every acknowledged token and word must be there, every rejection must have been a 412, and
+each resource's version must have grown by exactly the number of acknowledged writes.
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ class Tally:
     rejected_412: int = 0
     other: dict[int, int] = field(default_factory=dict)
 
+    def count(self, status: int) -> None:
+        if status == 412:
+            self.rejected_412 += 1
+        else:
+            self.other[status] = self.other.get(status, 0) + 1
+
+
+@dataclass
+class Outcome:
+    entry: Tally
+    word_list: Tally
+
 
 def _section(texts: list[str]) -> list[dict[str, object]]:
     return [
@@ -57,15 +70,55 @@ async def _writer(client: httpx.AsyncClient, headers: dict[str, str], name: str,
         if response.status_code == 200:
             tally.acknowledged.append(token)
             done += 1
-        elif response.status_code == 412:
-            tally.rejected_412 += 1
         else:
-            tally.other[response.status_code] = tally.other.get(response.status_code, 0) + 1
-            raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
+            tally.count(response.status_code)
+            if response.status_code != 412:
+                raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
 
 
-async def run(base_url: str, writers: int, writes: int) -> Tally:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+async def _list_writer(
+    client: httpx.AsyncClient, headers: dict[str, str], href: str, words: list[str], tally: Tally
+) -> None:
+    for word in words:
+        while True:
+            current = await client.get(href, params={"limit": 1}, headers=headers)
+            response = await client.post(
+                f"{href}/words", json={"headwords": [word]}, headers={**headers, "If-Match": current.headers["etag"]}
+            )
+            if response.status_code == 200:
+                tally.acknowledged.append(word)
+                break
+            tally.count(response.status_code)
+            if response.status_code != 412:
+                raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
+
+
+async def _headwords(client: httpx.AsyncClient, count: int) -> list[str]:
+    found: list[str] = []
+    url: str | None = "/api/v1/words?limit=100"
+    while url is not None and len(found) < count:
+        page = (await client.get(url)).json()
+        found.extend(item["headword"] for item in page["items"])
+        url = page["links"]["next"]
+    if len(found) < count:
+        raise RuntimeError(f"the dictionary holds fewer than {count} headwords")
+    return found[:count]
+
+
+async def _all_list_words(client: httpx.AsyncClient, headers: dict[str, str], href: str) -> tuple[int, set[str]]:
+    words: set[str] = set()
+    url: str | None = f"{href}?limit=100"
+    version = 0
+    while url is not None:
+        page = (await client.get(url, headers=headers)).json()
+        version = page["list"]["version"]
+        words.update(item["headword"] for item in page["words"]["items"])
+        url = page["words"]["links"]["next"]
+    return version, words
+
+
+async def run(base_url: str, writers: int, writes: int) -> Outcome:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60.0) as client:
         form = {"grant_type": "password", "username": ADMIN[0], "password": ADMIN[1]}
         token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
@@ -74,16 +127,35 @@ async def run(base_url: str, writers: int, writes: int) -> Tally:
         )
         if created.status_code != 201:
             raise RuntimeError(f"could not create the probe entry: {created.text}")
-        tally = Tally()
-        await asyncio.gather(*(_writer(client, headers, f"w{n}", writes, tally) for n in range(writers)))
+        word_list = await client.post("/api/v1/lists", json={"name": "lost-update probe"}, headers=headers)
+        if word_list.status_code != 201:
+            raise RuntimeError(f"could not create the probe list: {word_list.text}")
+        href = word_list.json()["href"]
+        words = await _headwords(client, writers * writes)
+        outcome = Outcome(entry=Tally(), word_list=Tally())
+        await asyncio.gather(
+            *(_writer(client, headers, f"w{n}", writes, outcome.entry) for n in range(writers)),
+            *(
+                _list_writer(client, headers, href, words[n * writes : (n + 1) * writes], outcome.word_list)
+                for n in range(writers)
+            ),
+        )
         final = (await client.get(f"/api/v1/words/{HEADWORD}")).json()
+        list_version, listed = await _all_list_words(client, headers, href)
     texts = {d["text"] for d in final["parts_of_speech"][0]["definitions"]}
-    missing = [token for token in tally.acknowledged if token not in texts]
+    missing = [token for token in outcome.entry.acknowledged if token not in texts]
     if missing:
-        raise AssertionError(f"{len(missing)} acknowledged writes were lost: {missing[:5]}")
-    if final["version"] != 1 + len(tally.acknowledged):
-        raise AssertionError(f"version {final['version']} != 1 + {len(tally.acknowledged)} acknowledged writes")
-    return tally
+        raise AssertionError(f"{len(missing)} acknowledged entry writes were lost: {missing[:5]}")
+    if final["version"] != 1 + len(outcome.entry.acknowledged):
+        raise AssertionError(f"entry version {final['version']} != 1 + {len(outcome.entry.acknowledged)} writes")
+    lost = [word for word in outcome.word_list.acknowledged if word not in listed]
+    if lost:
+        raise AssertionError(f"{len(lost)} acknowledged list writes were lost: {lost[:5]}")
+    if list_version != 1 + len(outcome.word_list.acknowledged) or len(listed) != len(outcome.word_list.acknowledged):
+        raise AssertionError(
+            f"list version {list_version} / {len(listed)} words != {len(outcome.word_list.acknowledged)} writes"
+        )
+    return outcome
 
 
 def main() -> None:
@@ -113,12 +185,18 @@ def _main(args: argparse.Namespace, database_url: str) -> None:
     )
     with _server(["lexica.app:create_app", "--factory", "--workers", str(args.workers)], env) as port:
         started = time.perf_counter()
-        tally = asyncio.run(run(f"http://127.0.0.1:{port}", args.writers, args.writes))
+        outcome = asyncio.run(run(f"http://127.0.0.1:{port}", args.writers, args.writes))
         seconds = time.perf_counter() - started
-    print(
-        f"{args.writers} writers x {args.writes} writes over {args.workers} workers on {database_url.split(':')[0]}: "
-        f"{len(tally.acknowledged)} acknowledged, all present; {tally.rejected_412} rejected with 412; "
-        f"0 lost; {seconds:.1f}s"
+    print(describe(outcome, args.writers, args.writes, args.workers, database_url, seconds))
+
+
+def describe(outcome: Outcome, writers: int, writes: int, workers: int, database_url: str, seconds: float) -> str:
+    backend = database_url.split(":")[0].split("+")[0]
+    return (
+        f"{backend}: {writers} entry editors and {writers} list writers x {writes} writes over {workers} workers; "
+        f"entry: {len(outcome.entry.acknowledged)} acknowledged, all present, {outcome.entry.rejected_412} x 412; "
+        f"list: {len(outcome.word_list.acknowledged)} acknowledged, all present, "
+        f"{outcome.word_list.rejected_412} x 412; 0 lost; {seconds:.1f}s"
     )
 
 

@@ -81,6 +81,11 @@ async def seed_entries(database_url: str, entries: Sequence[NewEntry]) -> int:
     return len(entries)
 
 
+def letter_entries(letter: str) -> list[NewEntry]:
+    """GCIDE's entries for one letter (a few hundred to a few thousand real entries)."""
+    return read_entries([path for path in gcide_files() if path.name == f"words_{letter}.json"], SourceReport())
+
+
 def gcide_entries() -> list[NewEntry]:
     """The whole GCIDE dictionary (about 108k entries) as the importer prepares it."""
     return read_entries(gcide_files(), SourceReport())

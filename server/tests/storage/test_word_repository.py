@@ -1,4 +1,4 @@
-"""`WordRepository` conformance: the same behaviour on every SQL backend, through the port only."""
+"""`WordRepository` conformance: the same behaviour on every storage backend, through the port only."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import hashlib
 
 import pytest
 
-from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.importing import import_entries
-from lexica.words.repository import NewEntry, Precondition, UpsertCounts
+from lexica.words.repository import NewEntry, Precondition, UpsertCounts, WordRepository
 
 # Keys whose code-point order differs from a linguistic collation's (spaces, punctuation, digits, non-ASCII).
 AWKWARD_KEYS = [
@@ -43,7 +42,7 @@ def entry(key: str, content: str = "[]", weight: int = 1) -> NewEntry:
     return NewEntry(key=key, headword=key.title(), content=content, content_hash=digest, weight=weight)
 
 
-async def test_create_get_replace_delete(words: SqlWordRepository) -> None:
+async def test_create_get_replace_delete(words: WordRepository) -> None:
     created = await words.create(entry("lexicon"))
     assert created is not None
     assert created.version == 1
@@ -57,13 +56,13 @@ async def test_create_get_replace_delete(words: SqlWordRepository) -> None:
     assert await words.count() == 0
 
 
-async def test_keys_are_unique(words: SqlWordRepository) -> None:
+async def test_keys_are_unique(words: WordRepository) -> None:
     assert await words.create(entry("unique")) is not None
     assert await words.create(entry("unique", "[1]")) is None
     assert await words.count() == 1
 
 
-async def test_conditional_writes_refuse_a_stale_precondition(words: SqlWordRepository) -> None:
+async def test_conditional_writes_refuse_a_stale_precondition(words: WordRepository) -> None:
     stored = await words.create(entry("stale"))
     assert stored is not None
     assert await words.replace_if("stale", Precondition(version=2), entry("stale", "[1]")) is None
@@ -73,14 +72,14 @@ async def test_conditional_writes_refuse_a_stale_precondition(words: SqlWordRepo
     assert await words.get("stale") == stored
 
 
-async def test_listing_is_in_code_point_order(words: SqlWordRepository) -> None:
+async def test_listing_is_in_code_point_order(words: WordRepository) -> None:
     await import_entries(words, [entry(key) for key in reversed(AWKWARD_KEYS)])
     listed = [row.key for row in await words.list_headwords(prefix="", after=None, limit=100)]
     assert listed == sorted(AWKWARD_KEYS)  # Python compares str by code point
     assert [row.key for row in await words.index_rows()] == sorted(AWKWARD_KEYS)
 
 
-async def test_keyset_pages_cover_every_key_once_in_order(words: SqlWordRepository) -> None:
+async def test_keyset_pages_cover_every_key_once_in_order(words: WordRepository) -> None:
     await import_entries(words, [entry(key) for key in AWKWARD_KEYS])
     seen: list[str] = []
     after: str | None = None
@@ -105,7 +104,7 @@ async def test_keyset_pages_cover_every_key_once_in_order(words: SqlWordReposito
         ("q", []),
     ],
 )
-async def test_prefix_listing_with_keyset_pages(words: SqlWordRepository, prefix: str, expected: list[str]) -> None:
+async def test_prefix_listing_with_keyset_pages(words: WordRepository, prefix: str, expected: list[str]) -> None:
     await import_entries(words, [entry(key) for key in AWKWARD_KEYS])
     assert [row.key for row in await words.list_headwords(prefix=prefix, after=None, limit=100)] == expected
     paged: list[str] = []
@@ -116,7 +115,7 @@ async def test_prefix_listing_with_keyset_pages(words: SqlWordRepository, prefix
     assert paged == expected
 
 
-async def test_bulk_import_is_idempotent(words: SqlWordRepository) -> None:
+async def test_bulk_import_is_idempotent(words: WordRepository) -> None:
     batch = [entry(f"word {n:04d}", weight=n) for n in range(1_200)]
     first = await import_entries(words, batch, batch_size=500)
     assert first.counts == UpsertCounts(inserted=1_200)
@@ -131,7 +130,7 @@ async def test_bulk_import_is_idempotent(words: SqlWordRepository) -> None:
     assert await words.count() == 1_201
 
 
-async def test_headwords_of_the_keys_that_exist(words: SqlWordRepository) -> None:
+async def test_headwords_of_the_keys_that_exist(words: WordRepository) -> None:
     await import_entries(words, [entry(f"word {n:04d}") for n in range(1_100)] + [entry(key) for key in AWKWARD_KEYS])
     asked = [f"word {n:04d}" for n in range(0, 1_200, 2)] + ["missing", *AWKWARD_KEYS, "a"]  # >1 chunk, repeats
     expected = {f"word {n:04d}": f"Word {n:04d}" for n in range(0, 1_100, 2)} | {k: k.title() for k in AWKWARD_KEYS}
