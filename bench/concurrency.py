@@ -24,6 +24,8 @@ from bench.__main__ import _server
 
 ADMIN = ("probe-editor@lexica.test", "a long passphrase for lost-update runs")
 HEADWORD = "lost-update-probe"
+# Each instance caches entries in memory; a read before a conditional write asks for the stored entry.
+FRESH = {"Cache-Control": "no-cache"}
 
 
 @dataclass
@@ -60,7 +62,7 @@ def _section(texts: list[str]) -> list[dict[str, object]]:
 async def _writer(client: httpx.AsyncClient, headers: dict[str, str], name: str, writes: int, tally: Tally) -> None:
     done = 0
     while done < writes:
-        current = await client.get(f"/api/v1/words/{HEADWORD}")
+        current = await client.get(f"/api/v1/words/{HEADWORD}", headers=FRESH)
         texts = [d["text"] for d in current.json()["parts_of_speech"][0]["definitions"]]
         token = f"{name}-{done}"
         body = {"headword": HEADWORD, "parts_of_speech": _section([*texts, token])}
@@ -140,7 +142,7 @@ async def run(base_url: str, writers: int, writes: int) -> Outcome:
                 for n in range(writers)
             ),
         )
-        final = (await client.get(f"/api/v1/words/{HEADWORD}")).json()
+        final = (await client.get(f"/api/v1/words/{HEADWORD}", headers=FRESH)).json()
         list_version, listed = await _all_list_words(client, headers, href)
     texts = {d["text"] for d in final["parts_of_speech"][0]["definitions"]}
     missing = [token for token in outcome.entry.acknowledged if token not in texts]

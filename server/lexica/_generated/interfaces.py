@@ -258,6 +258,7 @@ class WordsApi(abc.ABC):
         *,
         headword: str,
         if_none_match: str | None,
+        cache_control: str | None,
     ) -> Reply[models.Entry]:
         """Look up one dictionary entry (`GET /api/v1/words/{headword}`)."""
 

@@ -40,7 +40,11 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         consumes=(),
         security=(),
         role=None,
-        locations={"headword": ("path", "headword"), "if_none_match": ("header", "If-None-Match")},
+        locations={
+            "headword": ("path", "headword"),
+            "if_none_match": ("header", "If-None-Match"),
+            "cache_control": ("header", "Cache-Control"),
+        },
     ),
     OperationInfo(
         operation_id="replaceEntry",
@@ -418,6 +422,7 @@ class _GetEntryParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     headword: Annotated[str, Field(min_length=1, max_length=200)]
     if_none_match: Annotated[str | None, Field(max_length=2048)] = None
+    cache_control: Annotated[str | None, Field(max_length=256)] = None
 
 
 async def _get_entry(request: Request) -> Response:
@@ -427,11 +432,14 @@ async def _get_entry(request: Request) -> Response:
     raw["headword"] = request.path_params["headword"]
     if (if_none_match := request.headers.get("if-none-match")) is not None:
         raw["if_none_match"] = if_none_match
+    if (cache_control := request.headers.get("cache-control")) is not None:
+        raw["cache_control"] = cache_control
     params = parameters(_GetEntryParameters, raw, operation)
     api = implementation(request, WordsApi)
     reply = await api.get_entry(
         headword=params.headword,
         if_none_match=params.if_none_match,
+        cache_control=params.cache_control,
     )
     return render(reply, operation)
 

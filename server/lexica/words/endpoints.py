@@ -15,6 +15,12 @@ from lexica.words.service import WordService
 WORDS_PATH = "/api/v1/words"
 
 
+def wants_fresh(cache_control: str) -> bool:
+    """Whether request directives forbid answering from a cache without revalidation (RFC 9111 5.2.1)."""
+    directives = {part.strip().lower().replace(" ", "") for part in cache_control.split(",")}
+    return "no-cache" in directives or "no-store" in directives or "max-age=0" in directives
+
+
 def entry_href(headword: str) -> str:
     return f"{WORDS_PATH}/{quote(headword, safe='')}"
 
@@ -24,8 +30,10 @@ class WordsEndpoints(WordsApi):
         self._service = service
         self._entry_cache_control = f"public, max-age={entry_max_age}"
 
-    async def get_entry(self, *, headword: str, if_none_match: str | None) -> Reply[models.Entry]:
-        view = await self._service.entry(headword)
+    async def get_entry(
+        self, *, headword: str, if_none_match: str | None, cache_control: str | None
+    ) -> Reply[models.Entry]:
+        view = await self._service.entry(headword, fresh=cache_control is not None and wants_fresh(cache_control))
         if view is None:
             raise ProblemError(404, f"No entry for the headword {headword!r}.")
         headers = {"ETag": view.etag, "Cache-Control": self._entry_cache_control}

@@ -120,14 +120,17 @@ class WordService:
         self._pages.clear()
         return len(self._index)
 
-    async def entry(self, headword: str) -> EntryView | None:
+    async def entry(self, headword: str, *, fresh: bool = False) -> EntryView | None:
+        """The entry, from this instance's cache unless `fresh` asks for the stored one (which refreshes the cache)."""
         key = lookup_key(headword)
         if not key:
             return None
-        if self._cache is not None and (cached := self._cache.get(key)) is not None:
+        if not fresh and self._cache is not None and (cached := self._cache.get(key)) is not None:
             return cached
         stored = await self._repository.get(key)
         if stored is None:
+            if self._cache is not None:
+                self._cache.pop(key, None)
             return None
         view = self._view(stored)
         if self._cache is not None:

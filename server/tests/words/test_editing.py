@@ -196,3 +196,28 @@ async def test_concurrent_editors_with_one_etag_lose_nothing(api: httpx.AsyncCli
     final = await api.get("/api/v1/words/xylophone")
     assert final.json() == winner.json()
     assert final.json()["version"] == 2
+
+
+async def test_no_cache_reads_what_another_instance_wrote(tmp_path: Path) -> None:
+    """Two instances on one database: a cached read may lag the other's write; `Cache-Control: no-cache` does not."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'two.sqlite3'}"
+    await seed(url, letter_files("X"))
+    settings = make_settings(url, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]))
+    async for first in _client(settings):
+        async for second in _client(settings):
+            editor = await token(second, *ADMIN)
+            created = await create(second, editor, "twofold", "before")
+            assert created.status_code == 201
+            cached = await first.get("/api/v1/words/twofold")
+            changed = await second.put(
+                "/api/v1/words/twofold",
+                json={"headword": "twofold", "parts_of_speech": sections("after")},
+                headers={**editor, "If-Match": cached.headers["ETag"]},
+            )
+            assert changed.status_code == 200
+            assert (await first.get("/api/v1/words/twofold")).headers["ETag"] == cached.headers["ETag"]  # cached
+            fresh = await first.get("/api/v1/words/twofold", headers={"Cache-Control": "no-cache"})
+            assert fresh.headers["ETag"] == changed.headers["ETag"]
+            assert fresh.json()["parts_of_speech"][0]["definitions"][0]["text"] == "after"
+            # ... and the fresh read refreshed the instance's cache.
+            assert (await first.get("/api/v1/words/twofold")).headers["ETag"] == changed.headers["ETag"]

@@ -17,10 +17,14 @@ def _get_kwargs(
     headword: str,
     *,
     if_none_match: str | Unset = UNSET,
+    cache_control: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(if_none_match, Unset):
         headers["If-None-Match"] = if_none_match
+
+    if not isinstance(cache_control, Unset):
+        headers["Cache-Control"] = cache_control
 
     _kwargs: dict[str, Any] = {
         "method": "get",
@@ -92,6 +96,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
+    cache_control: str | Unset = UNSET,
 ) -> Response[Any | Entry | Problem | ValidationProblem]:
     """Look up one dictionary entry
 
@@ -104,9 +109,15 @@ def sync_detailed(
     The response carries a strong `ETag` derived from the entry's content and version; send it back in
     `If-None-Match` to get `304 Not Modified` when nothing changed.
 
+    Each API instance keeps recently read entries in memory for up to a minute, so with several
+    instances
+    a read may briefly lag a write made through another one. Send `Cache-Control: no-cache` to read the
+    stored entry (do so before a conditional write that needs the current ETag).
+
     Args:
         headword (str):
         if_none_match (str | Unset):
+        cache_control (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -119,6 +130,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         headword=headword,
         if_none_match=if_none_match,
+        cache_control=cache_control,
     )
 
     response = client.get_httpx_client().request(
@@ -133,6 +145,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
+    cache_control: str | Unset = UNSET,
 ) -> Any | Entry | Problem | ValidationProblem | None:
     """Look up one dictionary entry
 
@@ -145,9 +158,15 @@ def sync(
     The response carries a strong `ETag` derived from the entry's content and version; send it back in
     `If-None-Match` to get `304 Not Modified` when nothing changed.
 
+    Each API instance keeps recently read entries in memory for up to a minute, so with several
+    instances
+    a read may briefly lag a write made through another one. Send `Cache-Control: no-cache` to read the
+    stored entry (do so before a conditional write that needs the current ETag).
+
     Args:
         headword (str):
         if_none_match (str | Unset):
+        cache_control (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -161,6 +180,7 @@ def sync(
         headword=headword,
         client=client,
         if_none_match=if_none_match,
+        cache_control=cache_control,
     ).parsed
 
 
@@ -169,6 +189,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
+    cache_control: str | Unset = UNSET,
 ) -> Response[Any | Entry | Problem | ValidationProblem]:
     """Look up one dictionary entry
 
@@ -181,9 +202,15 @@ async def asyncio_detailed(
     The response carries a strong `ETag` derived from the entry's content and version; send it back in
     `If-None-Match` to get `304 Not Modified` when nothing changed.
 
+    Each API instance keeps recently read entries in memory for up to a minute, so with several
+    instances
+    a read may briefly lag a write made through another one. Send `Cache-Control: no-cache` to read the
+    stored entry (do so before a conditional write that needs the current ETag).
+
     Args:
         headword (str):
         if_none_match (str | Unset):
+        cache_control (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -196,6 +223,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         headword=headword,
         if_none_match=if_none_match,
+        cache_control=cache_control,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -208,6 +236,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
+    cache_control: str | Unset = UNSET,
 ) -> Any | Entry | Problem | ValidationProblem | None:
     """Look up one dictionary entry
 
@@ -220,9 +249,15 @@ async def asyncio(
     The response carries a strong `ETag` derived from the entry's content and version; send it back in
     `If-None-Match` to get `304 Not Modified` when nothing changed.
 
+    Each API instance keeps recently read entries in memory for up to a minute, so with several
+    instances
+    a read may briefly lag a write made through another one. Send `Cache-Control: no-cache` to read the
+    stored entry (do so before a conditional write that needs the current ETag).
+
     Args:
         headword (str):
         if_none_match (str | Unset):
+        cache_control (str | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -237,5 +272,6 @@ async def asyncio(
             headword=headword,
             client=client,
             if_none_match=if_none_match,
+            cache_control=cache_control,
         )
     ).parsed
