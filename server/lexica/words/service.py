@@ -105,6 +105,7 @@ class WordService:
             TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds) if cache_size > 0 else None
         )
         self._index = SearchIndex([])
+        self._writes = 0  # writes this instance made; reads overtaken by one are not cached
         # Listing pages and search results are cached as briefly as their Cache-Control allows (60 s).
         self._pages: TTLCache[tuple[str, str | None, int], HeadwordSlice] = TTLCache(maxsize=4096, ttl=60)
         self._searches: TTLCache[tuple[str, str, int], list[Hit]] = TTLCache(maxsize=4096, ttl=60)
@@ -127,13 +128,16 @@ class WordService:
             return None
         if not fresh and self._cache is not None and (cached := self._cache.get(key)) is not None:
             return cached
+        writes_before = self._writes
         stored = await self._repository.get(key)
         if stored is None:
             if self._cache is not None:
                 self._cache.pop(key, None)
             return None
         view = self._view(stored)
-        if self._cache is not None:
+        # A write made by this instance while the read was in flight may have invalidated the key already; caching
+        # what the read found would then keep the old version for the whole TTL. Only cache reads no write overtook.
+        if self._cache is not None and self._writes == writes_before:
             self._cache[key] = view
         return view
 
@@ -158,6 +162,7 @@ class WordService:
 
     def _changed(self, key: str, stored: StoredEntry | None, weight: int = 0) -> None:
         """Keep this instance's caches and index in step with a write it made."""
+        self._writes += 1
         if self._cache is not None:
             self._cache.pop(key, None)
         self._pages.clear()
