@@ -31,6 +31,11 @@ class BodyView:
     model: str
     media_type: str
     required: bool
+    ndjson_upload: bool = False  # `application/x-ndjson` is accepted next to JSON: the body may be an NdjsonUpload
+
+    @property
+    def annotation(self) -> str:
+        return f"{self.model} | NdjsonUpload" if self.ndjson_upload else self.model
 
 
 @dataclass(frozen=True)
@@ -76,18 +81,26 @@ def _param_view(param: Parameter) -> ParamView:
 
 
 _SOURCES = ("path", "query", "header")
+_NDJSON = "application/x-ndjson"
 _BODY_MEDIA_TYPES = ("application/json", "application/merge-patch+json", "application/x-www-form-urlencoded")
 
 
 def _body_view(body: Any) -> BodyView:
-    content = body.get("content", {})
+    content = dict(body.get("content", {}))
+    # An NDJSON upload may be offered next to one JSON body: the operation then receives either.
+    ndjson_upload = content.pop(_NDJSON, None) is not None
     if len(content) != 1 or next(iter(content)) not in _BODY_MEDIA_TYPES:
         raise ValueError(f"a request body must have exactly one of {_BODY_MEDIA_TYPES}, got {list(content)}")
     media_type, media = next(iter(content.items()))
     ref = Resolver.ref_name(media.get("schema"))
     if ref is None:
         raise ValueError("request body schemas must be a $ref to a component schema")
-    return BodyView(model=f"models.{ref}", media_type=media_type, required=bool(body.get("required", False)))
+    return BodyView(
+        model=f"models.{ref}",
+        media_type=media_type,
+        required=bool(body.get("required", False)),
+        ndjson_upload=ndjson_upload,
+    )
 
 
 def _route_path(op: Operation) -> str:

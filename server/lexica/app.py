@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import inspect
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -11,15 +14,18 @@ from typing import Any
 from fastapi import FastAPI
 
 import lexica
-from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, ListsApi, OpsApi, UsersApi, WordsApi
+from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, JobsApi, ListsApi, OpsApi, UsersApi, WordsApi
 from lexica._generated.routes import add_routes
 from lexica.auth.endpoints import AdminEndpoints, AuthEndpoints, UsersEndpoints, oauth_validation_problem
 from lexica.auth.rate_limit_identity import identify
+from lexica.jobs.endpoints import JobsEndpoints
+from lexica.jobs.runner import DICTIONARY_TOPIC
 from lexica.lists.endpoints import ListsEndpoints
 from lexica.ops.endpoints import OpsEndpoints
 from lexica.platform.body_limit import BodySizeLimitMiddleware
 from lexica.platform.cors import add_cors
 from lexica.platform.docs import mount_docs
+from lexica.platform.events import LATEST
 from lexica.platform.idempotency import IdempotencyMiddleware
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from lexica.platform.problems import install_problem_handlers
@@ -28,10 +34,13 @@ from lexica.settings import Settings
 from lexica.state import AppState, open_state
 from lexica.words.endpoints import WordsEndpoints
 
+logger = logging.getLogger("lexica")
+
 # Each generated interface and the class that implements it. Start-up fails if one is missing or abstract.
 IMPLEMENTATIONS: dict[type[Any], type[Any]] = {
     WordsApi: WordsEndpoints,
     ListsApi: ListsEndpoints,
+    JobsApi: JobsEndpoints,
     OpsApi: OpsEndpoints,
     AuthApi: AuthEndpoints,
     UsersApi: UsersEndpoints,
@@ -60,6 +69,7 @@ def build_implementations(state: AppState) -> dict[type[Any], Any]:
     return {
         WordsApi: WordsEndpoints(state.words, entry_max_age=state.settings.entry_max_age_seconds),
         ListsApi: ListsEndpoints(state.lists),
+        JobsApi: JobsEndpoints(state.jobs),
         OpsApi: OpsEndpoints(checks),
         AuthApi: AuthEndpoints(state.auth),
         UsersApi: UsersEndpoints(state.account, state.cursors),
@@ -72,7 +82,7 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_state(settings) as state, _closing(limiter):
+        async with open_state(settings) as state, _closing(limiter), _following_dictionary(state):
             state.implementations = build_implementations(state)
             if settings.tune_gc:
                 # Start-up objects are long-lived: move them out of the collector's way (see ARCHITECTURE.md).
@@ -82,6 +92,31 @@ def _lifespan(
             yield {"lexica": state, "implementations": state.implementations, "authenticator": state.auth}
 
     return lifespan
+
+
+@asynccontextmanager
+async def _following_dictionary(state: AppState) -> AsyncIterator[None]:
+    """Rebuild this instance's search index and forget its caches when an import (on any worker) changed entries."""
+
+    async def follow() -> None:
+        while True:
+            try:
+                async for _event in state.events.follow(DICTIONARY_TOPIC, after=LATEST):
+                    state.words.forget_cached()
+                    logger.info("dictionary changed: search index rebuilt (%d)", await state.words.rebuild_index())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the bus is unreachable: keep serving, try again shortly
+                logger.warning("cannot follow dictionary changes; retrying in 5 s", exc_info=True)
+                await asyncio.sleep(5)
+
+    task = asyncio.create_task(follow(), name="lexica-dictionary-follower")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @asynccontextmanager
@@ -111,7 +146,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.validation_overrides = {"issueToken": oauth_validation_problem}
     mount_docs(app)
     app.add_middleware(IdempotencyMiddleware)  # innermost: sees bodies the size limit has let through
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_body_bytes,
+        larger={"/api/v1/imports": settings.max_upload_bytes},
+    )
     if limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=limiter, identify=identify)
     add_cors(app, settings)

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
 
     # Request bodies
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
+    # Jobs (imports, exports) and their events
+    max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1, description="Largest NDJSON upload to /imports.")
+    job_files_dir: Path = Field(default=Path("var/jobs"), description="Job files when Redis is not configured.")
+    job_concurrency: int = Field(default=2, ge=1, description="Jobs one worker (or the API's own) runs at once.")
+    job_heartbeat_seconds: int = Field(default=30, ge=1, description="A worker silent this long is presumed lost.")
+    job_retries: int = Field(default=3, ge=1, description="Attempts a job gets when its worker is lost.")
+    event_stream_lifetime_seconds: float = Field(default=300.0, gt=0, description="Longest SSE connection.")
+    websocket_max_topics: int = Field(default=50, ge=1)
+    # end of the jobs block
 
     # CORS
     cors_origins: Annotated[list[str], NoDecode] = Field(

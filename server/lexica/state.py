@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -14,7 +14,13 @@ from redis.asyncio import Redis
 from lexica.auth.account import AccountService
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle
+from lexica.jobs.blobs import BlobStore, build_blob_store
+from lexica.jobs.queue import InProcessJobQueue, JobQueue, SaqJobQueue
+from lexica.jobs.records import JobStore, build_job_store
+from lexica.jobs.runner import JobContext, run_job
+from lexica.jobs.service import JobService
 from lexica.lists.service import ListService
+from lexica.platform.events import EventBus, build_event_bus
 from lexica.platform.idempotency import IdempotencyStore, build_store
 from lexica.platform.pagination import CursorCodec
 from lexica.settings import Settings
@@ -35,6 +41,8 @@ class AppState:
     auth: AuthService
     account: AccountService
     idempotency: IdempotencyStore
+    events: EventBus
+    jobs: JobService
     implementations: dict[type[Any], Any] = field(default_factory=dict)
 
     async def storage_ok(self) -> bool:
@@ -48,19 +56,57 @@ class AppState:
         return self.redis is None or bool(await self.redis.ping())
 
 
+def job_queue(settings: Settings, context: JobContext) -> JobQueue:
+    """SAQ on Redis (run `lexica worker` processes) when Redis is configured, else this process's own worker."""
+    if settings.redis_url:
+        return SaqJobQueue(
+            settings.redis_url, heartbeat_seconds=settings.job_heartbeat_seconds, retries=settings.job_retries
+        )
+
+    async def run(job_id: str, heartbeat: Callable[[], Awaitable[None]]) -> None:
+        await run_job(context, job_id, heartbeat)
+
+    return InProcessJobQueue(run, concurrency=settings.job_concurrency)
+
+
+@dataclass
+class Services:
+    """The domain services over one storage, event bus and job store; the API and `lexica worker` both build them."""
+
+    words: WordService
+    lists: ListService
+    job_context: JobContext
+
+
+def build_services(
+    settings: Settings, storage: Storage, cursors: CursorCodec, events: EventBus, jobs: JobStore, blobs: BlobStore
+) -> Services:
+    words = WordService(
+        storage.words,
+        cursors,
+        cache_size=settings.entry_cache_size,
+        cache_ttl_seconds=settings.entry_cache_ttl_seconds,
+        events=events,
+    )
+    lists = ListService(storage.lists, storage.words, words, cursors, events)
+    context = JobContext(jobs=jobs, bus=events, blobs=blobs, words=storage.words, entries=words, lists=lists)
+    return Services(words=words, lists=lists, job_context=context)
+
+
 @asynccontextmanager
 async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     """Open storage and clients, build the services; close everything on exit."""
     async with open_storage(settings) as storage:
         redis = Redis.from_url(settings.redis_url, socket_timeout=2.0) if settings.redis_url else None
+        events = build_event_bus(settings.redis_url)
+        queue: JobQueue | None = None
         try:
             cursors = CursorCodec(settings.effective_secret)
-            words = WordService(
-                storage.words,
-                cursors,
-                cache_size=settings.entry_cache_size,
-                cache_ttl_seconds=settings.entry_cache_ttl_seconds,
-            )
+            job_store = build_job_store(redis)
+            blobs = build_blob_store(redis, settings.job_files_dir)
+            services = build_services(settings, storage, cursors, events, job_store, blobs)
+            words = services.words
+            queue = job_queue(settings, services.job_context)
             if settings.search_index_on_startup:
                 logger.info("search index holds %d headwords", await words.rebuild_index())
             throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else MemoryLoginThrottle()
@@ -84,11 +130,25 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                 redis=redis,
                 cursors=cursors,
                 words=words,
-                lists=ListService(storage.lists, storage.words, words, cursors),
+                lists=services.lists,
                 auth=auth,
                 account=AccountService(storage.auth, auth),
                 idempotency=build_store(redis, settings.idempotency_ttl_seconds),
+                events=events,
+                jobs=JobService(
+                    job_store,
+                    queue,
+                    events,
+                    blobs,
+                    services.lists,
+                    cursors,
+                    stream_lifetime_seconds=settings.event_stream_lifetime_seconds,
+                    heartbeat_seconds=settings.job_heartbeat_seconds,
+                ),
             )
         finally:
+            if queue is not None:
+                await queue.close()
+            await events.close()
             if redis is not None:
                 await redis.aclose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 from uuid import UUID
 
+from lexica.platform.binding import NdjsonUpload
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal
 
@@ -62,6 +63,75 @@ class AuthApi(abc.ABC):
         body: models.RefreshTokenBody,
     ) -> Reply[None]:
         """Revoke a refresh token and its family (`POST /api/v1/auth/logout`)."""
+
+
+class JobsApi(abc.ABC):
+    """Operations tagged `jobs`."""
+
+    @abc.abstractmethod
+    async def start_import(
+        self,
+        *,
+        principal: Principal,
+        body: models.ImportRequest | NdjsonUpload,
+    ) -> Reply[models.Job]:
+        """Import dictionary entries (admin) (`POST /api/v1/imports`)."""
+
+    @abc.abstractmethod
+    async def start_export(
+        self,
+        *,
+        principal: Principal,
+        body: models.ExportRequest,
+    ) -> Reply[models.Job]:
+        """Export a word list or (admin) the dictionary (`POST /api/v1/exports`)."""
+
+    @abc.abstractmethod
+    async def list_jobs(
+        self,
+        *,
+        principal: Principal,
+        limit: int,
+        cursor: str | None,
+    ) -> Reply[models.JobPage]:
+        """List the user's jobs (`GET /api/v1/jobs`)."""
+
+    @abc.abstractmethod
+    async def get_job(
+        self,
+        *,
+        principal: Principal,
+        job_id: str,
+    ) -> Reply[models.Job]:
+        """Get a job (`GET /api/v1/jobs/{job_id}`)."""
+
+    @abc.abstractmethod
+    async def cancel_job(
+        self,
+        *,
+        principal: Principal,
+        job_id: str,
+    ) -> Reply[models.Job]:
+        """Cancel a job (`DELETE /api/v1/jobs/{job_id}`)."""
+
+    @abc.abstractmethod
+    async def stream_job_events(
+        self,
+        *,
+        principal: Principal,
+        job_id: str,
+        last_event_id: str | None,
+    ) -> Reply[None]:
+        """Follow a job's progress (server-sent events) (`GET /api/v1/jobs/{job_id}/events`)."""
+
+    @abc.abstractmethod
+    async def get_job_result(
+        self,
+        *,
+        principal: Principal,
+        job_id: str,
+    ) -> Reply[models.ExportLine]:
+        """Download an export job's file (`GET /api/v1/jobs/{job_id}/result`)."""
 
 
 class ListsApi(abc.ABC):
@@ -324,4 +394,4 @@ class WordsApi(abc.ABC):
         """Search headwords (`GET /api/v1/search`)."""
 
 
-API_CLASSES: tuple[type[abc.ABC], ...] = (AdminApi, AuthApi, ListsApi, OpsApi, UsersApi, WordsApi)
+API_CLASSES: tuple[type[abc.ABC], ...] = (AdminApi, AuthApi, JobsApi, ListsApi, OpsApi, UsersApi, WordsApi)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AnyUrl, AwareDatetime, BaseModel, ConfigDict, Field, RootModel, SecretStr
@@ -164,6 +164,61 @@ class UserExport(BaseModel):
     user: User
     api_keys: list[ApiKey]
     audit_events: Annotated[list[AuditEvent], Field(description="Security events about the user.")]
+
+
+class Source(StrEnum):
+    """
+    `gcide`: the GCIDE dictionary bundled with the server.
+    """
+
+    GCIDE = "gcide"
+
+
+class ImportRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    source: Annotated[Source, Field(description="`gcide`: the GCIDE dictionary bundled with the server.")]
+
+
+class Source1(StrEnum):
+    """
+    `list`: one word list (`list_id`); `dictionary`: every entry (admins).
+    """
+
+    LIST = "list"
+    DICTIONARY = "dictionary"
+
+
+class ExportRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    source: Annotated[
+        Source1, Field(description="`list`: one word list (`list_id`); `dictionary`: every entry (admins).")
+    ]
+    list_id: Annotated[
+        str | None, Field(description="The list to export; required when `source` is `list`.", pattern="^[0-9a-f]{32}$")
+    ] = None
+
+
+class JobKind(StrEnum):
+    IMPORT = "import"
+    EXPORT = "export"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobProgress(BaseModel):
+    stage: Annotated[str, Field(description="The stage the job is in (one of `stages`).")]
+    done: Annotated[int, Field(ge=0)]
+    total: Annotated[int | None, Field(description="Null while not known yet.", ge=0)]
 
 
 class Visibility(StrEnum):
@@ -405,6 +460,37 @@ class AuditEventPage(BaseModel):
     links: PageLinks
 
 
+class Job(BaseModel):
+    id: str
+    kind: JobKind
+    state: JobState
+    stages: list[str]
+    progress: JobProgress
+    created_at: AwareDatetime
+    started_at: AwareDatetime | None
+    finished_at: AwareDatetime | None
+    attempts: Annotated[
+        int, Field(description="How many times a worker started the job (more than one after a worker was lost).", ge=0)
+    ]
+    cancel_requested: bool
+    result: Annotated[
+        dict[str, Any] | None,
+        Field(
+            description="Imports: `inserted`, `updated`, `unchanged`, `skipped` counts. Exports: `lines`, the number of lines\nin the file.\n"
+        ),
+    ]
+    error: Problem | None
+    href: str
+    events_href: str
+    result_href: str | None
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None
+    links: PageLinks
+
+
 class WordListPage(BaseModel):
     items: list[WordList]
     next_cursor: str | None
@@ -429,3 +515,7 @@ class ListExportLine(BaseModel):
         Entry | None,
         Field(description="The word's dictionary entry now; null if the entry was deleted since it was added."),
     ]
+
+
+class ExportLine(RootModel[ListExportLine | Entry]):
+    root: Annotated[ListExportLine | Entry, Field(description="One line of an export file.")]

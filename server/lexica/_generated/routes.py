@@ -21,13 +21,14 @@ from lexica.platform.binding import (
     form_body,
     implementation,
     json_body,
+    json_or_ndjson_body,
     parameters,
     render,
 )
 from lexica.platform.security import authenticate, authenticate_if_present
 
 from . import models
-from .interfaces import AdminApi, AuthApi, ListsApi, OpsApi, UsersApi, WordsApi
+from .interfaces import AdminApi, AuthApi, JobsApi, ListsApi, OpsApi, UsersApi, WordsApi
 
 OPERATIONS: tuple[OperationInfo, ...] = (
     OperationInfo(
@@ -222,6 +223,90 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
         locations={"list_id": ("path", "list_id")},
+    ),
+    OperationInfo(
+        operation_id="startImport",
+        method="POST",
+        path="/api/v1/imports",
+        route_path="/api/v1/imports",
+        produces=("application/json",),
+        statuses=(202, 401, 403, 405, 406, 409, 413, 415, 422, 429),
+        consumes=("application/json", "application/x-ndjson"),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role="admin",
+        locations={},
+    ),
+    OperationInfo(
+        operation_id="startExport",
+        method="POST",
+        path="/api/v1/exports",
+        route_path="/api/v1/exports",
+        produces=("application/json",),
+        statuses=(202, 401, 403, 404, 405, 406, 409, 413, 415, 422, 429),
+        consumes=("application/json",),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={},
+    ),
+    OperationInfo(
+        operation_id="listJobs",
+        method="GET",
+        path="/api/v1/jobs",
+        route_path="/api/v1/jobs",
+        produces=("application/json",),
+        statuses=(200, 400, 401, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"limit": ("query", "limit"), "cursor": ("query", "cursor")},
+    ),
+    OperationInfo(
+        operation_id="getJob",
+        method="GET",
+        path="/api/v1/jobs/{job_id}",
+        route_path="/api/v1/jobs/{job_id}",
+        produces=("application/json",),
+        statuses=(200, 401, 404, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"job_id": ("path", "job_id")},
+    ),
+    OperationInfo(
+        operation_id="cancelJob",
+        method="DELETE",
+        path="/api/v1/jobs/{job_id}",
+        route_path="/api/v1/jobs/{job_id}",
+        produces=("application/json",),
+        statuses=(200, 202, 401, 404, 405, 406, 409, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"job_id": ("path", "job_id")},
+    ),
+    OperationInfo(
+        operation_id="streamJobEvents",
+        method="GET",
+        path="/api/v1/jobs/{job_id}/events",
+        route_path="/api/v1/jobs/{job_id}/events",
+        produces=("text/event-stream",),
+        statuses=(200, 401, 404, 405, 406, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"job_id": ("path", "job_id"), "last_event_id": ("header", "Last-Event-ID")},
+    ),
+    OperationInfo(
+        operation_id="getJobResult",
+        method="GET",
+        path="/api/v1/jobs/{job_id}/result",
+        route_path="/api/v1/jobs/{job_id}/result",
+        produces=("application/x-ndjson",),
+        statuses=(200, 401, 404, 405, 406, 409, 422, 429),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"job_id": ("path", "job_id")},
     ),
     OperationInfo(
         operation_id="getLiveness",
@@ -780,8 +865,143 @@ async def _export_list(request: Request) -> Response:
     return render(reply, operation)
 
 
-async def _get_liveness(request: Request) -> Response:
+async def _start_import(request: Request) -> Response:
     operation = OPERATIONS[15]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    body = await json_or_ndjson_body(request, models.ImportRequest, operation)
+    api = implementation(request, JobsApi)
+    reply = await api.start_import(
+        principal=principal,
+        body=body,
+    )
+    return render(reply, operation)
+
+
+async def _start_export(request: Request) -> Response:
+    operation = OPERATIONS[16]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    body = await json_body(request, models.ExportRequest, operation, required=True)
+    api = implementation(request, JobsApi)
+    reply = await api.start_export(
+        principal=principal,
+        body=body,
+    )
+    return render(reply, operation)
+
+
+class _ListJobsParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+
+
+async def _list_jobs(request: Request) -> Response:
+    operation = OPERATIONS[17]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    if (limit := request.query_params.get("limit")) is not None:
+        raw["limit"] = limit
+    if (cursor := request.query_params.get("cursor")) is not None:
+        raw["cursor"] = cursor
+    params = parameters(_ListJobsParameters, raw, operation)
+    api = implementation(request, JobsApi)
+    reply = await api.list_jobs(
+        principal=principal,
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+    return render(reply, operation)
+
+
+class _GetJobParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+async def _get_job(request: Request) -> Response:
+    operation = OPERATIONS[18]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["job_id"] = request.path_params["job_id"]
+    params = parameters(_GetJobParameters, raw, operation)
+    api = implementation(request, JobsApi)
+    reply = await api.get_job(
+        principal=principal,
+        job_id=params.job_id,
+    )
+    return render(reply, operation)
+
+
+class _CancelJobParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+async def _cancel_job(request: Request) -> Response:
+    operation = OPERATIONS[19]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["job_id"] = request.path_params["job_id"]
+    params = parameters(_CancelJobParameters, raw, operation)
+    api = implementation(request, JobsApi)
+    reply = await api.cancel_job(
+        principal=principal,
+        job_id=params.job_id,
+    )
+    return render(reply, operation)
+
+
+class _StreamJobEventsParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+    last_event_id: Annotated[str | None, Field(max_length=64)] = None
+
+
+async def _stream_job_events(request: Request) -> Response:
+    operation = OPERATIONS[20]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["job_id"] = request.path_params["job_id"]
+    if (last_event_id := request.headers.get("last-event-id")) is not None:
+        raw["last_event_id"] = last_event_id
+    params = parameters(_StreamJobEventsParameters, raw, operation)
+    api = implementation(request, JobsApi)
+    reply = await api.stream_job_events(
+        principal=principal,
+        job_id=params.job_id,
+        last_event_id=params.last_event_id,
+    )
+    return render(reply, operation)
+
+
+class _GetJobResultParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+async def _get_job_result(request: Request) -> Response:
+    operation = OPERATIONS[21]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["job_id"] = request.path_params["job_id"]
+    params = parameters(_GetJobResultParameters, raw, operation)
+    api = implementation(request, JobsApi)
+    reply = await api.get_job_result(
+        principal=principal,
+        job_id=params.job_id,
+    )
+    return render(reply, operation)
+
+
+async def _get_liveness(request: Request) -> Response:
+    operation = OPERATIONS[22]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_liveness()
@@ -789,7 +1009,7 @@ async def _get_liveness(request: Request) -> Response:
 
 
 async def _get_readiness(request: Request) -> Response:
-    operation = OPERATIONS[16]
+    operation = OPERATIONS[23]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_readiness()
@@ -797,7 +1017,7 @@ async def _get_readiness(request: Request) -> Response:
 
 
 async def _register_user(request: Request) -> Response:
-    operation = OPERATIONS[17]
+    operation = OPERATIONS[24]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.Registration, operation, required=True)
     api = implementation(request, AuthApi)
@@ -808,7 +1028,7 @@ async def _register_user(request: Request) -> Response:
 
 
 async def _issue_token(request: Request) -> Response:
-    operation = OPERATIONS[18]
+    operation = OPERATIONS[25]
     ensure_acceptable(request, operation.produces)
     body = await form_body(request, models.TokenRequest, operation, required=True)
     api = implementation(request, AuthApi)
@@ -819,7 +1039,7 @@ async def _issue_token(request: Request) -> Response:
 
 
 async def _logout(request: Request) -> Response:
-    operation = OPERATIONS[19]
+    operation = OPERATIONS[26]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.RefreshTokenBody, operation, required=True)
     api = implementation(request, AuthApi)
@@ -830,7 +1050,7 @@ async def _logout(request: Request) -> Response:
 
 
 async def _get_current_user(request: Request) -> Response:
-    operation = OPERATIONS[20]
+    operation = OPERATIONS[27]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -841,7 +1061,7 @@ async def _get_current_user(request: Request) -> Response:
 
 
 async def _delete_current_user(request: Request) -> Response:
-    operation = OPERATIONS[21]
+    operation = OPERATIONS[28]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -852,7 +1072,7 @@ async def _delete_current_user(request: Request) -> Response:
 
 
 async def _export_current_user(request: Request) -> Response:
-    operation = OPERATIONS[22]
+    operation = OPERATIONS[29]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -869,7 +1089,7 @@ class _ListApiKeysParameters(BaseModel):
 
 
 async def _list_api_keys(request: Request) -> Response:
-    operation = OPERATIONS[23]
+    operation = OPERATIONS[30]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -888,7 +1108,7 @@ async def _list_api_keys(request: Request) -> Response:
 
 
 async def _create_api_key(request: Request) -> Response:
-    operation = OPERATIONS[24]
+    operation = OPERATIONS[31]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.ApiKeyRequest, operation, required=True)
@@ -906,7 +1126,7 @@ class _RevokeApiKeyParameters(BaseModel):
 
 
 async def _revoke_api_key(request: Request) -> Response:
-    operation = OPERATIONS[25]
+    operation = OPERATIONS[32]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -926,7 +1146,7 @@ class _SetUserRoleParameters(BaseModel):
 
 
 async def _set_user_role(request: Request) -> Response:
-    operation = OPERATIONS[26]
+    operation = OPERATIONS[33]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -949,7 +1169,7 @@ class _ListAuditEventsParameters(BaseModel):
 
 
 async def _list_audit_events(request: Request) -> Response:
-    operation = OPERATIONS[27]
+    operation = OPERATIONS[34]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -968,7 +1188,7 @@ async def _list_audit_events(request: Request) -> Response:
 
 
 async def _enrol_totp(request: Request) -> Response:
-    operation = OPERATIONS[28]
+    operation = OPERATIONS[35]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -979,7 +1199,7 @@ async def _enrol_totp(request: Request) -> Response:
 
 
 async def _confirm_totp(request: Request) -> Response:
-    operation = OPERATIONS[29]
+    operation = OPERATIONS[36]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -992,7 +1212,7 @@ async def _confirm_totp(request: Request) -> Response:
 
 
 async def _disable_totp(request: Request) -> Response:
-    operation = OPERATIONS[30]
+    operation = OPERATIONS[37]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -1022,6 +1242,13 @@ def add_routes(router: Router) -> None:
         _add_list_words,
         _remove_list_word,
         _export_list,
+        _start_import,
+        _start_export,
+        _list_jobs,
+        _get_job,
+        _cancel_job,
+        _stream_job_events,
+        _get_job_result,
         _get_liveness,
         _get_readiness,
         _register_user,

@@ -22,6 +22,7 @@ from lexica.lists.repository import (
     WordsAdded,
 )
 from lexica.platform.etags import parse_if_match
+from lexica.platform.events import EventBus
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import ProblemError
 from lexica.platform.reply import Serialised
@@ -95,14 +96,38 @@ def validation_problem(location: list[str | int], message: str, kind: str) -> Pr
 
 class ListService:
     def __init__(
-        self, lists: ListRepository, words: WordRepository, entries: WordService, cursors: CursorCodec
+        self,
+        lists: ListRepository,
+        words: WordRepository,
+        entries: WordService,
+        cursors: CursorCodec,
+        events: EventBus | None = None,
     ) -> None:
         self._lists = lists
         self._words = words
         self._entries = entries
         self._cursors = cursors
+        self._events = events
+
+    async def _announce(self, list_id: str, change: str, version: int | None) -> None:
+        """`list.changed` on the list's topic (AsyncAPI), for WebSocket subscribers on every instance."""
+        if self._events is None:
+            return
+        payload = {
+            "type": "list.changed",
+            "topic": f"list:{list_id}",
+            "list_id": list_id,
+            "version": version,
+            "change": change,
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        await self._events.publish(f"list:{list_id}", "list.changed", payload)
 
     # --- reading -----------------------------------------------------------------------------------------------
+
+    async def record(self, list_id: str) -> ListRecord | None:
+        """The list whoever asks (for jobs that checked access when they were started)."""
+        return await self._lists.get_list(list_id)
 
     async def readable(self, list_id: str, principal: Principal | None) -> ListRecord:
         """The list if the caller may read it: its owner, or anyone when it is public. Others get 404."""
@@ -164,6 +189,7 @@ class ListService:
             updated_at=now,
         )
         await self._lists.create_list(record)
+        await self._announce(record.id, "created", record.version)
         return record
 
     async def _conditional(
@@ -211,13 +237,16 @@ class ListService:
                 return record  # nothing changes: no new version
             return await self._lists.update_list_if(record.id, record.version, details, datetime.now(UTC))
 
-        return await self._conditional(list_id, principal, if_match, write)
+        updated = await self._conditional(list_id, principal, if_match, write)
+        await self._announce(updated.id, "updated", updated.version)
+        return updated
 
     async def delete(self, list_id: str, principal: Principal, if_match: str | None) -> None:
         async def write(record: ListRecord) -> bool | None:
             return True if await self._lists.delete_list_if(record.id, record.version) else None
 
         await self._conditional(list_id, principal, if_match, write)
+        await self._announce(list_id, "deleted", None)
 
     async def add_words(
         self, list_id: str, principal: Principal, if_match: str | None, headwords: list[str]
@@ -260,7 +289,10 @@ class ListService:
                     title="List Full",
                 ) from None
 
-        return await self._conditional(list_id, principal, if_match, write)
+        added = await self._conditional(list_id, principal, if_match, write)
+        if added.added:
+            await self._announce(list_id, "words_added", added.list.version)
+        return added
 
     async def remove_word(self, list_id: str, principal: Principal, if_match: str | None, headword: str) -> ListRecord:
         key = lookup_key(headword)
@@ -273,4 +305,6 @@ class ListService:
                 raise ProblemError(404, f"The list {record.name!r} does not contain {headword!r}.")
             return removed.list
 
-        return await self._conditional(list_id, principal, if_match, write)
+        record = await self._conditional(list_id, principal, if_match, write)
+        await self._announce(list_id, "word_removed", record.version)
+        return record

@@ -8,12 +8,13 @@ from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from lexica.platform.negotiation import acceptable
 from lexica.platform.problems import ProblemError
-from lexica.platform.reply import Reply, Serialised, Streamed
+from lexica.platform.reply import EventStream, Reply, Serialised, Streamed
 
 ApiT = TypeVar("ApiT")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -56,6 +57,14 @@ def render(reply: Reply[Any], operation: OperationInfo) -> Response:
     body = reply.body
     if body is None:
         return Response(status_code=reply.status, headers=dict(reply.headers))
+    if isinstance(body, EventStream):
+        return EventSourceResponse(
+            body.events,
+            status_code=reply.status,
+            headers=dict(reply.headers),
+            ping=body.ping_seconds,
+            ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        )
     if isinstance(body, Streamed):
         media_type = operation.produces[0] if operation.produces else "application/x-ndjson"
         return StreamingResponse(
@@ -136,6 +145,40 @@ async def json_body(
         return model.model_validate_json(raw)
     except ValidationError as error:
         raise InvalidRequest(_errors(error, None, ("body",)), operation) from None
+
+
+@dataclass(frozen=True, slots=True)
+class NdjsonUpload:
+    """A request body sent as NDJSON; read it line by line without holding it whole (the body-size limit applies)."""
+
+    request: Request
+
+    async def lines(self) -> AsyncIterator[tuple[int, bytes]]:
+        """(line number from 1, line without its newline) for every non-blank line."""
+        number = 0
+        pending = b""
+        async for chunk in self.request.stream():
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
+            for line in complete:
+                number += 1
+                if line.strip():
+                    yield number, line
+        if pending.strip():
+            yield number + 1, pending
+
+
+_NDJSON = "application/x-ndjson"
+
+
+async def json_or_ndjson_body(request: Request, model: type[ModelT], operation: OperationInfo) -> ModelT | NdjsonUpload:
+    """The JSON body as `model`, or the NDJSON upload an operation also accepts."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == _NDJSON:
+        return NdjsonUpload(request)
+    body = await json_body(request, model, operation, required=True)
+    assert body is not None  # required=True raises instead of returning None
+    return body
 
 
 async def form_body(

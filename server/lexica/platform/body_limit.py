@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,19 +34,22 @@ class BodySizeLimitMiddleware:
     app had already started its response, the exchange just stops there.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
+        """`larger`: paths (e.g. an upload endpoint) that accept more than `max_bytes`, with their own limit."""
         if max_bytes < 1:
             raise ValueError("max_bytes must be at least 1")
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.larger.get(scope["path"], self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._too_large(scope, receive, send)
+        if declared is not None and declared > max_bytes:
+            await self._too_large(scope, receive, send, max_bytes)
             return
 
         received = 0
@@ -56,9 +61,9 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     overflowed = True
-                    raise _BodyTooLarge(self.max_bytes)
+                    raise _BodyTooLarge(max_bytes)
             return message
 
         async def guarded_send(message: Message) -> None:
@@ -75,13 +80,13 @@ class BodySizeLimitMiddleware:
             if not overflowed:
                 raise
         if overflowed and not app_started:
-            await self._too_large(scope, receive, send)
+            await self._too_large(scope, receive, send, max_bytes)
 
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         response = problem_response(
             413,
             "Payload Too Large",
-            f"The request body is larger than the {self.max_bytes} bytes this server accepts.",
+            f"The request body is larger than the {max_bytes} bytes this server accepts.",
             type_="/problems/payload-too-large",
             instance=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
             # uvicorn then closes the connection instead of reading and discarding the rest of the body.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel
+from sse_starlette import ServerSentEvent
 
 BodyT = TypeVar("BodyT", bound=BaseModel | None)
 
@@ -32,8 +33,16 @@ class Streamed(Generic[BodyT]):
 
 
 @dataclass(frozen=True, slots=True)
+class EventStream:
+    """A `text/event-stream` body: server-sent events as they happen, with `: ping` comments while idle."""
+
+    events: AsyncIterator[ServerSentEvent]
+    ping_seconds: float = 15.0
+
+
+@dataclass(frozen=True, slots=True)
 class Reply(Generic[BodyT]):
-    body: BodyT | Serialised[BodyT] | Streamed[BodyT] | None
+    body: BodyT | Serialised[BodyT] | Streamed[BodyT] | EventStream | None
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=dict)
 

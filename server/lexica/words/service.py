@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from cachetools import TTLCache
 from pydantic import TypeAdapter
 
 from lexica._generated.models import Entry, PartOfSpeechSection
 from lexica.platform.etags import parse_if_match
+from lexica.platform.events import EventBus
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import ProblemError
 from lexica.platform.reply import Serialised
@@ -18,6 +20,7 @@ from lexica.words.keys import lookup_key
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, SearchIndex
 
+ENTRIES_TOPIC = "entries"
 _SECTIONS = TypeAdapter(list[PartOfSpeechSection])
 
 
@@ -69,7 +72,7 @@ def stale(headword: str) -> ProblemError:
     )
 
 
-def _new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
+def new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
     display = " ".join(headword.split())
     key = lookup_key(display)
     if not key:
@@ -98,12 +101,14 @@ class WordService:
         *,
         cache_size: int,
         cache_ttl_seconds: float,
+        events: EventBus | None = None,
     ) -> None:
         self._repository = repository
         self._cursors = cursors
         self._cache: TTLCache[str, EntryView] | None = (
             TTLCache(maxsize=cache_size, ttl=cache_ttl_seconds) if cache_size > 0 else None
         )
+        self._events = events
         self._index = SearchIndex([])
         self._writes = 0  # writes this instance made; reads overtaken by one are not cached
         # Listing pages and search results are cached as briefly as their Cache-Control allows (60 s).
@@ -172,12 +177,35 @@ class WordService:
         else:
             self._index.add(IndexRow(key=stored.key, headword=stored.headword, weight=weight))
 
+    async def _announce(self, change: str, headword: str, version: int | None) -> None:
+        """`entry.changed` on the `entries` topic (AsyncAPI), for WebSocket subscribers on every instance."""
+        if self._events is None:
+            return
+        payload = {
+            "type": "entry.changed",
+            "topic": ENTRIES_TOPIC,
+            "headword": headword,
+            "version": version,
+            "change": change,
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        await self._events.publish(ENTRIES_TOPIC, "entry.changed", payload)
+
+    def forget_cached(self) -> None:
+        """Drop every cached entry, page and search (the dictionary changed under this instance)."""
+        self._writes += 1
+        if self._cache is not None:
+            self._cache.clear()
+        self._pages.clear()
+        self._searches.clear()
+
     async def create_entry(self, headword: str, parts: list[PartOfSpeechSection]) -> EntryView:
-        new = _new_entry(headword, parts)
+        new = new_entry(headword, parts)
         stored = await self._repository.create(new)
         if stored is None:
             raise ProblemError(409, f"The headword {new.headword!r} already exists.", slug="conflict", title="Conflict")
         self._changed(new.key, stored, new.weight)
+        await self._announce("created", stored.headword, stored.version)
         return self._view(stored)
 
     async def _write(self, key: str, if_match: str | None, new: NewEntry) -> EntryView:
@@ -187,13 +215,14 @@ class WordService:
                 raise ProblemError(404, f"No entry for the headword {new.headword!r}.")
             raise stale(new.headword)
         self._changed(key, stored, new.weight)
+        await self._announce("updated", stored.headword, stored.version)
         return self._view(stored)
 
     async def replace_entry(
         self, headword: str, if_match: str | None, new_headword: str, parts: list[PartOfSpeechSection]
     ) -> EntryView:
         key = lookup_key(headword)
-        new = _new_entry(new_headword, parts)
+        new = new_entry(new_headword, parts)
         if new.key != key:
             raise ProblemError(
                 422,
@@ -221,7 +250,7 @@ class WordService:
             ):
                 raise stale(current.headword)
             return self._view(current)
-        return await self._write(key, if_match, _new_entry(current.headword, parts))
+        return await self._write(key, if_match, new_entry(current.headword, parts))
 
     async def delete_entry(self, headword: str, if_match: str | None) -> None:
         key = lookup_key(headword)
@@ -230,6 +259,7 @@ class WordService:
                 raise ProblemError(404, f"No entry for the headword {headword!r}.")
             raise stale(headword)
         self._changed(key, None)
+        await self._announce("deleted", " ".join(headword.split()), None)
 
     def search(self, query: str, mode: str, limit: int) -> list[Hit]:
         cache_key = (lookup_key(query), mode, limit)

@@ -13,8 +13,18 @@ from .definition import Definition
 from .entry import Entry
 from .entry_input import EntryInput
 from .entry_patch import EntryPatch
+from .export_request import ExportRequest
+from .export_request_source import ExportRequestSource
 from .headword_item import HeadwordItem
 from .headword_page import HeadwordPage
+from .import_request import ImportRequest
+from .import_request_source import ImportRequestSource
+from .job import Job
+from .job_kind import JobKind
+from .job_page import JobPage
+from .job_progress import JobProgress
+from .job_result_type_0 import JobResultType0
+from .job_state import JobState
 from .list_export_line import ListExportLine
 from .list_word_item import ListWordItem
 from .list_word_page import ListWordPage
@@ -68,8 +78,18 @@ __all__ = (
     "Entry",
     "EntryInput",
     "EntryPatch",
+    "ExportRequest",
+    "ExportRequestSource",
     "HeadwordItem",
     "HeadwordPage",
+    "ImportRequest",
+    "ImportRequestSource",
+    "Job",
+    "JobKind",
+    "JobPage",
+    "JobProgress",
+    "JobResultType0",
+    "JobState",
     "ListExportLine",
     "ListWordItem",
     "ListWordPage",

@@ -60,6 +60,23 @@ class SqlWordRepository:
                 found.update({row.key: row.headword for row in rows})
         return found
 
+    async def entries_page(self, *, after: str | None, limit: int) -> list[StoredEntry]:
+        query = select(*_RETURNED).order_by(entries.c.key).limit(limit)
+        if after is not None:
+            query = query.where(entries.c.key > after)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            StoredEntry(
+                key=row.key,
+                headword=row.headword,
+                version=row.version,
+                content_hash=row.content_hash,
+                content=row.content,
+            )
+            for row in rows
+        ]
+
     async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
         query = select(entries.c.key, entries.c.headword).order_by(entries.c.key).limit(limit)
         if prefix:

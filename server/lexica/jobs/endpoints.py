@@ -1,0 +1,98 @@
+"""`JobsApi` implementation: jobs as HTTP resources (202 + Location), their event stream and their file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlencode
+
+from lexica._generated import models
+from lexica._generated.interfaces import JobsApi
+from lexica.jobs.records import JobRecord
+from lexica.jobs.service import JobService
+from lexica.platform.binding import NdjsonUpload
+from lexica.platform.reply import EventStream, Reply, Serialised, Streamed
+from lexica.platform.security import Principal
+
+JOBS_PATH = "/api/v1/jobs"
+PRIVATE_NO_STORE = {"Cache-Control": "private, no-store"}
+
+
+def job_href(job_id: str) -> str:
+    return f"{JOBS_PATH}/{job_id}"
+
+
+def job_model(job: JobRecord) -> models.Job:
+    return models.Job(
+        id=job.id,
+        kind=models.JobKind(job.kind),
+        state=models.JobState(job.state),
+        stages=list(job.stages),
+        progress=models.JobProgress(stage=job.stage, done=job.done, total=job.total),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        attempts=job.attempts,
+        cancel_requested=job.cancel_requested,
+        result=dict(job.result) if job.result is not None else None,
+        error=models.Problem.model_validate(job.error) if job.error is not None else None,
+        href=job_href(job.id),
+        events_href=f"{job_href(job.id)}/events",
+        result_href=f"{job_href(job.id)}/result" if job.kind == "export" and job.state == "succeeded" else None,
+    )
+
+
+def _accepted(job: JobRecord) -> Reply[models.Job]:
+    return Reply(job_model(job), status=202, headers={"Location": job_href(job.id)})
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[Serialised[models.ExportLine]]:
+    """The file's lines as they are read (a line may span chunks)."""
+    pending = b""
+    async for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            if line:
+                yield Serialised(line)
+    if pending:
+        yield Serialised(pending)
+
+
+class JobsEndpoints(JobsApi):
+    def __init__(self, service: JobService) -> None:
+        self._service = service
+
+    async def start_import(
+        self, *, principal: Principal, body: models.ImportRequest | NdjsonUpload
+    ) -> Reply[models.Job]:
+        if isinstance(body, NdjsonUpload):
+            return _accepted(await self._service.start_upload_import(principal, body))
+        return _accepted(await self._service.start_gcide_import(principal))
+
+    async def start_export(self, *, principal: Principal, body: models.ExportRequest) -> Reply[models.Job]:
+        return _accepted(await self._service.start_export(principal, body.source.value, body.list_id))
+
+    async def list_jobs(self, *, principal: Principal, limit: int, cursor: str | None) -> Reply[models.JobPage]:
+        jobs, next_cursor = await self._service.jobs_of(principal, limit=limit, cursor=cursor)
+        next_link = f"{JOBS_PATH}?{urlencode({'limit': str(limit), 'cursor': next_cursor})}" if next_cursor else None
+        body = models.JobPage(
+            items=[job_model(job) for job in jobs], next_cursor=next_cursor, links=models.PageLinks(next=next_link)
+        )
+        return Reply(body, headers=PRIVATE_NO_STORE)
+
+    async def get_job(self, *, principal: Principal, job_id: str) -> Reply[models.Job]:
+        return Reply(job_model(await self._service.job(principal, job_id)), headers=PRIVATE_NO_STORE)
+
+    async def cancel_job(self, *, principal: Principal, job_id: str) -> Reply[models.Job]:
+        job = await self._service.cancel(principal, job_id)
+        return Reply(job_model(job), status=200 if job.finished else 202)
+
+    async def stream_job_events(self, *, principal: Principal, job_id: str, last_event_id: str | None) -> Reply[None]:
+        job = await self._service.job(principal, job_id)
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return Reply(EventStream(self._service.events(job, last_event_id)), headers=headers)
+
+    async def get_job_result(self, *, principal: Principal, job_id: str) -> Reply[models.ExportLine]:
+        job, chunks = await self._service.result(principal, job_id)
+        headers = {"Content-Disposition": f'attachment; filename="lexica-export-{job.id}.ndjson"'}
+        return Reply(Streamed(_lines(chunks)), headers=headers)

@@ -1,0 +1,282 @@
+"""Running a job: imports and exports in batches, with progress saved and published after every batch.
+
+The same code runs in the in-process worker and in `lexica worker` processes. Each batch is one storage transaction
+(an import's `upsert_many`), so cancelling between batches, or a worker dying mid-batch, never leaves a batch half
+applied; and an import is an idempotent upsert, so running it again after a lost worker duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from lexica._generated.models import EntryInput
+from lexica.jobs.blobs import BlobStore
+from lexica.jobs.records import JobRecord, JobStore
+from lexica.lists.service import ListService
+from lexica.platform.events import EventBus
+from lexica.words.gcide import SourceReport, gcide_files, read_entries
+from lexica.words.repository import NewEntry, UpsertCounts, WordRepository
+from lexica.words.service import WordService, new_entry
+
+logger = logging.getLogger("lexica.jobs")
+
+IMPORT_STAGES = ("reading", "writing", "indexing")
+EXPORT_STAGES = ("writing",)
+BATCH_SIZE = 1000
+DICTIONARY_TOPIC = "dictionary"  # internal: API instances rebuild their search index when an import changed entries
+
+_ENTRY_LINE = TypeAdapter(EntryInput)
+
+
+class JobCancelled(Exception):
+    """The job's cancel flag was seen between two batches."""
+
+
+@dataclass
+class JobContext:
+    """What a job needs; built once per worker process (or by the API process for the in-process worker)."""
+
+    jobs: JobStore
+    bus: EventBus
+    blobs: BlobStore
+    words: WordRepository
+    entries: WordService
+    lists: ListService
+
+
+def job_topic(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def upload_blob(job_id: str) -> str:
+    return f"{job_id}.upload.ndjson"
+
+
+def result_blob(job_id: str) -> str:
+    return f"{job_id}.result.ndjson"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def progress_payload(job: JobRecord) -> dict[str, Any]:
+    return {
+        "type": "job.progress",
+        "topic": job_topic(job.id),
+        "job_id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "stage": job.stage,
+        "done": job.done,
+        "total": job.total,
+        "occurred_at": _now().isoformat(),
+    }
+
+
+def finished_payload(job: JobRecord) -> dict[str, Any]:
+    return {
+        "type": "job.finished",
+        "topic": job_topic(job.id),
+        "job_id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "done": job.done,
+        "total": job.total,
+        "result": dict(job.result) if job.result is not None else None,
+        "error": dict(job.error) if job.error is not None else None,
+        "occurred_at": _now().isoformat(),
+    }
+
+
+def stages_payload(job: JobRecord) -> dict[str, Any]:
+    return {
+        "job_id": job.id,
+        "kind": job.kind,
+        "state": job.state,
+        "stages": list(job.stages),
+        "done": job.done,
+        "total": job.total,
+    }
+
+
+class Progress:
+    """Saves and publishes a running job's progress; heartbeats; notices cancellation between batches."""
+
+    def __init__(self, context: JobContext, job: JobRecord, heartbeat: Callable[[], Awaitable[None]]) -> None:
+        self._context = context
+        self.job = job
+        self._heartbeat = heartbeat
+
+    async def report(self, stage: str, done: int, total: int | None) -> None:
+        current = await self._context.jobs.get(self.job.id)
+        if current is not None and current.cancel_requested:
+            raise JobCancelled
+        self.job = replace(self.job, stage=stage, done=done, total=total, heartbeat_at=_now())
+        await self._context.jobs.save(self.job)
+        await self._context.bus.publish(job_topic(self.job.id), "job.progress", progress_payload(self.job))
+        await self._heartbeat()
+
+
+async def finish(context: JobContext, job: JobRecord, state: str, **changes: Any) -> JobRecord:
+    job = replace(job, state=state, finished_at=_now(), **changes)
+    await context.jobs.save(job)
+    await context.bus.publish(job_topic(job.id), "job.finished", finished_payload(job))
+    return job
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def run_job(context: JobContext, job_id: str, heartbeat: Callable[[], Awaitable[None]] = _nothing) -> None:
+    """Run (or, after a lost worker, run again) the job; every outcome ends in a terminal state and event."""
+    job = await context.jobs.get(job_id)
+    if job is None or job.finished:
+        return
+    if job.cancel_requested:
+        await finish(context, job, "cancelled")
+        return
+    job = replace(
+        job, state="running", attempts=job.attempts + 1, started_at=job.started_at or _now(), heartbeat_at=_now()
+    )
+    await context.jobs.save(job)
+    progress = Progress(context, job, heartbeat)
+    try:
+        if job.kind == "import":
+            result = await _run_import(context, progress)
+        else:
+            result = await _run_export(context, progress)
+    except JobCancelled:
+        await finish(context, progress.job, "cancelled")
+    except asyncio.CancelledError:
+        raise  # the worker is stopping: the queue retries the job (an import is idempotent)
+    except Exception as exc:  # a job's failure is reported on the job, not raised into the worker
+        logger.exception("job %s failed", job_id)
+        problem = {
+            "type": "about:blank",
+            "title": "Job Failed",
+            "status": 500,
+            "detail": f"{type(exc).__name__}: {exc}",
+        }
+        await finish(context, progress.job, "failed", error=problem)
+    else:
+        await finish(context, progress.job, "succeeded", result=result)
+
+
+async def _read_upload(context: JobContext, job: JobRecord) -> list[NewEntry]:
+    """The uploaded lines (validated when the upload was accepted) as entries; a repeated headword keeps its last."""
+    data = b"".join([chunk async for chunk in context.blobs.read(upload_blob(job.id))])
+    entries: dict[str, NewEntry] = {}
+    for line in data.splitlines():
+        if line.strip():
+            parsed = _ENTRY_LINE.validate_json(line)
+            entry = new_entry(parsed.headword, parsed.parts_of_speech)
+            entries[entry.key] = entry
+    return list(entries.values())
+
+
+async def _run_import(context: JobContext, progress: Progress) -> dict[str, int]:
+    job = progress.job
+    await progress.report("reading", 0, None)
+    report = SourceReport()
+    if job.params.get("source") == "gcide":
+        entries: Sequence[NewEntry] = await asyncio.to_thread(read_entries, gcide_files(), report)
+    else:
+        entries = await _read_upload(context, job)
+    total = len(entries)
+    counts = UpsertCounts()
+    await progress.report("writing", 0, total)
+    for start in range(0, total, BATCH_SIZE):
+        counts += await context.words.upsert_many(entries[start : start + BATCH_SIZE])
+        await progress.report("writing", min(start + BATCH_SIZE, total), total)
+    await progress.report("indexing", total, total)
+    if counts.inserted or counts.updated:
+        await context.bus.publish(DICTIONARY_TOPIC, "dictionary.changed", {"job_id": job.id})
+    return {
+        "inserted": counts.inserted,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "skipped": len(report.artifacts),
+    }
+
+
+async def _dictionary_lines(context: JobContext) -> AsyncIterator[list[bytes]]:
+    after: str | None = None
+    while True:
+        page = await context.words.entries_page(after=after, limit=BATCH_SIZE)
+        if not page:
+            return
+        yield [
+            json.dumps(
+                {"headword": entry.headword, "version": entry.version, "parts_of_speech": json.loads(entry.content)},
+                separators=(",", ":"),
+            ).encode()
+            for entry in page
+        ]
+        after = page[-1].key
+
+
+async def _list_lines(context: JobContext, list_id: str) -> AsyncIterator[list[bytes]]:
+    record = await context.lists.record(list_id)
+    if record is None:
+        raise LookupError(f"the word list {list_id} no longer exists")
+    batch: list[bytes] = []
+    async for line in context.lists.export(record):
+        batch.append(line.data)
+        if len(batch) == BATCH_SIZE:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+async def _run_export(context: JobContext, progress: Progress) -> dict[str, int]:
+    job = progress.job
+    name = result_blob(job.id)
+    await context.blobs.delete(name)  # a retried export starts its file again
+    source = job.params.get("source")
+    total: int | None
+    if source == "dictionary":
+        batches, total = _dictionary_lines(context), await context.words.count()
+    else:
+        list_id = str(job.params.get("list_id"))
+        record = await context.lists.record(list_id)
+        batches, total = _list_lines(context, list_id), record.word_count if record is not None else None
+    await progress.report("writing", 0, total)
+    lines = 0
+    async for batch in batches:
+        await context.blobs.append(name, b"".join(line + b"\n" for line in batch))
+        lines += len(batch)
+        await progress.report("writing", lines, max(total or 0, lines))
+    return {"lines": lines}
+
+
+def validate_upload_line(line: bytes) -> EntryInput:
+    """One uploaded NDJSON line as an entry; raises pydantic's ValidationError (or ValueError) when it is not one."""
+    return _ENTRY_LINE.validate_json(line)
+
+
+__all__ = [
+    "EXPORT_STAGES",
+    "IMPORT_STAGES",
+    "JobCancelled",
+    "JobContext",
+    "ValidationError",
+    "finished_payload",
+    "job_topic",
+    "progress_payload",
+    "result_blob",
+    "run_job",
+    "stages_payload",
+    "upload_blob",
+    "validate_upload_line",
+]

@@ -1,0 +1,155 @@
+"""The event bus: named events on topics, kept for replay, delivered to subscribers on every instance.
+
+Topics are `job:<id>`, `list:<id>` and `entries`. Each published event gets an id that orders it within its topic;
+a subscriber that passes the last id it saw (an SSE `Last-Event-ID`) receives every later event and misses none.
+
+Two adapters: Redis Streams when Redis is configured (one stream per topic, shared by every API instance and worker;
+XREAD blocks for new entries, so nothing polls), or an in-process bus. Pub/sub alone would lose what was published
+while a client reconnected; streams keep a bounded history per topic (MAXLEN, and a TTL refreshed on each write).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+
+logger = logging.getLogger("lexica.events")
+
+HISTORY_PER_TOPIC = 10_000
+LATEST = "$"  # `follow(after=LATEST)`: skip the history
+HISTORY_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    topic: str
+    id: str  # orders events within the topic; opaque to clients
+    name: str  # the AsyncAPI message name, e.g. "job.progress"
+    payload: Mapping[str, Any]
+
+
+class EventBus(Protocol):
+    async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
+        """Append an event to the topic; its id."""
+        ...
+
+    def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
+        """Every event of the topic after `after` (from the start of the kept history when None; only events published
+        from now on for `LATEST`), then new ones as they are published, until the consumer stops iterating."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryEventBus:
+    """One process's bus: a bounded history per topic and a condition that wakes the followers."""
+
+    def __init__(self, history: int = HISTORY_PER_TOPIC) -> None:
+        self._topics: dict[str, deque[Event]] = {}
+        self._sequence = itertools.count(1)
+        self._changed = asyncio.Condition()
+        self._history = history
+
+    async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
+        event = Event(topic=topic, id=f"{next(self._sequence)}-0", name=name, payload=dict(payload))
+        self._topics.setdefault(topic, deque(maxlen=self._history)).append(event)
+        async with self._changed:
+            self._changed.notify_all()
+        return event.id
+
+    async def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
+        if after == LATEST:
+            kept = self._topics.get(topic)
+            last = _sequence_of(kept[-1].id) if kept else 0
+        else:
+            last = _sequence_of(after)
+        while True:
+            pending = [event for event in self._topics.get(topic, ()) if _sequence_of(event.id) > last]
+            for event in pending:
+                last = _sequence_of(event.id)
+                yield event
+            if not pending:
+                async with self._changed:
+                    await self._changed.wait()
+
+    async def close(self) -> None:
+        return None
+
+
+def _sequence_of(event_id: str | None) -> int:
+    """The leading number of an id (`<n>-0`); ids that are not ours sort first."""
+    if not event_id:
+        return 0
+    head = event_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+class RedisEventBus:
+    """Redis Streams: `lexica:events:<topic>`; the stream entry id is the event id (`<ms>-<n>`, increasing).
+
+    It has its own client: followers block in XREAD for up to `block_ms`, longer than the socket timeout the app's
+    shared client uses for quick commands.
+    """
+
+    def __init__(self, redis_url: str, *, prefix: str = "lexica:events:", block_ms: int = 5_000) -> None:
+        self._redis = Redis.from_url(redis_url, socket_timeout=block_ms / 1000 + 5, health_check_interval=30)
+        self._prefix = prefix
+        self._block_ms = block_ms
+
+    def _key(self, topic: str) -> str:
+        return f"{self._prefix}{topic}"
+
+    async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
+        key = self._key(topic)
+        fields = {"name": name, "payload": json.dumps(payload, separators=(",", ":"), default=str)}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(key, fields, maxlen=HISTORY_PER_TOPIC, approximate=True)  # type: ignore[arg-type]
+            pipe.expire(key, HISTORY_TTL_SECONDS)
+            event_id, _ = await pipe.execute()
+        return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+    async def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
+        key = self._key(topic)
+        if after == LATEST:  # the current last id, so that nothing published between two reads is skipped
+            newest: Any = await self._redis.xrevrange(key, "+", "-", count=1)
+            last = _text(newest[0][0]) if newest else "0-0"
+        else:
+            last = _valid_stream_id(after) or "0-0"
+        while True:
+            # XREAD returns at once when there is history after `last`, else blocks until the next event.
+            found: Any = await self._redis.xread({key: last}, count=500, block=self._block_ms)
+            for _stream, entries in found or ():
+                for raw_id, fields in entries:
+                    last = _text(raw_id)
+                    yield Event(
+                        topic=topic, id=last, name=_text(fields[b"name"]), payload=json.loads(fields[b"payload"])
+                    )
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _valid_stream_id(event_id: str | None) -> str | None:
+    """A Redis stream id (`<ms>-<n>`) or None: a client's Last-Event-ID is not trusted to be well formed."""
+    if not event_id:
+        return None
+    head, _, tail = event_id.partition("-")
+    if head.isdigit() and tail.isdigit() and len(event_id) <= 40:
+        return event_id
+    return None
+
+
+def build_event_bus(redis_url: str | None) -> EventBus:
+    return RedisEventBus(redis_url) if redis_url else MemoryEventBus()
