@@ -1,4 +1,4 @@
-"""The `lexica` command: serve the API, import the dictionary."""
+"""The `lexica` command: serve the API, run job workers, import the dictionary, manage users and the schema."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 import uvicorn
@@ -155,3 +156,64 @@ def serve(
 
 if __name__ == "__main__":
     app()
+
+
+async def _work(settings: Settings, *, burst: bool) -> None:
+    """One SAQ worker process: jobs from Redis, with storage, events and files shared with the API instances."""
+    if not settings.redis_url:
+        raise typer.BadParameter("LEXICA_REDIS_URL is not set: without Redis, the API runs jobs in its own process")
+    from redis.asyncio import Redis
+    from saq import Worker
+    from saq.types import PartialTimersDict
+
+    from lexica.jobs.blobs import build_blob_store
+    from lexica.jobs.queue import SaqJobQueue, saq_function
+    from lexica.jobs.records import build_job_store
+    from lexica.jobs.runner import run_job
+    from lexica.platform.events import build_event_bus
+    from lexica.platform.pagination import CursorCodec
+    from lexica.state import build_services
+
+    async with open_storage(settings) as storage:
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5.0)
+        events = build_event_bus(settings.redis_url)
+        queue = SaqJobQueue(
+            settings.redis_url, heartbeat_seconds=settings.job_heartbeat_seconds, retries=settings.job_retries
+        )
+        try:
+            services = build_services(
+                settings,
+                storage,
+                CursorCodec(settings.effective_secret),
+                events,
+                build_job_store(redis),
+                build_blob_store(redis, settings.job_files_dir),
+            )
+
+            async def run(job_id: str, heartbeat: Callable[[], Awaitable[None]]) -> None:
+                await run_job(services.job_context, job_id, heartbeat)
+
+            worker = Worker(
+                queue.queue,
+                functions=[saq_function(run)],
+                concurrency=settings.job_concurrency,
+                # Sweep for jobs whose worker stopped heartbeating as often as a heartbeat is due.
+                # (a cast: saq's PartialTimersDict inherits its keys as required, so a partial dict cannot type-check)
+                timers=cast(PartialTimersDict, {"sweep": settings.job_heartbeat_seconds}),
+                burst=burst,
+            )
+            console.print(f"lexica worker: {settings.job_concurrency} job(s) at a time from {queue.queue!r}")
+            await worker.start()
+        finally:
+            await queue.close()
+            await events.close()
+            await redis.aclose()
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Stop once the queue is empty.")] = False,
+) -> None:
+    """Run jobs (imports, exports) from the Redis queue; start as many as you need, on any machine."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_work(Settings(), burst=burst))
