@@ -71,8 +71,9 @@ async def reader(api: httpx.AsyncClient) -> dict[str, str]:
     return await sign_in(api, email, READER_PASSWORD)
 
 
-async def wait_for(api: httpx.AsyncClient, who: dict[str, str], href: str, timeout: float = 60.0) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
+async def wait_for(api: httpx.AsyncClient, who: dict[str, str], href: str) -> dict[str, Any]:
+    """Poll the job until it ends (the API's way for clients without SSE), for at most a minute."""
+    async with asyncio.timeout(60):
         while True:
             job: dict[str, Any] = (await api.get(href, headers=who)).json()
             if job["state"] in ("succeeded", "failed", "cancelled"):
@@ -113,7 +114,7 @@ async def test_upload_import_runs_as_a_job(api: httpx.AsyncClient, admin: dict[s
     assert xylem["parts_of_speech"][0]["definitions"][0]["text"] == "rewritten"
     # The instance rebuilt its search index after the import.
     async with asyncio.timeout(10):
-        while not (await api.get("/api/v1/search", params={"q": "zzjob0042", "mode": "exact"})).json()["items"]:
+        while not (await api.get("/api/v1/search", params={"q": "zzjob0042", "mode": "exact"})).json()["items"]:  # noqa: ASYNC110 - seen only over HTTP
             await asyncio.sleep(0.05)
     # Running the same import again changes nothing.
     again = await api.post("/api/v1/imports", content=upload, headers={**admin, **NDJSON})
