@@ -17,9 +17,31 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 SPEC_URI = "urn:lexica:openapi"
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's loaders keep the last of two equal keys silently; in a spec that hides a mistake, so it is an error."""
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def load_yaml(path: Path) -> Any:
+    """YAML with duplicate keys refused."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def load_document(path: Path) -> dict[str, Any]:
     """Parse and validate an OpenAPI 3.1 document; raise with the validator's message if it is invalid."""
-    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    document: dict[str, Any] = load_yaml(path)
     validate(document)
     return document
 

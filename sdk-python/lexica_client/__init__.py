@@ -5,25 +5,40 @@
     with Lexica("http://127.0.0.1:8000") as lexica:
         entry = lexica.lookup("apple")
 
+    with Lexica("http://127.0.0.1:8000", api_key="...") as lexica:
+        created = lexica.create_list("Fruit")
+        lexica.add_words(created.value.id, ["apple"], etag=created.etag)
+
 `Lexica` and `AsyncLexica` wrap the low-level client generated from the OpenAPI spec (`lexica_client._api`)
-and return its models; every model is also in `lexica_client.models`.
+and return its models; every model is also in `lexica_client.models`. Word-list methods return `Tagged`
+values: the model and the list's ETag, which every later write to the list needs.
 """
 
 from lexica_client._version import __version__
 from lexica_client.client import DEFAULT_BASE_URL, AsyncLexica, Lexica
 from lexica_client.errors import (
     BadRequestError,
+    ConflictError,
+    ForbiddenError,
     LexicaError,
     NotFoundError,
+    PreconditionFailedError,
+    PreconditionRequiredError,
     RateLimitedError,
+    UnauthorizedError,
     UnexpectedResponseError,
     ValidationError,
 )
+from lexica_client.lists import Tagged
 from lexica_client.models import (
     Definition,
     Entry,
     HeadwordItem,
     HeadwordPage,
+    ListExportLine,
+    ListWordItem,
+    ListWordPage,
+    ListWordsAdded,
     MatchMethod,
     PageLinks,
     PartOfSpeechSection,
@@ -33,30 +48,48 @@ from lexica_client.models import (
     SearchResults,
     ValidationErrorItem,
     ValidationProblem,
+    Visibility,
+    WordList,
+    WordListPage,
+    WordListWithWords,
 )
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "AsyncLexica",
     "BadRequestError",
+    "ConflictError",
     "Definition",
     "Entry",
+    "ForbiddenError",
     "HeadwordItem",
     "HeadwordPage",
     "Lexica",
     "LexicaError",
+    "ListExportLine",
+    "ListWordItem",
+    "ListWordPage",
+    "ListWordsAdded",
     "MatchMethod",
     "NotFoundError",
     "PageLinks",
     "PartOfSpeechSection",
+    "PreconditionFailedError",
+    "PreconditionRequiredError",
     "Problem",
     "RateLimitedError",
     "SearchHit",
     "SearchMode",
     "SearchResults",
+    "Tagged",
+    "UnauthorizedError",
     "UnexpectedResponseError",
     "ValidationError",
     "ValidationErrorItem",
     "ValidationProblem",
+    "Visibility",
+    "WordList",
+    "WordListPage",
+    "WordListWithWords",
     "__version__",
 ]

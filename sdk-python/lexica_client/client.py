@@ -4,34 +4,46 @@ The generated functions only parse the statuses the spec declares for an operati
 body before the caller can look at it (a non-JSON body fails inside them). So error statuses are turned into
 exceptions by an httpx response hook, before the generated code sees the response; the generated code
 then only ever parses successful responses.
+
+Credentials (an API key, or a bearer token given or got by `sign_in`) are added by an `httpx.Auth` on the
+clients' httpx client, so they also go with the requests of the generated functions called on `api_client`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+import asyncio
+import threading
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import httpx
 
 from lexica_client._api.api.words import get_entry as _get_entry
 from lexica_client._api.api.words import list_words as _list_words
 from lexica_client._api.api.words import search_words as _search_words
-from lexica_client._api.client import Client
+from lexica_client._api.client import AuthenticatedClient
 from lexica_client._api.models.entry import Entry
 from lexica_client._api.models.headword_page import HeadwordPage
 from lexica_client._api.models.search_mode import SearchMode
 from lexica_client._api.models.search_results import SearchResults
-from lexica_client._api.types import UNSET, Response, Unset
+from lexica_client._api.models.token_pair import TokenPair
+from lexica_client._api.models.token_request import TokenRequest
+from lexica_client._api.models.token_request_grant_type import TokenRequestGrantType
+from lexica_client._api.types import UNSET, Unset
 from lexica_client._version import __version__
-from lexica_client.errors import UnexpectedResponseError, error_from_parts, error_from_response
+from lexica_client.errors import error_from_response, expect, parsing
+from lexica_client.lists import AsyncListMethods, ListMethods
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = f"lexica-client/{__version__} (python)"
+TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 (a URL path, not a secret)
+# A token is refreshed this long before it expires, so that it does not expire on its way to the server.
+_REFRESH_MARGIN_SECONDS = 30.0
 
-_Model = TypeVar("_Model")
+_clock = time.monotonic  # when access tokens are due; a test may move it forward
 
 
 def _headers(extra: Mapping[str, str] | None) -> httpx.Headers:
@@ -52,30 +64,112 @@ async def _araise_for_error(response: httpx.Response) -> None:
         raise error_from_response(response)
 
 
-@contextmanager
-def _parsing(model: type[Any]) -> Iterator[None]:
-    """Turns the generated parser's failure on a body that does not match the spec into a LexicaError."""
-    try:
-        yield
-    except (KeyError, TypeError, ValueError) as exc:
-        # Error statuses never reach the parser (the response hook raises first): this was a success status.
-        raise UnexpectedResponseError(
-            200, "Unexpected Response", f"the body is not a valid {model.__name__}: {exc!r}"
-        ) from exc
-
-
-def _expect(response: Response[Any], model: type[_Model]) -> _Model:
-    """The parsed body if it is a `model`; anything else (a 3xx, an undeclared 2xx) raises."""
-    if isinstance(response.parsed, model):
-        return response.parsed
-    error = error_from_parts(int(response.status_code), response.headers, response.content)
-    if error.detail is None:
-        error.detail = f"the response holds no {model.__name__}"
-    raise error
-
-
 def _unset(value: str | None) -> str | Unset:
     return UNSET if value is None else value
+
+
+def _token_pair(response: httpx.Response) -> TokenPair:
+    with parsing(TokenPair):
+        return TokenPair.from_dict(response.json())
+
+
+class _Tokens:
+    """A bearer token, and from `sign_in` the refresh token and when to use it."""
+
+    def __init__(self, access: str, refresh: str | None = None, expires_in: float | None = None) -> None:
+        self.access = access
+        self.refresh = refresh
+        margin = min(_REFRESH_MARGIN_SECONDS, (expires_in or 0) / 2)
+        self.refresh_at = None if refresh is None or expires_in is None else _clock() + expires_in - margin
+
+    @classmethod
+    def issued(cls, pair: TokenPair) -> _Tokens:
+        return cls(pair.access_token, pair.refresh_token, pair.expires_in)
+
+    def due(self) -> bool:
+        return self.refresh_at is not None and _clock() >= self.refresh_at
+
+
+class _Credentials(httpx.Auth):
+    """Puts the API key (`X-API-Key`) or the bearer token (`Authorization`) on every request.
+
+    A token from `sign_in` is refreshed (refresh-token grant) by the first request that finds it due, under a
+    lock, so that concurrent requests refresh once: the server revokes the whole sign-in when a refresh token is
+    presented twice. A token passed as `access_token` has no refresh token and is not refreshed.
+    """
+
+    def __init__(
+        self,
+        token_request: Callable[[dict[str, Any]], httpx.Request],
+        *,
+        api_key: str | None,
+        access_token: str | None,
+    ) -> None:
+        if api_key is not None and access_token is not None:
+            raise ValueError("pass api_key or access_token, not both")
+        self._token_request = token_request
+        self._api_key = api_key
+        self._tokens = None if access_token is None else _Tokens(access_token)
+        self._lock = threading.Lock()
+        self._async_lock = asyncio.Lock()
+
+    @property
+    def kind(self) -> str:
+        if self._api_key is not None:
+            return "api_key"
+        return "anonymous" if self._tokens is None else "bearer"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.kind}>"  # never the secrets themselves
+
+    def check_can_sign_in(self) -> None:
+        if self._api_key is not None:
+            raise ValueError("this client sends an API key; create another client to sign in")
+
+    def signed_in(self, pair: TokenPair) -> None:
+        self._tokens = _Tokens.issued(pair)
+
+    def _refresh_due(self) -> str | None:
+        """The refresh token, when it is time to use it."""
+        tokens = self._tokens
+        return tokens.refresh if tokens is not None and tokens.due() else None
+
+    def _refresh_request(self, refresh_token: str) -> httpx.Request:
+        grant = TokenRequest(grant_type=TokenRequestGrantType.REFRESH_TOKEN, refresh_token=refresh_token)
+        return self._token_request(grant.to_dict())
+
+    def _authorize(self, request: httpx.Request) -> None:
+        if self._api_key is not None:
+            request.headers["X-API-Key"] = self._api_key
+        elif self._tokens is not None:
+            request.headers["Authorization"] = f"Bearer {self._tokens.access}"
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._refresh_due() is not None:
+            with self._lock:
+                refresh_token = self._refresh_due()  # None if another thread refreshed while this one waited
+                if refresh_token is not None:
+                    response = yield self._refresh_request(refresh_token)  # an error raises in the response hook
+                    response.read()
+                    self._tokens = _Tokens.issued(_token_pair(response))
+        self._authorize(request)
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if self._refresh_due() is not None:
+            async with self._async_lock:
+                refresh_token = self._refresh_due()  # None if another task refreshed while this one waited
+                if refresh_token is not None:
+                    response = yield self._refresh_request(refresh_token)  # an error raises in the response hook
+                    await response.aread()
+                    self._tokens = _Tokens.issued(_token_pair(response))
+        self._authorize(request)
+        yield request
+
+
+def _password_grant(email: str, password: str, otp: str | None) -> dict[str, Any]:
+    grant = TokenRequestGrantType.PASSWORD
+    return TokenRequest(grant_type=grant, username=email, password=password, otp=_unset(otp)).to_dict()
 
 
 def _mode(mode: SearchMode | str) -> SearchMode:
@@ -86,34 +180,47 @@ def _mode(mode: SearchMode | str) -> SearchMode:
         raise ValueError(f"mode must be one of {choices}; got {mode!r}") from None
 
 
-class Lexica:
+class Lexica(ListMethods):
     """Synchronous client of the Lexica API. Use it as a context manager, or call `close()`.
 
-    Errors come back as `lexica_client.errors.LexicaError` subclasses; network failures and timeouts
-    as httpx's own exceptions (`httpx.TransportError`).
+    Dictionary reads need no credentials. For word lists pass `api_key` (a personal API key) or
+    `access_token` (a bearer token, not refreshed), or call `sign_in`. Errors come back as
+    `lexica_client.errors.LexicaError` subclasses; network failures and timeouts as httpx's own exceptions
+    (`httpx.TransportError`).
     """
 
     def __init__(
         self,
         base_url: str = DEFAULT_BASE_URL,
         *,
+        api_key: str | None = None,
+        access_token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self._credentials = _Credentials(self._token_request, api_key=api_key, access_token=access_token)
         self._http = httpx.Client(
             base_url=base_url,
+            auth=self._credentials,
             timeout=timeout,
             headers=_headers(headers),
             transport=transport,
             event_hooks={"response": [_raise_for_error]},
         )
-        self._api = Client(base_url=base_url).set_httpx_client(self._http)
+        # The generated client's own token is only used by httpx clients it builds itself; ours brings its auth.
+        self._api = AuthenticatedClient(base_url=base_url, token="").set_httpx_client(self._http)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self._http.base_url)!r}, credentials={self._credentials.kind})"
 
     @property
-    def api_client(self) -> Client:
-        """The generated low-level client, for operations this class does not wrap."""
+    def api_client(self) -> AuthenticatedClient:
+        """The generated low-level client, for operations this class does not wrap; it sends our credentials."""
         return self._api
+
+    def _token_request(self, form: dict[str, Any]) -> httpx.Request:
+        return self._http.build_request("POST", TOKEN_PATH, data=form)
 
     def close(self) -> None:
         self._http.close()
@@ -129,19 +236,30 @@ class Lexica:
     ) -> None:
         self.close()
 
+    def sign_in(self, email: str, password: str, *, otp: str | None = None) -> None:
+        """Gets a token pair (OAuth 2.0 password grant); later calls send its access token, refreshed when due.
+
+        `otp` is a TOTP code or a recovery code, for an account with two-factor authentication. A wrong
+        password raises `BadRequestError` (`invalid_grant`). So does a refresh the server refuses (the sign-in
+        was revoked, e.g. by logout): sign in again.
+        """
+        self._credentials.check_can_sign_in()
+        response = self._http.send(self._token_request(_password_grant(email, password, otp)), auth=None)
+        self._credentials.signed_in(_token_pair(response))
+
     def lookup(self, headword: str) -> Entry:
         """The entry for `headword` (any case; `/`, spaces and apostrophes are fine). 404: `NotFoundError`."""
-        with _parsing(Entry):
+        with parsing(Entry):
             response = _get_entry.sync_detailed(headword, client=self._api)
-        return _expect(response, Entry)
+        return expect(response, Entry)
 
     def list_words(self, prefix: str | None = None, *, limit: int = 20, cursor: str | None = None) -> HeadwordPage:
         """One page of headwords in key order; pass a page's `next_cursor` as `cursor` for the next."""
-        with _parsing(HeadwordPage):
+        with parsing(HeadwordPage):
             response = _list_words.sync_detailed(
                 client=self._api, prefix=_unset(prefix), limit=limit, cursor=_unset(cursor)
             )
-        return _expect(response, HeadwordPage)
+        return expect(response, HeadwordPage)
 
     def iter_words(self, prefix: str | None = None, *, page_size: int = 100) -> Iterator[str]:
         """Every headword (starting with `prefix`), in key order, following the cursors page by page."""
@@ -157,35 +275,49 @@ class Lexica:
     def search(self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10) -> SearchResults:
         """Headwords matching `q`, best first: exact, then prefix, then close spellings (`mode="auto"`)."""
         search_mode = _mode(mode)
-        with _parsing(SearchResults):
+        with parsing(SearchResults):
             response = _search_words.sync_detailed(client=self._api, q=q, mode=search_mode, limit=limit)
-        return _expect(response, SearchResults)
+        return expect(response, SearchResults)
 
 
-class AsyncLexica:
-    """Asynchronous client of the Lexica API. Use it as an async context manager, or await `aclose()`."""
+class AsyncLexica(AsyncListMethods):
+    """Asynchronous client of the Lexica API. Use it as an async context manager, or await `aclose()`.
+
+    It takes the same credentials as `Lexica`.
+    """
 
     def __init__(
         self,
         base_url: str = DEFAULT_BASE_URL,
         *,
+        api_key: str | None = None,
+        access_token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self._credentials = _Credentials(self._token_request, api_key=api_key, access_token=access_token)
         self._http = httpx.AsyncClient(
             base_url=base_url,
+            auth=self._credentials,
             timeout=timeout,
             headers=_headers(headers),
             transport=transport,
             event_hooks={"response": [_araise_for_error]},
         )
-        self._api = Client(base_url=base_url).set_async_httpx_client(self._http)
+        # The generated client's own token is only used by httpx clients it builds itself; ours brings its auth.
+        self._api = AuthenticatedClient(base_url=base_url, token="").set_async_httpx_client(self._http)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self._http.base_url)!r}, credentials={self._credentials.kind})"
 
     @property
-    def api_client(self) -> Client:
-        """The generated low-level client, for operations this class does not wrap."""
+    def api_client(self) -> AuthenticatedClient:
+        """The generated low-level client, for operations this class does not wrap; it sends our credentials."""
         return self._api
+
+    def _token_request(self, form: dict[str, Any]) -> httpx.Request:
+        return self._http.build_request("POST", TOKEN_PATH, data=form)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -201,21 +333,31 @@ class AsyncLexica:
     ) -> None:
         await self.aclose()
 
+    async def sign_in(self, email: str, password: str, *, otp: str | None = None) -> None:
+        """Gets a token pair (OAuth 2.0 password grant); later calls send its access token, refreshed when due.
+
+        As `Lexica.sign_in`.
+        """
+        self._credentials.check_can_sign_in()
+        request = self._token_request(_password_grant(email, password, otp))
+        response = await self._http.send(request, auth=None)
+        self._credentials.signed_in(_token_pair(response))
+
     async def lookup(self, headword: str) -> Entry:
         """The entry for `headword` (any case; `/`, spaces and apostrophes are fine). 404: `NotFoundError`."""
-        with _parsing(Entry):
+        with parsing(Entry):
             response = await _get_entry.asyncio_detailed(headword, client=self._api)
-        return _expect(response, Entry)
+        return expect(response, Entry)
 
     async def list_words(
         self, prefix: str | None = None, *, limit: int = 20, cursor: str | None = None
     ) -> HeadwordPage:
         """One page of headwords in key order; pass a page's `next_cursor` as `cursor` for the next."""
-        with _parsing(HeadwordPage):
+        with parsing(HeadwordPage):
             response = await _list_words.asyncio_detailed(
                 client=self._api, prefix=_unset(prefix), limit=limit, cursor=_unset(cursor)
             )
-        return _expect(response, HeadwordPage)
+        return expect(response, HeadwordPage)
 
     async def aiter_words(self, prefix: str | None = None, *, page_size: int = 100) -> AsyncIterator[str]:
         """Every headword (starting with `prefix`), in key order, following the cursors page by page."""
@@ -231,9 +373,9 @@ class AsyncLexica:
     async def search(self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10) -> SearchResults:
         """Headwords matching `q`, best first: exact, then prefix, then close spellings (`mode="auto"`)."""
         search_mode = _mode(mode)
-        with _parsing(SearchResults):
+        with parsing(SearchResults):
             response = await _search_words.asyncio_detailed(client=self._api, q=q, mode=search_mode, limit=limit)
-        return _expect(response, SearchResults)
+        return expect(response, SearchResults)
 
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncLexica", "Lexica"]

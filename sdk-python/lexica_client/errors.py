@@ -8,19 +8,23 @@ not a problem document (a proxy's HTML page, say) still raises, with the status'
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 from lexica_client._api.models.problem import Problem
 from lexica_client._api.models.validation_error import ValidationError as ValidationErrorItem
 from lexica_client._api.models.validation_problem import ValidationProblem
+from lexica_client._api.types import Response
 
 _MAX_DETAIL_CHARS = 500
+
+_Model = TypeVar("_Model")
 
 
 class LexicaError(Exception):
@@ -47,8 +51,24 @@ class BadRequestError(LexicaError):
     """400: the request cannot be served as sent, e.g. a cursor that was altered or is for another listing."""
 
 
+class UnauthorizedError(LexicaError):
+    """401: credentials are missing, invalid, expired or revoked."""
+
+
+class ForbiddenError(LexicaError):
+    """403: the credentials are valid but do not allow this, e.g. changing another user's public list."""
+
+
 class NotFoundError(LexicaError):
-    """404: no entry for the headword (or nothing at the URL)."""
+    """404: no entry for the headword, no such list (or a private list of another user), or nothing at the URL."""
+
+
+class ConflictError(LexicaError):
+    """409: the request conflicts with the resource's state, e.g. a list that is full."""
+
+
+class PreconditionFailedError(LexicaError):
+    """412: the resource changed since the ETag sent in `If-Match`; fetch it again and reapply the change."""
 
 
 class ValidationError(LexicaError):
@@ -67,6 +87,10 @@ class ValidationError(LexicaError):
         self.errors: list[ValidationErrorItem] = list(problem.errors) if isinstance(problem, ValidationProblem) else []
 
 
+class PreconditionRequiredError(LexicaError):
+    """428: the write needs `If-Match` with the resource's current ETag."""
+
+
 class RateLimitedError(LexicaError):
     """429: over the request quota; `retry_after` is how many seconds to wait, when the server says."""
 
@@ -79,8 +103,13 @@ class UnexpectedResponseError(LexicaError):
 
 _BY_STATUS: dict[int, type[LexicaError]] = {
     400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
     404: NotFoundError,
+    409: ConflictError,
+    412: PreconditionFailedError,
     422: ValidationError,
+    428: PreconditionRequiredError,
     429: RateLimitedError,
 }
 
@@ -147,3 +176,25 @@ def error_from_parts(status: int, headers: Mapping[str, str], content: bytes) ->
 def error_from_response(response: httpx.Response) -> LexicaError:
     """The exception for an error response whose body has been read."""
     return error_from_parts(response.status_code, response.headers, response.content)
+
+
+@contextmanager
+def parsing(model: type[Any]) -> Iterator[None]:
+    """Turns the generated parser's failure on a body that does not match the spec into a LexicaError."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        # Error statuses never reach the parser (the response hook raises first): this was a success status.
+        raise UnexpectedResponseError(
+            200, "Unexpected Response", f"the body is not a valid {model.__name__}: {exc!r}"
+        ) from exc
+
+
+def expect(response: Response[Any], model: type[_Model]) -> _Model:
+    """The parsed body if it is a `model`; anything else (a 3xx, an undeclared 2xx) raises."""
+    if isinstance(response.parsed, model):
+        return response.parsed
+    error = error_from_parts(int(response.status_code), response.headers, response.content)
+    if error.detail is None:
+        error.detail = f"the response holds no {model.__name__}"
+    raise error
