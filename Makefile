@@ -4,15 +4,17 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
 SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client
 
-.PHONY: help install run test lint format generate check-generated contract-live bench concurrency lock clean
+.PHONY: help install run test lint lint-asyncapi format generate check-generated contract-live bench concurrency lock clean
 
 help:
 	@echo "make run       serve the API on http://127.0.0.1:8000 (imports GCIDE on first start)"
 	@echo "make test      lint, then every test (unit, integration, contract, SDK end-to-end)"
 	@echo "make generate  regenerate models, interfaces, routes and the SDK from the specs"
-	@echo "make lint      ruff (lint + format check) and mypy --strict"
+	@echo "make lint      ruff (lint + format check), mypy --strict and lint-asyncapi"
+	@echo "make lint-asyncapi  validate asyncapi/lexica.yaml with the official AsyncAPI parser (Node)"
 	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
 	@echo "make bench     throughput benchmarks, as ratios against a bare ASGI app"
 	@echo "make concurrency  concurrent editors over HTTP against uvicorn: proves no acknowledged write is lost"
@@ -33,7 +35,15 @@ run: install
 test: install lint
 	$(BIN)/pytest
 
-lint: install
+# The AsyncAPI parser from npm, pinned by package-lock.json; no install scripts (one is a telemetry ping).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $(NODE_STAMP)
+
+lint-asyncapi: $(NODE_STAMP)
+	node asyncapi/validate.mjs asyncapi/lexica.yaml
+
+lint: install lint-asyncapi
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy $(SOURCES)

@@ -142,3 +142,21 @@ def gcide_live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     database_url = seed_database(tmp_path_factory.mktemp("gcide-db"), gcide_entries())
     with run_live_server(database_url, tmp_path_factory.mktemp("gcide-live-server"), ready_timeout=120.0) as base_url:
         yield base_url
+
+
+@contextmanager
+def run_worker(database_url: str, workdir: Path, *, extra_env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """`lexica worker` in a subprocess (it needs LEXICA_REDIS_URL in `extra_env`); stopped on exit."""
+    env = _server_env(database_url, extra_env)
+    log_path = workdir / f"worker-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lexica.cli", "worker"], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        time.sleep(0.5)
+        if process.poll() is not None:
+            pytest.fail(f"lexica worker exited with {process.returncode}:\n{_log_tail(log_path)}", pytrace=False)
+        yield process
+    finally:
+        _stop(process)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from lexica._generated.routes import OPERATIONS
 from lexica.app import create_app
@@ -17,12 +17,16 @@ from lexica.platform.docs import DOC_PATHS
 from lexica.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-GENERATED = (Path("server/lexica/_generated"), Path("sdk-python/lexica_client/_api"))
+EVENTS = Path("server/lexica/_generated/events.py")
+SDK_EVENTS = Path("sdk-python/lexica_client/events.py")
+GENERATED = (Path("server/lexica/_generated"), Path("sdk-python/lexica_client/_api"), SDK_EVENTS)
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 def _tree(root: Path, relative: Path) -> dict[str, bytes]:
     base = root / relative
+    if base.is_file():
+        return {base.name: base.read_bytes()}
     return {
         str(path.relative_to(base)): path.read_bytes()
         for path in sorted(base.rglob("*"))
@@ -31,7 +35,7 @@ def _tree(root: Path, relative: Path) -> dict[str, bytes]:
 
 
 def _generate_into(target: Path) -> None:
-    for folder in ("openapi", "codegen"):
+    for folder in ("openapi", "asyncapi", "codegen"):
         shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", target / "pyproject.toml")  # formatter settings (line length)
     subprocess.run([sys.executable, "-m", "codegen"], cwd=target, check=True, capture_output=True)
@@ -44,6 +48,10 @@ def test_committed_generated_files_equal_a_fresh_generation(tmp_path: Path) -> N
         assert sorted(fresh) == sorted(committed), f"{relative}: file sets differ; run `make generate`"
         stale = [name for name in fresh if fresh[name] != committed[name]]
         assert not stale, f"{relative}: {stale} differ from a fresh `make generate`; run it and commit"
+
+
+def test_server_and_sdk_share_one_events_module() -> None:
+    assert (ROOT / SDK_EVENTS).read_bytes() == (ROOT / EVENTS).read_bytes()
 
 
 def test_generation_is_deterministic(tmp_path: Path) -> None:
@@ -61,11 +69,16 @@ def _spec_operations() -> set[tuple[str, str]]:
     }
 
 
+def _routes() -> list[object]:
+    return list(create_app(Settings(environment="test", tune_gc=False)).routes)
+
+
 def _served_operations() -> set[tuple[str, str]]:
-    app = create_app(Settings(environment="test", tune_gc=False))
     operation_ids = {operation.operation_id for operation in OPERATIONS}
     served = set()
-    for route in app.routes:
+    for route in _routes():
+        if isinstance(route, WebSocketRoute):
+            continue  # an AsyncAPI channel, checked below
         assert isinstance(route, Route), f"unexpected route {route}"
         if route.path in DOC_PATHS:
             continue
@@ -79,3 +92,10 @@ def test_app_serves_exactly_the_operations_of_the_spec() -> None:
     spec, served = _spec_operations(), _served_operations()
     assert served - spec == set(), "routes without an operation in the spec"
     assert spec - served == set(), "operations of the spec without a route"
+
+
+def test_app_serves_exactly_the_websocket_channels_of_the_asyncapi_spec() -> None:
+    document = yaml.safe_load((ROOT / "asyncapi" / "lexica.yaml").read_text(encoding="utf-8"))
+    channels = {channel["address"] for channel in document["channels"].values() if "ws" in channel.get("bindings", {})}
+    served = {route.path for route in _routes() if isinstance(route, WebSocketRoute)}
+    assert served == channels

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import schemathesis
+import schemathesis_hooks  # noqa: F401 - registers the NDJSON serializer
 from hypothesis import settings
 from pydantic import SecretStr
 from schemathesis.specs.openapi.schemas import OpenApiSchema
@@ -66,8 +68,19 @@ def _load_schema() -> tuple[OpenApiSchema, str]:
     atexit.register(directory.cleanup)
     url = f"sqlite+aiosqlite:///{Path(directory.name) / 'lexica.sqlite3'}"
     key = asyncio.run(_seed(url))
+    # Imports of "the GCIDE dictionary" read one letter here, so that generated import jobs stay small.
+    gcide_dir = Path(directory.name) / "gcide"
+    gcide_dir.mkdir()
+    shutil.copy(next(path for path in gcide_files() if path.name == "words_X.json"), gcide_dir)
     settings = Settings(
-        database_url=url, environment="test", tune_gc=False, secret_key=SecretStr(SECRET), rate_limit_enabled=False
+        database_url=url,
+        environment="test",
+        tune_gc=False,
+        secret_key=SecretStr(SECRET),
+        rate_limit_enabled=False,
+        gcide_data_dir=gcide_dir,
+        job_files_dir=Path(directory.name) / "jobs",
+        job_concurrency=1,
     )
     return schemathesis.openapi.from_asgi("/openapi.json", create_app(settings)), key
 

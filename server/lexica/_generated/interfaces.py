@@ -121,7 +121,7 @@ class JobsApi(abc.ABC):
         principal: Principal,
         job_id: str,
         last_event_id: str | None,
-    ) -> Reply[None]:
+    ) -> Reply[models.JobServerSentEvent]:
         """Follow a job's progress (server-sent events) (`GET /api/v1/jobs/{job_id}/events`)."""
 
     @abc.abstractmethod

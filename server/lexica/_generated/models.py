@@ -202,6 +202,28 @@ class ExportRequest(BaseModel):
     ] = None
 
 
+class Event(StrEnum):
+    JOB_STAGES = "job.stages"
+    JOB_PROGRESS = "job.progress"
+    JOB_FINISHED = "job.finished"
+    STREAM_RECONNECT = "stream.reconnect"
+
+
+class JobServerSentEvent(BaseModel):
+    """
+    One event of a job's stream. `data` is the JSON payload of the message `event` names; the AsyncAPI
+    document (`asyncapi/lexica.yaml`, channel `jobEvents`) gives each payload's schema.
+
+    """
+
+    event: Event
+    data: Annotated[str, Field(json_schema_extra={"contentMediaType": "application/json"})]
+    id: Annotated[
+        str | None, Field(description="Send the last one received as `Last-Event-ID` to resume after it.")
+    ] = None
+    retry: Annotated[int | None, Field(description="Milliseconds to wait before reconnecting.", ge=0)] = None
+
+
 class JobKind(StrEnum):
     IMPORT = "import"
     EXPORT = "export"

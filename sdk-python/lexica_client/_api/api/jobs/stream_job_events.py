@@ -7,6 +7,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.job_server_sent_event import JobServerSentEvent
 from ...models.problem import Problem
 from ...models.validation_problem import ValidationProblem
 from ...types import UNSET, Response, Unset
@@ -34,9 +35,10 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Problem | ValidationProblem | str | None:
+) -> JobServerSentEvent | Problem | ValidationProblem | None:
     if response.status_code == 200:
-        response_200 = response.text
+        response_200 = JobServerSentEvent.from_dict(response.text)
+
         return response_200
 
     if response.status_code == 401:
@@ -77,7 +79,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Problem | ValidationProblem | str]:
+) -> Response[JobServerSentEvent | Problem | ValidationProblem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -91,7 +93,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     last_event_id: str | Unset = UNSET,
-) -> Response[Problem | ValidationProblem | str]:
+) -> Response[JobServerSentEvent | Problem | ValidationProblem]:
     """Follow a job's progress (server-sent events)
 
      A `text/event-stream` of the job's events, as the AsyncAPI document's `jobEvents` channel describes
@@ -109,7 +111,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | ValidationProblem | str]
+        Response[JobServerSentEvent | Problem | ValidationProblem]
     """
 
     kwargs = _get_kwargs(
@@ -129,7 +131,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     last_event_id: str | Unset = UNSET,
-) -> Problem | ValidationProblem | str | None:
+) -> JobServerSentEvent | Problem | ValidationProblem | None:
     """Follow a job's progress (server-sent events)
 
      A `text/event-stream` of the job's events, as the AsyncAPI document's `jobEvents` channel describes
@@ -147,7 +149,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | ValidationProblem | str
+        JobServerSentEvent | Problem | ValidationProblem
     """
 
     return sync_detailed(
@@ -162,7 +164,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     last_event_id: str | Unset = UNSET,
-) -> Response[Problem | ValidationProblem | str]:
+) -> Response[JobServerSentEvent | Problem | ValidationProblem]:
     """Follow a job's progress (server-sent events)
 
      A `text/event-stream` of the job's events, as the AsyncAPI document's `jobEvents` channel describes
@@ -180,7 +182,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Problem | ValidationProblem | str]
+        Response[JobServerSentEvent | Problem | ValidationProblem]
     """
 
     kwargs = _get_kwargs(
@@ -198,7 +200,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     last_event_id: str | Unset = UNSET,
-) -> Problem | ValidationProblem | str | None:
+) -> JobServerSentEvent | Problem | ValidationProblem | None:
     """Follow a job's progress (server-sent events)
 
      A `text/event-stream` of the job's events, as the AsyncAPI document's `jobEvents` channel describes
@@ -216,7 +218,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Problem | ValidationProblem | str
+        JobServerSentEvent | Problem | ValidationProblem
     """
 
     return (
