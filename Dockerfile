@@ -28,4 +28,5 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=120s \
   CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health/ready', timeout=2).status != 200)"
 # LEXICA_SECRET_KEY must be provided at run time (production mode refuses to start without it).
 # `serve` imports GCIDE into the database on first start, then serves with uvicorn (uvloop, httptools).
+# With LEXICA_REDIS_URL set, run job workers from the same image: `docker run … lexica worker`.
 CMD ["lexica", "serve"]

@@ -7,11 +7,12 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client
 
-.PHONY: help install run test lint lint-asyncapi format generate check-generated contract-live bench concurrency lock clean
+.PHONY: help install run worker test lint lint-asyncapi format generate check-generated contract-live bench concurrency lock clean
 
 help:
 	@echo "make run       serve the API on http://127.0.0.1:8000 (imports GCIDE on first start)"
 	@echo "make test      lint, then every test (unit, integration, contract, SDK end-to-end)"
+	@echo "make worker    run jobs from the Redis queue (needs LEXICA_REDIS_URL)"
 	@echo "make generate  regenerate models, interfaces, routes and the SDK from the specs"
 	@echo "make lint      ruff (lint + format check), mypy --strict and lint-asyncapi"
 	@echo "make lint-asyncapi  validate asyncapi/lexica.yaml with the official AsyncAPI parser (Node)"
@@ -31,6 +32,9 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/lexica serve
+
+worker: install
+	$(BIN)/lexica worker
 
 test: install lint
 	$(BIN)/pytest
