@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lexica.auth import totp
 from lexica.auth.repository import ApiKeyRecord, AuditRecord, AuthRepository, UserRecord
 from lexica.auth.service import AuthService
 from lexica.auth.tokens import digest, new_api_key
+from lexica.platform.clock import utc_now
 from lexica.platform.problems import ProblemError
 from lexica.platform.security import Principal, Role
 
@@ -102,7 +103,7 @@ class AccountService:
     async def create_api_key(
         self, principal: Principal, name: str, expires_at: datetime | None
     ) -> tuple[ApiKeyRecord, str]:
-        now = datetime.now(UTC)
+        now = utc_now()
         if expires_at is not None and expires_at <= now:
             raise ProblemError(
                 422,

@@ -7,7 +7,7 @@ import hmac
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from cachetools import TTLCache
 from fastapi import Request
@@ -24,6 +24,7 @@ from lexica.auth.tokens import (
     new_refresh_token,
     same_digest,
 )
+from lexica.platform.clock import utc_now
 from lexica.platform.context import current_client_ip
 from lexica.platform.problems import ProblemError
 from lexica.platform.security import Principal, Role, unauthorized
@@ -88,7 +89,7 @@ class AuthService:
             subject_id=subject_id,
             client_ip=current_client_ip(),
             detail=detail,
-            now=datetime.now(UTC),
+            now=utc_now(),
         )
 
     # accounts
@@ -105,7 +106,7 @@ class AuthService:
             display_name=display_name,
             password_hash=password_hash,
             role=role.label,
-            created_at=datetime.now(UTC),
+            created_at=utc_now(),
             totp_secret=None,
             totp_confirmed=False,
             totp_last_step=None,
@@ -146,7 +147,7 @@ class AuthService:
     # tokens
     async def _issue(self, user_id: str, family_id: str) -> IssuedTokens:
         refresh = new_refresh_token()
-        await self._repo.add_refresh_token(digest(refresh), family_id, user_id, datetime.now(UTC) + self._refresh_ttl)
+        await self._repo.add_refresh_token(digest(refresh), family_id, user_id, utc_now() + self._refresh_ttl)
         return IssuedTokens(
             access_token=self._access.issue(user_id, family_id),
             refresh_token=refresh,
@@ -204,7 +205,7 @@ class AuthService:
         if not refresh_token:
             raise invalid_grant("The refresh_token grant needs `refresh_token`.", error="invalid_request")
         token_hash = digest(refresh_token)
-        now = datetime.now(UTC)
+        now = utc_now()
         family = await self._repo.consume_refresh_token(token_hash, now)
         if family is None:
             record = await self._repo.refresh_token(token_hash, now)
@@ -221,7 +222,7 @@ class AuthService:
         return await self._issue(record.user_id, family)
 
     async def logout(self, refresh_token: str) -> None:
-        record = await self._repo.refresh_token(digest(refresh_token), datetime.now(UTC))
+        record = await self._repo.refresh_token(digest(refresh_token), utc_now())
         if record is not None and not record.revoked:
             await self._repo.revoke_family(record.family_id)
             await self.audit("logout", actor_id=record.user_id, subject_id=record.user_id)
@@ -284,7 +285,7 @@ class AuthService:
         record = await self._repo.api_key_by_prefix(prefix) if prefix else None
         if record is None or not same_digest(record.key_hash, digest(key.strip())):
             raise unauthorized("The API key is invalid or revoked.")
-        now = datetime.now(UTC)
+        now = utc_now()
         if record.expires_at is not None and record.expires_at <= now:
             raise unauthorized("The API key has expired.")
         user = await self._repo.user_by_id(record.user_id)

@@ -8,7 +8,6 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TypeVar
 
 from lexica._generated.models import ListExportLine
@@ -21,6 +20,7 @@ from lexica.lists.repository import (
     ListWord,
     WordsAdded,
 )
+from lexica.platform.clock import utc_now
 from lexica.platform.etags import parse_if_match
 from lexica.platform.events import EventBus
 from lexica.platform.pagination import CursorCodec
@@ -119,7 +119,7 @@ class ListService:
             "list_id": list_id,
             "version": version,
             "change": change,
-            "occurred_at": datetime.now(UTC).isoformat(),
+            "occurred_at": utc_now().isoformat(),
         }
         await self._events.publish(f"list:{list_id}", "list.changed", payload)
 
@@ -176,7 +176,7 @@ class ListService:
     # --- writing -----------------------------------------------------------------------------------------------
 
     async def create(self, principal: Principal, *, name: str, description: str | None, public: bool) -> ListRecord:
-        now = datetime.now(UTC)
+        now = utc_now()
         record = ListRecord(
             id=new_list_id(),
             owner_id=principal.user_id,
@@ -235,7 +235,7 @@ class ListService:
             )
             if details == ListDetails(record.name, record.description, record.public):
                 return record  # nothing changes: no new version
-            return await self._lists.update_list_if(record.id, record.version, details, datetime.now(UTC))
+            return await self._lists.update_list_if(record.id, record.version, details, utc_now())
 
         updated = await self._conditional(list_id, principal, if_match, write)
         await self._announce(updated.id, "updated", updated.version)
@@ -275,7 +275,7 @@ class ListService:
                     ]
                 },
             )
-        now = datetime.now(UTC)
+        now = utc_now()
         words = [ListWord(key=key, headword=known[key], added_at=now) for key in dict.fromkeys(keys)]
 
         async def write(record: ListRecord) -> WordsAdded | None:
@@ -298,7 +298,7 @@ class ListService:
         key = lookup_key(headword)
 
         async def write(record: ListRecord) -> ListRecord | None:
-            removed = await self._lists.remove_word_if(record.id, record.version, key, datetime.now(UTC))
+            removed = await self._lists.remove_word_if(record.id, record.version, key, utc_now())
             if removed is None:
                 return None
             if not removed.removed:

@@ -178,8 +178,8 @@ def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             _mongo_ping(configured, timeout_ms=5_000)
         except PyMongoError as exc:
-            shown = _shown(configured)
-            _unavailable(f"MongoDB does not answer at {shown} ({type(exc).__name__}: {exc}); check {MONGO_URL_ENV}")
+            shown, error = _shown(configured), f"{type(exc).__name__}: {str(exc)[:200]}"
+            _unavailable(f"MongoDB does not answer at {shown} ({error}); check {MONGO_URL_ENV}")
         yield configured
         return
     process, url = _start_nx_27017(tmp_path_factory.mktemp("nx-27017"))

@@ -110,6 +110,16 @@ async def test_admins_demoting_each_other_at_once_leave_an_admin(auth: AuthRepos
     assert [user.role for user in roles if user is not None].count("admin") >= 1
 
 
+async def test_admins_deleting_and_demoting_at_once_leave_an_admin(auth: AuthRepository) -> None:
+    admins = [await add_user(auth, "admin") for _ in range(4)]
+    deletions = [auth.delete_user(user_id) for user_id in admins]
+    demotions = [auth.set_role(t, "editor", actor_id=a) for a in admins for t in admins if t != a]
+    await asyncio.gather(*deletions, *demotions)
+    remaining = [await auth.user_by_id(user_id) for user_id in admins]
+    assert [user.role for user in remaining if user is not None].count("admin") >= 1
+    assert await auth.any_admin()
+
+
 async def test_role_changes_need_an_admin_actor(auth: AuthRepository) -> None:
     admin = await add_user(auth, "admin")
     reader = await add_user(auth)
@@ -117,6 +127,24 @@ async def test_role_changes_need_an_admin_actor(auth: AuthRepository) -> None:
     assert not await auth.set_role(admin, "reader", actor_id=admin)  # the last admin stays
     assert await auth.set_role(reader, "editor", actor_id=admin)
     assert await auth.any_admin()
+
+
+async def test_admins_can_change_hands_back_and_forth(auth: AuthRepository) -> None:
+    first, second = await add_user(auth, "admin"), await add_user(auth, "admin")
+    assert await auth.set_role(second, "editor", actor_id=first)
+    assert not await auth.set_role(first, "reader", actor_id=first)  # the last admin stays
+    assert not await auth.set_role(first, "reader", actor_id=second)  # a former admin is no actor
+    assert await auth.set_role(second, "admin", actor_id=first)
+    assert await auth.set_role(second, "admin", actor_id=first)  # already an admin: nothing changes
+    assert await auth.set_role(first, "reader", actor_id=second)
+    assert not await auth.delete_user(second)
+    assert await auth.set_role(first, "admin", actor_id=second)
+    assert await auth.delete_user(second)
+    assert not await auth.delete_user(first)
+    assert not await auth.set_role(str(uuid.uuid4()), "admin", actor_id=first)  # no such user
+    stored = await auth.user_by_id(first)
+    assert stored is not None
+    assert stored.role == "admin"
 
 
 async def test_the_last_admin_is_not_deleted(auth: AuthRepository) -> None:

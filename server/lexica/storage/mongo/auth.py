@@ -38,6 +38,7 @@ from lexica.storage.mongo.database import (
     WORD_LISTS,
     Database,
     Document,
+    written_time,
 )
 
 ADMIN = "admin"
@@ -75,7 +76,7 @@ def _key(document: Document) -> ApiKeyRecord:
         prefix=document["prefix"],
         key_hash=document["key_hash"],
         created_at=document["created_at"],
-        last_used_at=document["last_used_at"],
+        last_used_at=None if document["last_used_at"] is None else written_time(document["last_used_at"]),
         expires_at=document["expires_at"],
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
@@ -24,6 +24,11 @@ ENTRIES, WORD_LISTS = "entries", "word_lists"
 USERS, REFRESH_TOKENS, API_KEYS, AUDIT_EVENTS = "users", "refresh_tokens", "api_keys", "audit_events"
 COUNTERS, GUARDS = "counters", "guards"
 ADMINS_GUARD = "admins"
+
+
+def written_time(value: datetime | str) -> datetime:
+    """A datetime that an update's `$set` wrote: a BSON date on MongoDB; nx-27017 stores it as text (UTC)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
 def is_mongodb_url(url: str) -> bool:

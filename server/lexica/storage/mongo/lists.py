@@ -25,7 +25,7 @@ from lexica.lists.repository import (
     WordRemoved,
     WordsAdded,
 )
-from lexica.storage.mongo.database import WORD_LISTS, Database, Document
+from lexica.storage.mongo.database import WORD_LISTS, Database, Document, written_time
 
 # Inclusion projections of top-level fields only (see the package docstring on nx-27017).
 _RECORD = {
@@ -51,7 +51,7 @@ def _record(document: Document) -> ListRecord:
         version=document["version"],
         word_count=document["word_count"],
         created_at=document["created_at"],
-        updated_at=document["updated_at"],
+        updated_at=written_time(document["updated_at"]),
     )
 
 

@@ -63,6 +63,11 @@ class MongoWordRepository:
                 found[document["key"]] = document["headword"]
         return found
 
+    async def entries_page(self, *, after: str | None, limit: int) -> list[StoredEntry]:
+        query: Document = {} if after is None else {"key": {"$gt": after}}
+        cursor = self._entries.find(query, _STORED).sort("key", ASCENDING).limit(limit)
+        return [_stored(document) async for document in cursor]
+
     async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
         # MongoDB compares strings by their UTF-8 bytes when no collation is given: code-point order, as SQL's.
         bounds: dict[str, Any] = {}

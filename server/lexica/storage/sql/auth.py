@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, exists, insert, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from lexica.auth.repository import ApiKeyRecord, AuditRecord, RefreshRecord, UserRecord
@@ -68,6 +68,17 @@ async def _lock_admins(connection: AsyncConnection) -> None:
         )
 
 
+_DEADLOCK_ATTEMPTS = range(1, 4)
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+
+
+def _retryable(exc: DBAPIError, attempt: int) -> bool:
+    """PostgreSQL rolled the whole transaction back to break a deadlock (the FK cascades of a user's rows can cross
+    another transaction's locks): running it again is safe, since nothing of it was kept."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate in _RETRYABLE_SQLSTATES and attempt < _DEADLOCK_ATTEMPTS[-1]
+
+
 class SqlAuthRepository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -119,11 +130,17 @@ class SqlAuthRepository:
                 statement = statement.where(
                     select(others.c.id).where(others.c.role == "admin", others.c.id != user_id).exists()
                 )
-        async with self._engine.begin() as connection:
-            if role != "admin":
-                await _lock_admins(connection)
-            result = await connection.execute(statement)
-        return result.rowcount == 1
+        for attempt in _DEADLOCK_ATTEMPTS:
+            try:
+                async with self._engine.begin() as connection:
+                    if role != "admin":
+                        await _lock_admins(connection)
+                    result = await connection.execute(statement)
+                return result.rowcount == 1
+            except DBAPIError as exc:
+                if not _retryable(exc, attempt):
+                    raise
+        raise AssertionError("unreachable")
 
     async def set_password_hash(self, user_id: str, password_hash: str) -> None:
         async with self._engine.begin() as connection:
@@ -179,15 +196,21 @@ class SqlAuthRepository:
         keeps_an_admin = (users.c.role != "admin") | (
             select(others.c.id).where(others.c.role == "admin", others.c.id != user_id).exists()
         )
-        async with self._engine.begin() as connection:
-            await _lock_admins(connection)
-            # The user row goes first, conditionally: the last admin is not deleted (and keeps their keys).
-            result = await connection.execute(delete(users).where(users.c.id == user_id).where(keeps_an_admin))
-            if result.rowcount != 1:
-                return False
-            for table in (recovery_codes, refresh_tokens, api_keys):
-                await connection.execute(delete(table).where(table.c.user_id == user_id))
-        return True
+        for attempt in _DEADLOCK_ATTEMPTS:
+            try:
+                async with self._engine.begin() as connection:
+                    await _lock_admins(connection)
+                    # The user row goes first, conditionally: the last admin is not deleted (and keeps their keys).
+                    result = await connection.execute(delete(users).where(users.c.id == user_id).where(keeps_an_admin))
+                    if result.rowcount != 1:
+                        return False
+                    for table in (recovery_codes, refresh_tokens, api_keys):
+                        await connection.execute(delete(table).where(table.c.user_id == user_id))
+                return True
+            except DBAPIError as exc:
+                if not _retryable(exc, attempt):
+                    raise
+        raise AssertionError("unreachable")
 
     # refresh tokens
     async def add_refresh_token(self, token_hash: str, family_id: str, user_id: str, expires_at: datetime) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.dml import Insert
 
 from lexica.storage.sql.tables import entries
 from lexica.words.keys import prefix_upper_bound
@@ -27,6 +29,14 @@ def _matches(key: str, precondition: Precondition) -> list[ColumnElement[bool]]:
 
 
 _LOOKUP_CHUNK = 500  # stays below SQLite's bound-parameter limit
+
+
+def _insert_new(dialect: str) -> Insert:
+    if dialect == "postgresql":
+        return postgresql.insert(entries).on_conflict_do_nothing(index_elements=[entries.c.key])
+    if dialect == "sqlite":
+        return sqlite.insert(entries).on_conflict_do_nothing(index_elements=[entries.c.key])
+    return insert(entries)
 
 
 class SqlWordRepository:
@@ -156,8 +166,10 @@ class SqlWordRepository:
             new = [entry for entry in batch if entry.key not in existing]
             changed = [entry for entry in batch if entry.key in existing and existing[entry.key] != entry.content_hash]
             if new:
+                # ON CONFLICT DO NOTHING: an import running at the same time may insert a key between our read and
+                # this insert; the batch then keeps the other's row instead of failing on the unique key.
                 await connection.execute(
-                    insert(entries),
+                    _insert_new(connection.dialect.name),
                     [
                         {
                             "key": e.key,
