@@ -18,7 +18,7 @@ help:
 	@echo "make lint-asyncapi  validate asyncapi/lexica.yaml with the official AsyncAPI parser (Node)"
 	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
 	@echo "make bench     throughput benchmarks, as ratios against a bare ASGI app"
-	@echo "make concurrency  concurrent editors over HTTP against uvicorn: proves no acknowledged write is lost"
+	@echo "make concurrency  conflicting writers on one entry and one list over HTTP, on SQLite, PostgreSQL and MongoDB"
 	@echo "make lock      re-pin constraints.txt from the current venv"
 
 $(STAMP): pyproject.toml constraints.txt sdk-python/pyproject.toml

@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,6 +19,11 @@ from pathlib import Path
 import httpx
 
 from bench.__main__ import _server
+from bench.services import BACKENDS, ServiceUnavailable, empty_database
+from lexica.settings import Settings
+from lexica.storage.backends import open_storage
+from lexica.words.gcide import SourceReport, gcide_files, read_entries
+from lexica.words.importing import import_entries
 
 ADMIN = ("probe-editor@lexica.test", "a long passphrase for lost-update runs")
 HEADWORD = "lost-update-probe"
@@ -165,13 +168,28 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=16)
     parser.add_argument("--writes", type=int, default=10, help="acknowledged writes per writer")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--database-url", default=None, help="defaults to a fresh SQLite file, removed afterwards")
+    parser.add_argument(
+        "--backend", choices=[*BACKENDS, "all"], default="all", help="a fresh database of each (default: all three)"
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="lexica-concurrency-") as directory:
-        _main(args, args.database_url or f"sqlite+aiosqlite:///{Path(directory) / 'lexica.sqlite3'}")
+    for backend in BACKENDS if args.backend == "all" else (args.backend,):
+        with tempfile.TemporaryDirectory(prefix="lexica-concurrency-") as directory:
+            try:
+                with empty_database(backend, Path(directory)) as database_url:
+                    asyncio.run(seed_letters(database_url, "X"))
+                    print(measure(args, database_url), flush=True)
+            except ServiceUnavailable as exc:
+                print(f"{backend}: not measured: {exc}", flush=True)
 
 
-def _main(args: argparse.Namespace, database_url: str) -> None:
+async def seed_letters(database_url: str, *letters: str) -> None:
+    """GCIDE's entries for `letters` (enough distinct headwords for every list writer), through the storage port."""
+    files = [path for path in gcide_files() if path.name in {f"words_{letter}.json" for letter in letters}]
+    async with open_storage(Settings(database_url=database_url, environment="test")) as storage:
+        await import_entries(storage.words, read_entries(files, SourceReport()))
+
+
+def measure(args: argparse.Namespace, database_url: str) -> str:
     env = dict(os.environ)
     env.update(
         {
@@ -182,14 +200,11 @@ def _main(args: argparse.Namespace, database_url: str) -> None:
             "LEXICA_SECRET_KEY": "concurrency-run-secret-key-long-enough-for-checks",
         }
     )
-    subprocess.run(
-        [sys.executable, "-m", "lexica.cli", "import", "gcide", "--if-empty"], check=True, env=env, capture_output=True
-    )
     with _server(["lexica.app:create_app", "--factory", "--workers", str(args.workers)], env) as port:
         started = time.perf_counter()
         outcome = asyncio.run(run(f"http://127.0.0.1:{port}", args.writers, args.writes))
         seconds = time.perf_counter() - started
-    print(describe(outcome, args.writers, args.writes, args.workers, database_url, seconds))
+    return describe(outcome, args.writers, args.writes, args.workers, database_url, seconds)
 
 
 def describe(outcome: Outcome, writers: int, writes: int, workers: int, database_url: str, seconds: float) -> str:

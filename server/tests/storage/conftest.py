@@ -15,86 +15,36 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
-from urllib.parse import urlsplit, urlunsplit
+from typing import NoReturn
 
 import pytest
-from pymongo import MongoClient
 from pymongo.errors import PyMongoError
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.services import (
+    DEFAULT_POSTGRES_ADMIN_URL,
+    MONGO_URL_ENV,
+    POSTGRES_ADMIN_URL_ENV,
+    ServiceUnavailable,
+    create_postgres_database,
+    drop_mongo_database,
+    fresh_name,
+    mongo_ping,
+    postgres_admin,
+    postgres_database_url,
+    shown,
+    start_nx_27017,
+    stop,
+    with_database,
+)
 from lexica.auth.repository import AuthRepository
 from lexica.lists.repository import ListRepository
 from lexica.storage.backends import Storage, open_storage
 from lexica.words.repository import WordRepository
 from tests.conftest import make_settings
-
-ADMIN_URL_ENV = "LEXICA_TEST_POSTGRES_URL"
-MONGO_URL_ENV = "LEXICA_TEST_MONGO_URL"
-NX_27017_START_SECONDS = 20
-DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-_LINGUISTIC = "TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
-
-
-async def _admin(admin_url: str, *statements: str) -> None:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5})
-    try:
-        async with engine.connect() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-async def _create_database(admin_url: str, name: str) -> None:
-    try:
-        await _admin(admin_url, f'CREATE DATABASE "{name}" {_LINGUISTIC}')
-    except DBAPIError:  # no ICU (or PostgreSQL < 15): the server's default collation will do
-        await _admin(admin_url, f'CREATE DATABASE "{name}"')
-
-
-@pytest.fixture(scope="session")
-def postgres_admin_url() -> str:
-    """Admin URL of the test PostgreSQL server; skips without it, fails when LEXICA_REQUIRE_SERVICES=1."""
-    admin_url = os.environ.get(ADMIN_URL_ENV, DEFAULT_ADMIN_URL)
-    try:
-        asyncio.run(_admin(admin_url, "SELECT 1"))
-    except (OSError, DBAPIError) as exc:
-        shown = make_url(admin_url).render_as_string(hide_password=True)
-        _unavailable(f"PostgreSQL does not answer at {shown} ({type(exc).__name__}: {exc}); set {ADMIN_URL_ENV}")
-    return admin_url
-
-
-@pytest.fixture(scope="session")
-def postgres_database(postgres_admin_url: str) -> Iterator[Callable[[], str]]:
-    """A factory of fresh databases on the test server; every database it made is dropped afterwards."""
-    made: list[str] = []
-    base, _, _ = postgres_admin_url.rpartition("/")
-
-    def fresh() -> str:
-        name = f"lexica_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_create_database(postgres_admin_url, name))
-        made.append(name)
-        return f"{base}/{name}"
-
-    yield fresh
-    if made:
-        asyncio.run(_admin(postgres_admin_url, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in made)))
-
-
-@pytest.fixture(scope="module")
-def postgres_url(postgres_database: Callable[[], str]) -> str:
-    """A fresh PostgreSQL database shared by one module (the app-level tests seed it once)."""
-    return postgres_database()
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -103,68 +53,40 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def _shown(url: str) -> str:
-    """The URL without credentials, for messages."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}"
-
-
-def _with_database(server_url: str, name: str) -> str:
-    """`server_url` (any credentials, hosts and options kept) naming database `name` in its path."""
-    parts = urlsplit(server_url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def _mongo_ping(server_url: str, timeout_ms: int) -> None:
-    client: MongoClient[dict[str, Any]] = MongoClient(
-        server_url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
-    )
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """Admin URL of the test PostgreSQL server; skips without it, fails when LEXICA_REQUIRE_SERVICES=1."""
+    admin_url = os.environ.get(POSTGRES_ADMIN_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
     try:
-        client.admin.command("ping")
-    finally:
-        client.close()
+        asyncio.run(postgres_admin(admin_url, "SELECT 1"))
+    except (OSError, DBAPIError) as exc:
+        where = make_url(admin_url).render_as_string(hide_password=True)
+        _unavailable(
+            f"PostgreSQL does not answer at {where} ({type(exc).__name__}: {exc}); set {POSTGRES_ADMIN_URL_ENV}"
+        )
+    return admin_url
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@pytest.fixture(scope="session")
+def postgres_database(postgres_admin_url: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh databases on the test server; every database it made is dropped afterwards."""
+    made: list[str] = []
+
+    def fresh() -> str:
+        name = fresh_name()
+        asyncio.run(create_postgres_database(postgres_admin_url, name))
+        made.append(name)
+        return postgres_database_url(postgres_admin_url, name)
+
+    yield fresh
+    if made:
+        asyncio.run(postgres_admin(postgres_admin_url, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in made)))
 
 
-def _start_nx_27017(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """nx-27017 on a free loopback port with its own data directory, log and pid file; its URL once it answers."""
-    executable = Path(sys.executable).with_name("nx-27017")
-    if not executable.exists():
-        _unavailable(f"nx-27017 is not installed next to {sys.executable} (pip install -e '.[dev]')")
-    port = _free_port()
-    log = workdir / "nx-27017.log"
-    command = [str(executable), "--data-dir", str(workdir / "data"), "--host", "127.0.0.1", "-p", str(port)]
-    command += ["--log-file", str(log), "--pid-file", str(workdir / "nx-27017.pid")]
-    with (workdir / "nx-27017.out").open("wb") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    url = f"mongodb://127.0.0.1:{port}/"
-    deadline = time.monotonic() + NX_27017_START_SECONDS
-    while True:
-        if process.poll() is not None:
-            out = (workdir / "nx-27017.out").read_text(errors="replace")[-2000:]
-            _unavailable(f"nx-27017 exited with code {process.returncode} on start: {out}")
-        try:
-            _mongo_ping(url, timeout_ms=250)
-            return process, url
-        except PyMongoError as exc:
-            if time.monotonic() > deadline:
-                _stop(process)
-                _unavailable(f"nx-27017 did not answer a ping on port {port} within {NX_27017_START_SECONDS}s ({exc})")
-            time.sleep(0.1)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+@pytest.fixture(scope="module")
+def postgres_url(postgres_database: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database shared by one module (the app-level tests seed it once)."""
+    return postgres_database()
 
 
 @pytest.fixture(scope="session")
@@ -176,27 +98,26 @@ def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get(MONGO_URL_ENV)
     if configured:
         try:
-            _mongo_ping(configured, timeout_ms=5_000)
+            mongo_ping(configured, timeout_ms=5_000)
         except PyMongoError as exc:
-            shown, error = _shown(configured), f"{type(exc).__name__}: {str(exc)[:200]}"
-            _unavailable(f"MongoDB does not answer at {shown} ({error}); check {MONGO_URL_ENV}")
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            _unavailable(f"MongoDB does not answer at {shown(configured)} ({error}); check {MONGO_URL_ENV}")
         yield configured
         return
-    process, url = _start_nx_27017(tmp_path_factory.mktemp("nx-27017"))
+    try:
+        process, url = start_nx_27017(tmp_path_factory.mktemp("nx-27017"))
+    except ServiceUnavailable as exc:
+        _unavailable(str(exc))
     try:
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _fresh_mongo_database(server_url: str) -> Iterator[str]:
-    name = f"lexica_test_{uuid.uuid4().hex[:12]}"
-    yield _with_database(server_url, name)
-    client: MongoClient[dict[str, Any]] = MongoClient(server_url, serverSelectionTimeoutMS=5_000)
-    try:
-        client.drop_database(name)
-    finally:
-        client.close()
+    name = fresh_name()
+    yield with_database(server_url, name)
+    drop_mongo_database(server_url, name)
 
 
 @pytest.fixture
