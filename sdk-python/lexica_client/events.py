@@ -12,7 +12,7 @@ class Topic(RootModel[str]):
     root: Annotated[
         str,
         Field(
-            description="`job:<job_id>`, `list:<list_id>` or `entries` (every entry change).",
+            description="`job:<job_id>`, `list:<list_id>` or `entries` (entry edits through the API).",
             pattern="^(job:[0-9a-f]{32}|list:[0-9a-f]{32}|entries)$",
         ),
     ]
