@@ -74,7 +74,7 @@ def build_implementations(state: AppState) -> dict[type[Any], Any]:
         JobsApi: JobsEndpoints(state.jobs),
         OpsApi: OpsEndpoints(checks),
         AuthApi: AuthEndpoints(state.auth),
-        UsersApi: UsersEndpoints(state.account, state.cursors),
+        UsersApi: UsersEndpoints(state.account, state.cursors, state.lists),
         AdminApi: AdminEndpoints(state.account, state.cursors),
     }
 

@@ -160,12 +160,6 @@ class AuditEvent(BaseModel):
     detail: str | None
 
 
-class UserExport(BaseModel):
-    user: User
-    api_keys: list[ApiKey]
-    audit_events: Annotated[list[AuditEvent], Field(description="Security events about the user.")]
-
-
 class Source(StrEnum):
     """
     `gcide`: the GCIDE dictionary bundled with the server.
@@ -513,6 +507,11 @@ class JobPage(BaseModel):
     links: PageLinks
 
 
+class WordListExport(BaseModel):
+    list: WordList
+    headwords: list[str]
+
+
 class WordListPage(BaseModel):
     items: list[WordList]
     next_cursor: str | None
@@ -537,6 +536,15 @@ class ListExportLine(BaseModel):
         Entry | None,
         Field(description="The word's dictionary entry now; null if the entry was deleted since it was added."),
     ]
+
+
+class UserExport(BaseModel):
+    word_lists: Annotated[
+        list[WordListExport], Field(description="The user's word lists, each with every headword it holds.")
+    ]
+    user: User
+    api_keys: list[ApiKey]
+    audit_events: Annotated[list[AuditEvent], Field(description="Security events about the user.")]
 
 
 class ExportLine(RootModel[ListExportLine | Entry]):

@@ -13,6 +13,8 @@ from lexica._generated.interfaces import AdminApi, AuthApi, UsersApi
 from lexica.auth.account import AccountService
 from lexica.auth.repository import ApiKeyRecord, AuditRecord, UserRecord
 from lexica.auth.service import AuthService, IssuedTokens, invalid_grant
+from lexica.lists.endpoints import list_model
+from lexica.lists.service import ListService
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import instance_of, problem_response
 from lexica.platform.reply import Reply
@@ -106,9 +108,10 @@ class AuthEndpoints(AuthApi):
 
 
 class UsersEndpoints(UsersApi):
-    def __init__(self, account: AccountService, cursors: CursorCodec) -> None:
+    def __init__(self, account: AccountService, cursors: CursorCodec, lists: ListService) -> None:
         self._account = account
         self._cursors = cursors
+        self._lists = lists
 
     async def get_current_user(self, *, principal: Principal) -> Reply[models.User]:
         return Reply(user_model(await self._account.user(principal)), headers=PRIVATE)
@@ -123,6 +126,10 @@ class UsersEndpoints(UsersApi):
             user=user_model(export.user),
             api_keys=[api_key_model(key) for key in export.api_keys],
             audit_events=[audit_model(event) for event in export.audit_events],
+            word_lists=[
+                models.WordListExport(list=list_model(record), headwords=headwords)
+                for record, headwords in await self._lists.everything_of(principal)
+            ],
         )
         return Reply(body, headers=PRIVATE)
 

@@ -151,6 +151,21 @@ class ListService:
         next_cursor = self._cursors.encode(scope, rows[limit - 1].id) if len(rows) > limit else None
         return rows[:limit], next_cursor
 
+    async def everything_of(self, principal: Principal) -> list[tuple[ListRecord, list[str]]]:
+        """Every list of the caller with all its headwords (the account export)."""
+        found: list[tuple[ListRecord, list[str]]] = []
+        after: str | None = None
+        while records := await self._lists.lists_of(principal.user_id, after=after, limit=100):
+            for record in records:
+                headwords: list[str] = []
+                last: str | None = None
+                while words := await self._lists.list_words(record.id, after=last, limit=_EXPORT_BATCH):
+                    headwords.extend(word.headword for word in words)
+                    last = words[-1].key
+                found.append((record, headwords))
+            after = records[-1].id
+        return found
+
     async def words_page(self, record: ListRecord, *, limit: int, cursor: str | None) -> WordsPage:
         scope = f"list-words:{record.id}"
         after = self._cursors.decode(scope, cursor) if cursor is not None else None

@@ -281,3 +281,17 @@ async def test_concurrent_writers_lose_nothing(api: httpx.AsyncClient, ada: dict
     assert final["list"]["version"] == 1 + len(words)
     assert outcomes.count(200) == len(words)
     assert set(outcomes) <= {200, 412}
+
+
+async def test_account_export_holds_my_lists_and_their_words(
+    api: httpx.AsyncClient, ada: dict[str, str], bob: dict[str, str]
+) -> None:
+    created = await new_list(api, ada, name="Mine")
+    words = await headwords(api, 3)
+    added = await api.post(
+        f"{created.json()['href']}/words", json={"headwords": words}, headers={**ada, **if_match(created)}
+    )
+    assert added.status_code == 200
+    await new_list(api, bob, name="Bob's", visibility="public")
+    export = (await api.get("/api/v1/users/me/export", headers=ada)).json()
+    assert [(item["list"]["name"], item["headwords"]) for item in export["word_lists"]] == [("Mine", words)]

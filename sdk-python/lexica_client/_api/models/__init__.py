@@ -62,6 +62,7 @@ from .validation_error import ValidationError
 from .validation_problem import ValidationProblem
 from .visibility import Visibility
 from .word_list import WordList
+from .word_list_export import WordListExport
 from .word_list_input import WordListInput
 from .word_list_page import WordListPage
 from .word_list_patch import WordListPatch
@@ -129,6 +130,7 @@ __all__ = (
     "ValidationProblem",
     "Visibility",
     "WordList",
+    "WordListExport",
     "WordListInput",
     "WordListPage",
     "WordListPatch",

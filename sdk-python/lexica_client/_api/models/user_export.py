@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ..models.api_key import ApiKey
     from ..models.audit_event import AuditEvent
     from ..models.user import User
+    from ..models.word_list_export import WordListExport
 
 
 T = TypeVar("T", bound="UserExport")
@@ -20,17 +21,24 @@ T = TypeVar("T", bound="UserExport")
 class UserExport:
     """
     Attributes:
+        word_lists (list[WordListExport]): The user's word lists, each with every headword it holds.
         user (User):
         api_keys (list[ApiKey]):
         audit_events (list[AuditEvent]): Security events about the user.
     """
 
+    word_lists: list[WordListExport]
     user: User
     api_keys: list[ApiKey]
     audit_events: list[AuditEvent]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        word_lists = []
+        for word_lists_item_data in self.word_lists:
+            word_lists_item = word_lists_item_data.to_dict()
+            word_lists.append(word_lists_item)
+
         user = self.user.to_dict()
 
         api_keys = []
@@ -47,6 +55,7 @@ class UserExport:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
+                "word_lists": word_lists,
                 "user": user,
                 "api_keys": api_keys,
                 "audit_events": audit_events,
@@ -60,8 +69,16 @@ class UserExport:
         from ..models.api_key import ApiKey  # noqa: PLC0415
         from ..models.audit_event import AuditEvent  # noqa: PLC0415
         from ..models.user import User  # noqa: PLC0415
+        from ..models.word_list_export import WordListExport  # noqa: PLC0415
 
         d = dict(src_dict)
+        word_lists = []
+        _word_lists = d.pop("word_lists")
+        for word_lists_item_data in _word_lists:
+            word_lists_item = WordListExport.from_dict(word_lists_item_data)
+
+            word_lists.append(word_lists_item)
+
         user = User.from_dict(d.pop("user"))
 
         api_keys = []
@@ -79,6 +96,7 @@ class UserExport:
             audit_events.append(audit_events_item)
 
         user_export = cls(
+            word_lists=word_lists,
             user=user,
             api_keys=api_keys,
             audit_events=audit_events,
