@@ -32,7 +32,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "LEXICA_FIRST_ADMIN_EMAIL": ADMIN[0],
         "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN[1],
         "LEXICA_EVENT_STREAM_LIFETIME_SECONDS": "1",
-        "LEXICA_JOB_CONCURRENCY": "1",
     }
     with run_live_server(database_url, tmp_path_factory.mktemp("realtime-uvicorn"), extra_env=env) as base_url:
         yield base_url
@@ -222,33 +221,3 @@ def test_job_events_over_websocket_and_sse(server: str, admin_token: str) -> Non
 
     seen = asyncio.run(history())
     assert [message["event_id"] for message in seen] == [event_id for event_id, _, _ in events[1:]]
-
-
-def test_idle_event_stream_ends_with_a_reconnect_hint(server: str, admin_token: str) -> None:
-    """A job queued behind a long one (one job at a time here) sends nothing until the stream lifetime (1 s)
-    ends it with `stream.reconnect`, whose `retry` tells the client when to come back."""
-    auth = {"Authorization": f"Bearer {admin_token}"}
-    ndjson = {**auth, "Content-Type": "application/x-ndjson"}
-    big = "".join(json.dumps({"headword": f"zzidle{n:05d}", "parts_of_speech": []}) + "\n" for n in range(100_000))
-    with httpx.Client(base_url=server, timeout=30) as http:
-        blocker = http.post("/api/v1/imports", content=big.encode(), headers=ndjson).json()
-        queued = http.post(
-            "/api/v1/imports", content=b'{"headword": "zzqueued", "parts_of_speech": []}', headers=ndjson
-        )
-        job = queued.json()
-        received: list[tuple[str, dict[str, Any], str | None]] = []
-        with http.stream("GET", job["events_href"], headers=auth) as response:
-            fields: dict[str, str] = {}
-            for line in response.iter_lines():
-                if line and not line.startswith(":"):
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-                elif not line and "event" in fields:
-                    data = json.loads(fields["data"])
-                    validate_sse_event(fields["event"], data)
-                    received.append((fields["event"], data, fields.get("retry")))
-                    fields = {}
-        for href in (job["href"], blocker["href"]):
-            http.delete(href, headers=auth)
-    assert [name for name, _, _ in received] == ["job.stages", "stream.reconnect"]
-    assert received[-1][2] == "1000"
