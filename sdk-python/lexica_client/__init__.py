@@ -11,7 +11,9 @@
 
 `Lexica` and `AsyncLexica` wrap the low-level client generated from the OpenAPI spec (`lexica_client._api`)
 and return its models; every model is also in `lexica_client.models`. Word-list methods return `Tagged`
-values: the model and the list's ETag, which every later write to the list needs.
+values: the model and the list's ETag, which every later write to the list needs. Job methods return `Job`;
+`follow_job` yields the job's events, the models of `lexica_client.events` (`JobStages`, `JobProgress`,
+`JobFinished`; that `JobProgress` is the event, `lexica_client.models.JobProgress` the `Job.progress` member).
 """
 
 from lexica_client._version import __version__
@@ -29,12 +31,18 @@ from lexica_client.errors import (
     UnexpectedResponseError,
     ValidationError,
 )
+from lexica_client.jobs import ExportLine, JobEvent
 from lexica_client.lists import Tagged
 from lexica_client.models import (
     Definition,
     Entry,
+    EntryInput,
     HeadwordItem,
     HeadwordPage,
+    Job,
+    JobKind,
+    JobPage,
+    JobState,
     ListExportLine,
     ListWordItem,
     ListWordPage,
@@ -61,9 +69,16 @@ __all__ = [
     "ConflictError",
     "Definition",
     "Entry",
+    "EntryInput",
+    "ExportLine",
     "ForbiddenError",
     "HeadwordItem",
     "HeadwordPage",
+    "Job",
+    "JobEvent",
+    "JobKind",
+    "JobPage",
+    "JobState",
     "Lexica",
     "LexicaError",
     "ListExportLine",

@@ -34,6 +34,7 @@ from lexica_client._api.models.token_request_grant_type import TokenRequestGrant
 from lexica_client._api.types import UNSET, Unset
 from lexica_client._version import __version__
 from lexica_client.errors import error_from_response, expect, parsing
+from lexica_client.jobs import AsyncJobMethods, JobMethods
 from lexica_client.lists import AsyncListMethods, ListMethods
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -180,10 +181,10 @@ def _mode(mode: SearchMode | str) -> SearchMode:
         raise ValueError(f"mode must be one of {choices}; got {mode!r}") from None
 
 
-class Lexica(ListMethods):
+class Lexica(ListMethods, JobMethods):
     """Synchronous client of the Lexica API. Use it as a context manager, or call `close()`.
 
-    Dictionary reads need no credentials. For word lists pass `api_key` (a personal API key) or
+    Dictionary reads need no credentials. For word lists and jobs pass `api_key` (a personal API key) or
     `access_token` (a bearer token, not refreshed), or call `sign_in`. Errors come back as
     `lexica_client.errors.LexicaError` subclasses; network failures and timeouts as httpx's own exceptions
     (`httpx.TransportError`).
@@ -280,7 +281,7 @@ class Lexica(ListMethods):
         return expect(response, SearchResults)
 
 
-class AsyncLexica(AsyncListMethods):
+class AsyncLexica(AsyncListMethods, AsyncJobMethods):
     """Asynchronous client of the Lexica API. Use it as an async context manager, or await `aclose()`.
 
     It takes the same credentials as `Lexica`.
