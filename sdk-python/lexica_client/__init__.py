@@ -16,6 +16,7 @@ values: the model and the list's ETag, which every later write to the list needs
 `JobFinished`; that `JobProgress` is the event, `lexica_client.models.JobProgress` the `Job.progress` member).
 """
 
+from lexica_client._sse import JobEvent
 from lexica_client._version import __version__
 from lexica_client.client import DEFAULT_BASE_URL, AsyncLexica, Lexica
 from lexica_client.errors import (
@@ -31,7 +32,7 @@ from lexica_client.errors import (
     UnexpectedResponseError,
     ValidationError,
 )
-from lexica_client.jobs import ExportLine, JobEvent
+from lexica_client.jobs import ExportLine
 from lexica_client.lists import Tagged
 from lexica_client.models import (
     Definition,

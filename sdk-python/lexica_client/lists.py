@@ -115,7 +115,9 @@ def _export_path(list_id: str) -> str:
     return f"/api/v1/lists/{quote(list_id, safe='')}/export"
 
 
-def _export_line(line: str) -> ListExportLine:
+def _export_line(line: bytes) -> ListExportLine:
+    # Lines are split on b"\n" only: httpx's iter_lines also splits on U+2028 and friends, which JSON strings
+    # may hold unescaped.
     with parsing(ListExportLine):
         return ListExportLine.from_dict(json.loads(line))
 
@@ -231,9 +233,12 @@ class ListMethods:
         The connection stays open until the generator is exhausted or closed (`contextlib.closing` helps).
         """
         with self._http.stream("GET", _export_path(list_id), headers={"Accept": _NDJSON_ACCEPT}) as response:
-            for line in response.iter_lines():
-                if line.strip():
-                    yield _export_line(line)
+            pending = b""
+            for chunk in response.iter_bytes():
+                *complete, pending = (pending + chunk).split(b"\n")
+                yield from (_export_line(line) for line in complete if line.strip())
+            if pending.strip():
+                yield _export_line(pending)
 
 
 class AsyncListMethods:
@@ -351,6 +356,11 @@ class AsyncListMethods:
         The connection stays open until the generator is exhausted or closed (`contextlib.aclosing` helps).
         """
         async with self._http.stream("GET", _export_path(list_id), headers={"Accept": _NDJSON_ACCEPT}) as response:
-            async for line in response.aiter_lines():
-                if line.strip():
-                    yield _export_line(line)
+            pending = b""
+            async for chunk in response.aiter_bytes():
+                *complete, pending = (pending + chunk).split(b"\n")
+                for line in complete:
+                    if line.strip():
+                        yield _export_line(line)
+            if pending.strip():
+                yield _export_line(pending)
