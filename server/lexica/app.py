@@ -28,6 +28,7 @@ from lexica.platform.cors import add_cors
 from lexica.platform.docs import mount_docs
 from lexica.platform.events import LATEST
 from lexica.platform.idempotency import IdempotencyMiddleware
+from lexica.platform.log_redaction import redact_access_logs
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
@@ -133,6 +134,7 @@ async def _closing(limiter: RateLimiter | None) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     check_implementations()
+    redact_access_logs()
     limiter = build_rate_limiter(settings) if settings.rate_limit_enabled else None
     app = FastAPI(
         title="Lexica",
