@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = Field(
         default="sqlite+aiosqlite:///./var/lexica.sqlite3",
-        description="SQLAlchemy URL of the database; SQLite file by default.",
+        description="The database: a SQLAlchemy URL (SQLite by default, PostgreSQL) or a mongodb:// URL.",
     )
     database_echo: bool = False
     # Database connection pool (server databases such as PostgreSQL; SQLite ignores these)
