@@ -15,9 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sdk_helpers import JOBS_ADMIN_EMAIL, PASSWORD, jobs_api_key, new_jobs_reader
 from seed import SAMPLE_ENTRIES, gcide_entries, seed_entries
 
 from lexica.words.repository import NewEntry
+from lexica_client import Lexica
 
 READY_PATH = "/health/ready"
 START_ATTEMPTS = 3  # a free port can be taken by someone else between our probe and uvicorn's bind
@@ -160,3 +162,38 @@ def run_worker(database_url: str, workdir: Path, *, extra_env: Mapping[str, str]
         yield process
     finally:
         _stop(process)
+
+
+# The SDK's job tests (`test_sdk_job*.py`): each module starts its own server, which runs jobs in-process one at a
+# time and ends every event stream after a second, so following a job for longer means reconnecting.
+
+
+@pytest.fixture(scope="module")
+def jobs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    database_url = seed_database(tmp_path_factory.mktemp("sdk-jobs-db"), SAMPLE_ENTRIES)
+    env = {
+        "LEXICA_FIRST_ADMIN_EMAIL": JOBS_ADMIN_EMAIL,
+        "LEXICA_FIRST_ADMIN_PASSWORD": PASSWORD,
+        "LEXICA_SECRET_KEY": "sdk-jobs-secret-key-long-enough-for-every-check",
+        "LEXICA_RATE_LIMIT_ENABLED": "false",
+        "LEXICA_EVENT_STREAM_LIFETIME_SECONDS": "1",
+        "LEXICA_JOB_CONCURRENCY": "1",
+    }
+    with run_live_server(database_url, tmp_path_factory.mktemp("sdk-jobs-server"), extra_env=env) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def admin_key(jobs_server: str) -> str:
+    return jobs_api_key(jobs_server, JOBS_ADMIN_EMAIL)
+
+
+@pytest.fixture(scope="module")
+def reader_key(jobs_server: str) -> str:
+    return new_jobs_reader(jobs_server)
+
+
+@pytest.fixture
+def admin(jobs_server: str, admin_key: str) -> Iterator[Lexica]:
+    with Lexica(jobs_server, api_key=admin_key, timeout=30.0) as client:
+        yield client
