@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import inspect
 import logging
@@ -118,8 +117,8 @@ async def _following_dictionary(state: AppState) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        # Bounded: shutdown must not wait on a read the bus does not let go of.
+        await asyncio.wait({task}, timeout=2)
 
 
 @asynccontextmanager

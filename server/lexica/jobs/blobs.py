@@ -40,17 +40,33 @@ class DirectoryBlobStore:
 
     async def append(self, name: str, data: bytes) -> None:
         path = self._path(name)
-        await anyio.Path(self._directory).mkdir(parents=True, exist_ok=True)
-        async with await anyio.open_file(path, "ab") as file:
-            await file.write(data)
+
+        def append() -> None:
+            # Open, write and close in one thread call: a task cancelled between an awaited open and its close
+            # (a job stopped at shutdown) would otherwise leave the file object to the garbage collector.
+            self._directory.mkdir(parents=True, exist_ok=True)
+            with path.open("ab") as file:
+                file.write(data)
+
+        await anyio.to_thread.run_sync(append)
 
     async def read(self, name: str) -> AsyncIterator[bytes]:
         path = self._path(name)
-        if not await anyio.Path(path).exists():
-            return
-        async with await anyio.open_file(path, "rb") as file:
-            while chunk := await file.read(CHUNK_BYTES):
-                yield chunk
+        offset = 0
+        while True:
+
+            def read_at(start: int) -> bytes:
+                if not path.exists():
+                    return b""
+                with path.open("rb") as file:
+                    file.seek(start)
+                    return file.read(CHUNK_BYTES)
+
+            chunk = await anyio.to_thread.run_sync(read_at, offset)
+            if not chunk:
+                return
+            offset += len(chunk)
+            yield chunk
 
     async def exists(self, name: str) -> bool:
         return await anyio.Path(self._path(name)).exists()

@@ -60,9 +60,12 @@ class InProcessJobQueue:
         return False
 
     async def close(self) -> None:
+        """Stop the running jobs (each at its next await; a batch in progress is rolled back, not half applied)."""
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            # A job inside a worker thread (reading GCIDE) ends when the thread does; shutdown waits a few seconds.
+            await asyncio.wait(self._tasks, timeout=10)
 
 
 async def _no_heartbeat() -> None:

@@ -99,7 +99,7 @@ class RedisEventBus:
     shared client uses for quick commands.
     """
 
-    def __init__(self, redis_url: str, *, prefix: str = "lexica:events:", block_ms: int = 5_000) -> None:
+    def __init__(self, redis_url: str, *, prefix: str = "lexica:events:", block_ms: int = 1_000) -> None:
         self._redis = Redis.from_url(redis_url, socket_timeout=block_ms / 1000 + 5, health_check_interval=30)
         self._prefix = prefix
         self._block_ms = block_ms
