@@ -83,12 +83,6 @@ def postgres_database(postgres_admin_url: str) -> Iterator[Callable[[], str]]:
         asyncio.run(postgres_admin(postgres_admin_url, *(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)' for n in made)))
 
 
-@pytest.fixture(scope="module")
-def postgres_url(postgres_database: Callable[[], str]) -> str:
-    """A fresh PostgreSQL database shared by one module (the app-level tests seed it once)."""
-    return postgres_database()
-
-
 @pytest.fixture(scope="session")
 def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of the test MongoDB server: LEXICA_TEST_MONGO_URL, or nx-27017 started for the session (stopped after).

@@ -1,39 +1,46 @@
-"""The MongoDB adapters (PyMongo's async API): the same behaviour as on SQL, through the whole app."""
+"""The whole app on each storage backend (SQLite, PostgreSQL through asyncpg, MongoDB through PyMongo's async API):
+the same behaviour over HTTP, on a database seeded once per backend with two letters of GCIDE."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
+from bench.services import BACKENDS
 from lexica.storage.backends import open_storage
 from lexica.words.gcide import SourceReport, read_entries
 from lexica.words.importing import import_entries
 from tests.conftest import _client, letter_files, make_settings
 
-ADMIN = ("mongo-admin@lexica.test", "a long and private passphrase")
+ADMIN = ("backend-admin@lexica.test", "a long and private passphrase")
 
 
-async def seed(database_url: str, files: list[Path]) -> int:
+async def _seed(database_url: str, files: list[Path]) -> None:
     async with open_storage(make_settings(database_url)) as storage:
-        entries = read_entries(files, SourceReport())
-        await import_entries(storage.words, entries)
-        return len(entries)
+        await import_entries(storage.words, read_entries(files, SourceReport()))
 
 
-@pytest.fixture(scope="module")
-def seeded_mongo(mongo_url: str) -> str:
-    asyncio.run(seed(mongo_url, letter_files("X", "Q")))
-    return mongo_url
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('app-sqlite') / 'lexica.sqlite3'}"
+    elif request.param == "postgresql":
+        fresh: Callable[[], str] = request.getfixturevalue("postgres_database")
+        url = fresh()
+    else:
+        url = str(request.getfixturevalue("mongo_url"))
+    asyncio.run(_seed(url, letter_files("X", "Q")))
+    return url
 
 
 @pytest.fixture
-async def api(seeded_mongo: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = make_settings(seeded_mongo, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]))
+async def api(seeded_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = make_settings(seeded_url, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]))
     async for client in _client(settings):
         yield client
 
@@ -45,7 +52,7 @@ async def admin_headers(api: httpx.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def test_lookup_and_readiness_on_mongodb(api: httpx.AsyncClient) -> None:
+async def test_lookup_and_readiness(api: httpx.AsyncClient) -> None:
     assert (await api.get("/health/ready")).json()["checks"] == {"storage": "ok", "dictionary": "ok"}
     response = await api.get("/api/v1/words/xylophone")
     assert response.status_code == 200
@@ -53,7 +60,7 @@ async def test_lookup_and_readiness_on_mongodb(api: httpx.AsyncClient) -> None:
     assert (await api.get("/api/v1/words/xylophonez")).status_code == 404
 
 
-async def test_listing_is_in_code_point_order_across_pages_on_mongodb(api: httpx.AsyncClient) -> None:
+async def test_listing_is_in_code_point_order_across_pages(api: httpx.AsyncClient) -> None:
     seen: list[str] = []
     url: str | None = "/api/v1/words?prefix=q&limit=50"
     while url is not None:
@@ -61,14 +68,14 @@ async def test_listing_is_in_code_point_order_across_pages_on_mongodb(api: httpx
         seen += [item["headword"] for item in page["items"]]
         url = page["links"]["next"]
     keys = [word.casefold() for word in seen]
-    assert keys == sorted(keys)  # Python's str order is code-point order, as MongoDB's binary string comparison
+    assert keys == sorted(keys)  # Python's str order is code-point order: that of SQLite, "C" and MongoDB
     assert len(seen) == len(set(seen)) > 500
     assert any(" " in word for word in seen)
 
 
-async def test_concurrent_conditional_writes_on_mongodb(api: httpx.AsyncClient) -> None:
+async def test_concurrent_conditional_writes_have_one_winner(api: httpx.AsyncClient) -> None:
     headers = await admin_headers(api)
-    etag = (await api.get("/api/v1/words/quiet")).headers["etag"]
+    etag = (await api.get("/api/v1/words/quiet", headers={"Cache-Control": "no-cache"})).headers["etag"]
     body = {"headword": "quiet", "parts_of_speech": []}
     responses = await asyncio.gather(
         *(api.put("/api/v1/words/quiet", json=body, headers={**headers, "If-Match": etag}) for _ in range(20))
@@ -76,8 +83,8 @@ async def test_concurrent_conditional_writes_on_mongodb(api: httpx.AsyncClient) 
     assert sorted(r.status_code for r in responses) == [200] + [412] * 19
 
 
-async def test_register_login_and_refresh_reuse_on_mongodb(api: httpx.AsyncClient) -> None:
-    email, password = "mongo-reader@lexica.test", "a smoke test passphrase"
+async def test_register_login_and_refresh_reuse(api: httpx.AsyncClient) -> None:
+    email, password = "backend-reader@lexica.test", "a smoke test passphrase"
     registered = await api.post("/api/v1/auth/register", json={"email": email, "password": password})
     assert registered.status_code == 201, registered.text
     assert (await api.post("/api/v1/auth/register", json={"email": email, "password": password})).status_code == 409
@@ -95,16 +102,16 @@ async def test_register_login_and_refresh_reuse_on_mongodb(api: httpx.AsyncClien
     assert after.status_code == 401  # reuse revoked the whole family
 
 
-async def test_api_keys_and_audit_on_mongodb(api: httpx.AsyncClient) -> None:
+async def test_api_keys_and_audit(api: httpx.AsyncClient) -> None:
     headers = await admin_headers(api)
-    created = await api.post("/api/v1/users/me/api-keys", json={"name": "mongo"}, headers=headers)
+    created = await api.post("/api/v1/users/me/api-keys", json={"name": "backend"}, headers=headers)
     assert created.status_code == 201
     assert (await api.get("/api/v1/users/me", headers={"X-API-Key": created.json()["key"]})).status_code == 200
     events = (await api.get("/api/v1/admin/audit-events?limit=5", headers=headers)).json()["items"]
     assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
 
 
-async def test_word_list_writers_at_one_version_have_one_winner_on_mongodb(api: httpx.AsyncClient) -> None:
+async def test_word_list_writers_at_one_version_have_one_winner(api: httpx.AsyncClient) -> None:
     headers = await admin_headers(api)
     created = await api.post("/api/v1/lists", json={"name": "Quiet words"}, headers=headers)
     assert created.status_code == 201, created.text
@@ -119,5 +126,5 @@ async def test_word_list_writers_at_one_version_have_one_winner_on_mongodb(api: 
     rest = await api.post(f"{href}/words", json={"headwords": words}, headers={**headers, "If-Match": etag})
     assert rest.status_code == 200, rest.text
     listed = (await api.get(href, params={"limit": 100}, headers=headers)).json()
-    assert [item["headword"] for item in listed["words"]["items"]] == words  # listed in key order, as the dictionary
+    assert [item["headword"] for item in listed["words"]["items"]] == words  # key order, as the dictionary
     assert listed["list"]["version"] == 3
