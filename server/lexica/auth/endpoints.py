@@ -15,7 +15,7 @@ from lexica.auth.repository import ApiKeyRecord, AuditRecord, UserRecord
 from lexica.auth.service import AuthService, IssuedTokens, invalid_grant
 from lexica.lists.endpoints import list_model
 from lexica.lists.service import ListService
-from lexica.platform.pagination import CursorCodec
+from lexica.platform.pagination import CursorCodec, next_page_link
 from lexica.platform.problems import instance_of, problem_response
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal, Role
@@ -66,10 +66,6 @@ def _token_pair(tokens: IssuedTokens) -> Reply[models.TokenPair]:
         refresh_token=tokens.refresh_token,
     )
     return Reply(body, headers=NO_STORE)
-
-
-def _next_link(path: str, limit: int, cursor: str | None) -> str | None:
-    return f"{path}?limit={limit}&cursor={cursor}" if cursor else None
 
 
 def oauth_validation_problem(request: Request, errors: Sequence[Mapping[str, Any]]) -> Response:
@@ -141,7 +137,7 @@ class UsersEndpoints(UsersApi):
         body = models.ApiKeyPage(
             items=[api_key_model(key) for key in keys[:limit]],
             next_cursor=next_cursor,
-            links=models.PageLinks(next=_next_link("/api/v1/users/me/api-keys", limit, next_cursor)),
+            links=models.PageLinks(next=next_page_link("/api/v1/users/me/api-keys", limit, next_cursor)),
         )
         return Reply(body, headers=PRIVATE)
 
@@ -188,6 +184,6 @@ class AdminEndpoints(AdminApi):
         body = models.AuditEventPage(
             items=[audit_model(event) for event in events[:limit]],
             next_cursor=next_cursor,
-            links=models.PageLinks(next=_next_link("/api/v1/admin/audit-events", limit, next_cursor)),
+            links=models.PageLinks(next=next_page_link("/api/v1/admin/audit-events", limit, next_cursor)),
         )
         return Reply(body, headers=PRIVATE)

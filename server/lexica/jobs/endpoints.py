@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlencode
 
 from lexica._generated import models
 from lexica._generated.interfaces import JobsApi
 from lexica.jobs.records import JobRecord
 from lexica.jobs.service import JobService
 from lexica.platform.binding import NdjsonUpload
+from lexica.platform.pagination import next_page_link
 from lexica.platform.reply import EventStream, Reply, Serialised, Streamed
 from lexica.platform.security import Principal
 
@@ -74,9 +74,10 @@ class JobsEndpoints(JobsApi):
 
     async def list_jobs(self, *, principal: Principal, limit: int, cursor: str | None) -> Reply[models.JobPage]:
         jobs, next_cursor = await self._service.jobs_of(principal, limit=limit, cursor=cursor)
-        next_link = f"{JOBS_PATH}?{urlencode({'limit': str(limit), 'cursor': next_cursor})}" if next_cursor else None
         body = models.JobPage(
-            items=[job_model(job) for job in jobs], next_cursor=next_cursor, links=models.PageLinks(next=next_link)
+            items=[job_model(job) for job in jobs],
+            next_cursor=next_cursor,
+            links=models.PageLinks(next=next_page_link(JOBS_PATH, limit, next_cursor)),
         )
         return Reply(body, headers=PRIVATE_NO_STORE)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from pydantic import BaseModel
 
 from lexica._generated import models
@@ -11,6 +9,7 @@ from lexica._generated.interfaces import ListsApi
 from lexica.lists.repository import ListRecord
 from lexica.lists.service import ListService, list_etag, validation_problem
 from lexica.platform.etags import if_none_match_matches
+from lexica.platform.pagination import next_page_link
 from lexica.platform.reply import Reply, Streamed
 from lexica.platform.security import Principal
 from lexica.words.endpoints import entry_href
@@ -37,10 +36,6 @@ def list_model(record: ListRecord) -> models.WordList:
     )
 
 
-def _next_link(path: str, limit: int, cursor: str | None) -> str | None:
-    return f"{path}?{urlencode({'limit': str(limit), 'cursor': cursor})}" if cursor is not None else None
-
-
 def _reject_nulls(body: BaseModel, *names: str) -> None:
     """In a JSON body, `null` for a member the schema does not let be null is a 422 (the models admit None)."""
     for name in names:
@@ -59,7 +54,7 @@ class ListsEndpoints(ListsApi):
         body = models.WordListPage(
             items=[list_model(record) for record in records],
             next_cursor=next_cursor,
-            links=models.PageLinks(next=_next_link(LISTS_PATH, limit, next_cursor)),
+            links=models.PageLinks(next=next_page_link(LISTS_PATH, limit, next_cursor)),
         )
         return Reply(body, headers=PRIVATE_NO_STORE)
 
@@ -96,7 +91,7 @@ class ListsEndpoints(ListsApi):
                     for word in page.words
                 ],
                 next_cursor=page.next_cursor,
-                links=models.PageLinks(next=_next_link(list_href(record.id), limit, page.next_cursor)),
+                links=models.PageLinks(next=next_page_link(list_href(record.id), limit, page.next_cursor)),
             ),
         )
         return Reply(body, headers=headers)

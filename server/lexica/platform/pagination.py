@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from itsdangerous import BadData, URLSafeSerializer
 
 from lexica.platform.problems import ProblemError
@@ -31,3 +33,8 @@ class CursorCodec:
 
 def invalid_cursor(detail: str) -> ProblemError:
     return ProblemError(400, detail, slug="invalid-cursor", title="Invalid Cursor")
+
+
+def next_page_link(path: str, limit: int, cursor: str | None) -> str | None:
+    """The `links.next` of a page: the same listing at `cursor`, or None on the last page."""
+    return f"{path}?{urlencode({'limit': str(limit), 'cursor': cursor})}" if cursor is not None else None
