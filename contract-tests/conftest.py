@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from sdk_helpers import JOBS_ADMIN_EMAIL, PASSWORD, jobs_api_key, new_jobs_reader
 from seed import SAMPLE_ENTRIES, gcide_entries, seed_entries
 
@@ -197,3 +198,19 @@ def reader_key(jobs_server: str) -> str:
 def admin(jobs_server: str, admin_key: str) -> Iterator[Lexica]:
     with Lexica(jobs_server, api_key=admin_key, timeout=30.0) as client:
         yield client
+
+
+def require_empty_redis(url: str, env_name: str) -> None:
+    """Redis at `url`, emptied (FLUSHDB: a database of the test's own, so no queue or event history is left over);
+    skips without it, or fails when LEXICA_REQUIRE_SERVICES=1."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
+    try:
+        client.ping()
+        client.flushdb()
+    except redis.RedisError as exc:
+        reason = f"Redis does not answer at {url} ({exc}); set {env_name}"
+        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
+        pytest.skip(reason)
+    finally:
+        client.close()

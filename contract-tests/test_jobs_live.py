@@ -17,10 +17,9 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-import redis
 import websockets
 from asyncapi_contract import validate_sse_event, validate_ws_message
-from conftest import run_live_server, run_worker, seed_database
+from conftest import require_empty_redis, run_live_server, run_worker, seed_database
 from seed import letter_entries
 
 from lexica.storage.sql.database import create_engine
@@ -29,20 +28,6 @@ from lexica.storage.sql.words import SqlWordRepository
 ADMIN = ("import-admin@lexica.test", "Quiet-Lantern-47-Orchard")
 # A database of its own: the test starts from an empty queue and event history (FLUSHDB), so never a shared one.
 REDIS_URL = os.environ.get("LEXICA_TEST_JOBS_REDIS_URL", "redis://127.0.0.1:6379/14")
-
-
-def _require_redis() -> None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=5)
-    try:
-        client.ping()
-        client.flushdb()
-    except redis.RedisError as exc:
-        reason = f"Redis does not answer at {REDIS_URL} ({exc}); set LEXICA_TEST_JOBS_REDIS_URL"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(reason)
-    finally:
-        client.close()
 
 
 async def _follow_sse(base_url: str, token: str, href: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -102,7 +87,7 @@ async def _count(database_url: str) -> int:
 def test_gcide_import_through_a_job_watched_over_sse_and_websocket(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    _require_redis()
+    require_empty_redis(REDIS_URL, "LEXICA_TEST_JOBS_REDIS_URL")
     # Letter X is there already (readiness wants a dictionary); the job imports all of GCIDE over it.
     database_url = seed_database(tmp_path_factory.mktemp("jobs-db"), letter_entries("X"))
     env = {

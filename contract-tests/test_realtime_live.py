@@ -15,9 +15,10 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 import websockets
-from asyncapi_contract import validate_sse_event, validate_ws_message
+from asyncapi_contract import validate_ws_message
 from conftest import run_live_server, seed_database
 from seed import SAMPLE_ENTRIES
+from sse_client import SseEvent, read_events
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 ADMIN = ("realtime-admin@lexica.test", "Quiet-Lantern-47-Orchard")
@@ -164,33 +165,12 @@ def test_entry_and_list_changes_reach_subscribers(server: str, admin_token: str,
     assert refused["code"] == "unknown_topic"
 
 
-def _read_stream(http: httpx.Client, href: str, headers: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(id, event, data) of one SSE connection, each validated against the AsyncAPI document."""
-    events: list[tuple[str, str, dict[str, Any]]] = []
-    with http.stream("GET", href, headers={**headers, "Accept": "text/event-stream"}) as response:
-        assert response.headers["content-type"].startswith("text/event-stream")
-        fields: dict[str, str] = {}
-        for line in response.iter_lines():
-            if line.startswith(":"):
-                continue
-            if line:
-                name, _, value = line.partition(":")
-                fields[name] = value.removeprefix(" ")
-                continue
-            if "event" in fields:
-                data = json.loads(fields["data"])
-                validate_sse_event(fields["event"], data)
-                events.append((fields.get("id", ""), fields["event"], data))
-            fields = {}
-    return events
-
-
-def _read_until_finished(http: httpx.Client, href: str, auth: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
+def _read_until_finished(http: httpx.Client, href: str, auth: dict[str, str]) -> list[SseEvent]:
     """Follow the job's events to the end, reconnecting with Last-Event-ID whenever a stream's lifetime ends."""
-    events = _read_stream(http, href, auth)
-    while events[-1][1] == "stream.reconnect":
+    events = read_events(http, href, auth)
+    while events[-1].name == "stream.reconnect":
         events.pop()
-        events += _read_stream(http, href, {**auth, "Last-Event-ID": events[-1][0]})
+        events += read_events(http, href, {**auth, "Last-Event-ID": events[-1].id or ""})
     return events
 
 
@@ -204,8 +184,8 @@ def test_job_events_over_websocket_and_sse(server: str, admin_token: str) -> Non
             "/api/v1/imports", content=lines, headers={**auth, "Content-Type": "application/x-ndjson"}
         ).json()
         events = _read_until_finished(http, job["events_href"], auth)
-    assert events[0][1] == "job.stages"
-    assert events[-1][1] == "job.finished"
+    assert events[0].name == "job.stages"
+    assert events[-1].name == "job.finished"
     replayed = asyncio.run(_exchange(server, admin_token, [{"type": "subscribe", "topics": [f"job:{job['id']}"]}]))
     assert replayed[0]["type"] == "subscribed"
 
@@ -220,4 +200,4 @@ def test_job_events_over_websocket_and_sse(server: str, admin_token: str) -> Non
             return seen
 
     seen = asyncio.run(history())
-    assert [message["event_id"] for message in seen] == [event_id for event_id, _, _ in events[1:]]
+    assert [message["event_id"] for message in seen] == [event.id for event in events[1:]]

@@ -12,8 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
-from conftest import run_live_server, run_worker, seed_database
+from conftest import require_empty_redis, run_live_server, run_worker, seed_database
 from seed import letter_entries
 
 from lexica.storage.sql.database import create_engine
@@ -22,20 +21,6 @@ from lexica.storage.sql.words import SqlWordRepository
 ADMIN = ("recovery-admin@lexica.test", "Quiet-Lantern-47-Orchard")
 REDIS_URL = os.environ.get("LEXICA_TEST_RECOVERY_REDIS_URL", "redis://127.0.0.1:6379/13")
 UPLOADED = 60_000
-
-
-def _require_redis() -> None:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1, socket_timeout=5)
-    try:
-        client.ping()
-        client.flushdb()  # a database of its own: an empty queue and history
-    except redis.RedisError as exc:
-        reason = f"Redis does not answer at {REDIS_URL} ({exc}); set LEXICA_TEST_RECOVERY_REDIS_URL"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(reason)
-    finally:
-        client.close()
 
 
 async def _count(database_url: str) -> int:
@@ -63,7 +48,7 @@ def _past_first_batches(job: dict[str, Any]) -> bool:
 
 @pytest.mark.slow
 def test_a_killed_worker_is_replaced_and_the_import_completes_once(tmp_path_factory: pytest.TempPathFactory) -> None:
-    _require_redis()
+    require_empty_redis(REDIS_URL, "LEXICA_TEST_RECOVERY_REDIS_URL")
     seeded = letter_entries("X")
     database_url = seed_database(tmp_path_factory.mktemp("recovery-db"), seeded)
     env = {
