@@ -9,6 +9,7 @@ from lexica._generated.interfaces import JobsApi
 from lexica.jobs.records import JobRecord
 from lexica.jobs.service import JobService
 from lexica.platform.binding import NdjsonUpload
+from lexica.platform.ndjson import ndjson_lines
 from lexica.platform.pagination import next_page_link
 from lexica.platform.reply import EventStream, Reply, Serialised, Streamed
 from lexica.platform.security import Principal
@@ -46,16 +47,10 @@ def _accepted(job: JobRecord) -> Reply[models.Job]:
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[Serialised[models.ExportLine]]:
-    """The file's lines as they are read (a line may span chunks)."""
-    pending = b""
-    async for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            if line:
-                yield Serialised(line)
-    if pending:
-        yield Serialised(pending)
+    """The file's lines as they are read."""
+    async for line in ndjson_lines(chunks):
+        if line:
+            yield Serialised(line)
 
 
 class JobsEndpoints(JobsApi):

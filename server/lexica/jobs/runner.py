@@ -23,6 +23,7 @@ from lexica.jobs.blobs import BlobStore
 from lexica.jobs.records import JobRecord, JobStore
 from lexica.lists.service import ListService
 from lexica.platform.events import EventBus
+from lexica.platform.ndjson import ndjson_lines
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.repository import NewEntry, UpsertCounts, WordRepository
 from lexica.words.service import WordService, new_entry
@@ -176,9 +177,8 @@ async def run_job(context: JobContext, job_id: str, heartbeat: Callable[[], Awai
 
 async def _read_upload(context: JobContext, job: JobRecord) -> list[NewEntry]:
     """The uploaded lines (validated when the upload was accepted) as entries; a repeated headword keeps its last."""
-    data = b"".join([chunk async for chunk in context.blobs.read(upload_blob(job.id))])
     entries: dict[str, NewEntry] = {}
-    for line in data.splitlines():
+    async for line in ndjson_lines(context.blobs.read(upload_blob(job.id))):
         if line.strip():
             parsed = _ENTRY_LINE.validate_json(line)
             entry = new_entry(parsed.headword, parsed.parts_of_speech)

@@ -70,9 +70,11 @@ class JobService:
         self._stream_lifetime = stream_lifetime_seconds
         self._heartbeat = heartbeat_seconds
 
-    async def _start(self, principal: Principal, kind: str, params: dict[str, str]) -> JobRecord:
+    async def _start(
+        self, principal: Principal, kind: str, params: dict[str, str], job_id: str | None = None
+    ) -> JobRecord:
         job = JobRecord(
-            id=new_list_id(),
+            id=job_id or new_list_id(),
             owner_id=principal.user_id,
             kind=kind,
             params=params,
@@ -133,17 +135,7 @@ class JobService:
             )
         if pending:
             await self._blobs.append(name, bytes(pending))
-        job = JobRecord(
-            id=job_id,
-            owner_id=principal.user_id,
-            kind="import",
-            params={"source": "upload"},
-            stages=IMPORT_STAGES,
-            stage=IMPORT_STAGES[0],
-        )
-        await self._jobs.create(job)
-        await self._queue.enqueue(job.id)
-        return job
+        return await self._start(principal, "import", {"source": "upload"}, job_id)
 
     async def start_export(self, principal: Principal, source: str, list_id: str | None) -> JobRecord:
         if source == "dictionary":

@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from lexica.platform.ndjson import ndjson_lines
 from lexica.platform.negotiation import acceptable
 from lexica.platform.problems import ProblemError
 from lexica.platform.reply import EventStream, Reply, Serialised, Streamed
@@ -156,16 +157,10 @@ class NdjsonUpload:
     async def lines(self) -> AsyncIterator[tuple[int, bytes]]:
         """(line number from 1, line without its newline) for every non-blank line."""
         number = 0
-        pending = b""
-        async for chunk in self.request.stream():
-            pending += chunk
-            *complete, pending = pending.split(b"\n")
-            for line in complete:
-                number += 1
-                if line.strip():
-                    yield number, line
-        if pending.strip():
-            yield number + 1, pending
+        async for line in ndjson_lines(self.request.stream()):
+            number += 1
+            if line.strip():
+                yield number, line
 
 
 _NDJSON = "application/x-ndjson"
