@@ -11,7 +11,7 @@ from lexica.auth.repository import ApiKeyRecord, AuditRecord, AuthRepository, Us
 from lexica.auth.service import AuthService
 from lexica.auth.tokens import digest, new_api_key
 from lexica.platform.clock import utc_now
-from lexica.platform.problems import ProblemError
+from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.security import Principal, Role
 
 
@@ -27,12 +27,9 @@ def conflict(detail: str) -> ProblemError:
 
 
 def invalid_code() -> ProblemError:
-    return ProblemError(
-        422,
+    return validation_problem(
         "The code is wrong, expired or was already used.",
-        slug="validation",
-        title="Validation Failed",
-        extra={"errors": [{"location": ["body", "code"], "message": "Invalid one-time code.", "type": "invalid_code"}]},
+        field_error(["body", "code"], "Invalid one-time code.", "invalid_code"),
     )
 
 
@@ -105,20 +102,9 @@ class AccountService:
     ) -> tuple[ApiKeyRecord, str]:
         now = utc_now()
         if expires_at is not None and expires_at <= now:
-            raise ProblemError(
-                422,
+            raise validation_problem(
                 "`expires_at` must be in the future.",
-                slug="validation",
-                title="Validation Failed",
-                extra={
-                    "errors": [
-                        {
-                            "location": ["body", "expires_at"],
-                            "message": "Must be in the future.",
-                            "type": "past",
-                        }
-                    ]
-                },
+                field_error(["body", "expires_at"], "Must be in the future.", "past"),
             )
         key, prefix = new_api_key()
         record = ApiKeyRecord(

@@ -7,7 +7,7 @@ import re
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from lexica.platform.problems import ProblemError
+from lexica.platform.problems import field_error, validation_problem
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -74,10 +74,6 @@ def check_new_password(password: str, email: str) -> None:
     else:
         reason = _weakness(password, email)
     if reason is not None:
-        raise ProblemError(
-            422,
-            f"The password {reason}.",
-            slug="validation",
-            title="Validation Failed",
-            extra={"errors": [{"location": ["body", "password"], "message": f"Password {reason}.", "type": "weak"}]},
+        raise validation_problem(
+            f"The password {reason}.", field_error(["body", "password"], f"Password {reason}.", "weak")
         )

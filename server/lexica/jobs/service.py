@@ -30,7 +30,7 @@ from lexica.lists.service import ListService, new_list_id
 from lexica.platform.binding import NdjsonUpload
 from lexica.platform.events import Event, EventBus
 from lexica.platform.pagination import CursorCodec
-from lexica.platform.problems import ProblemError
+from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.security import Principal, Role
 from lexica.words.keys import lookup_key
 
@@ -105,13 +105,11 @@ class JobService:
                 for item in error.errors(include_url=False, include_input=False):
                     if len(errors) < MAX_REPORTED_LINE_ERRORS:
                         location = [str(part) for part in item["loc"] if part != "__root__"]
-                        errors.append(
-                            {"location": ["body", number, *location], "message": item["msg"], "type": item["type"]}
-                        )
+                        errors.append(field_error(["body", number, *location], item["msg"], item["type"]))
                 continue
             except ValueError as error:
                 if len(errors) < MAX_REPORTED_LINE_ERRORS:
-                    errors.append({"location": ["body", number], "message": str(error), "type": "value_error"})
+                    errors.append(field_error(["body", number], str(error), "value_error"))
                 continue
             if not errors:
                 pending += line + b"\n"
@@ -126,13 +124,7 @@ class JobService:
                 if errors
                 else "The upload holds no entries."
             )
-            raise ProblemError(
-                422,
-                detail,
-                slug="validation",
-                title="Validation Failed",
-                extra={"errors": errors or [{"location": ["body"], "message": "No lines.", "type": "empty"}]},
-            )
+            raise validation_problem(detail, *(errors or [field_error(["body"], "No lines.", "empty")]))
         if pending:
             await self._blobs.append(name, bytes(pending))
         return await self._start(principal, "import", {"source": "upload"}, job_id)
@@ -143,12 +135,8 @@ class JobService:
                 raise ProblemError(403, "Only admins export the whole dictionary.", slug="forbidden", title="Forbidden")
             return await self._start(principal, "export", {"source": "dictionary"})
         if list_id is None:
-            raise ProblemError(
-                422,
-                "`list_id` is required to export a word list.",
-                slug="validation",
-                title="Validation Failed",
-                extra={"errors": [{"location": ["body", "list_id"], "message": "Required.", "type": "missing"}]},
+            raise validation_problem(
+                "`list_id` is required to export a word list.", field_error(["body", "list_id"], "Required.", "missing")
             )
         await self._lists.readable(list_id, principal)
         return await self._start(principal, "export", {"source": "list", "list_id": list_id})

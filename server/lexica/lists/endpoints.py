@@ -7,9 +7,10 @@ from pydantic import BaseModel
 from lexica._generated import models
 from lexica._generated.interfaces import ListsApi
 from lexica.lists.repository import ListRecord
-from lexica.lists.service import ListService, list_etag, validation_problem
+from lexica.lists.service import ListService, list_etag
 from lexica.platform.etags import if_none_match_matches
 from lexica.platform.pagination import next_page_link
+from lexica.platform.problems import field_error, validation_problem
 from lexica.platform.reply import Reply, Streamed
 from lexica.platform.security import Principal
 from lexica.words.endpoints import entry_href
@@ -40,7 +41,8 @@ def _reject_nulls(body: BaseModel, *names: str) -> None:
     """In a JSON body, `null` for a member the schema does not let be null is a 422 (the models admit None)."""
     for name in names:
         if name in body.model_fields_set and getattr(body, name) is None:
-            raise validation_problem(["body", name], f"`{name}` may not be null.", "null")
+            message = f"`{name}` may not be null."
+            raise validation_problem(message, field_error(["body", name], message, "null"))
 
 
 class ListsEndpoints(ListsApi):

@@ -24,7 +24,7 @@ from lexica.platform.clock import utc_now
 from lexica.platform.etags import parse_if_match
 from lexica.platform.events import EventBus
 from lexica.platform.pagination import CursorCodec
-from lexica.platform.problems import ProblemError
+from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
 from lexica.platform.security import Principal
 from lexica.words.keys import lookup_key
@@ -82,16 +82,6 @@ def _versions(if_match: str | None) -> set[int] | None:
     if tags is None:
         return None
     return {int(match.group(1)) for tag in tags if (match := _ETAG.match(tag))}
-
-
-def validation_problem(location: list[str | int], message: str, kind: str) -> ProblemError:
-    return ProblemError(
-        422,
-        message,
-        slug="validation",
-        title="Validation Failed",
-        extra={"errors": [{"location": location, "message": message, "type": kind}]},
-    )
 
 
 class ListService:
@@ -269,26 +259,22 @@ class ListService:
         keys = [lookup_key(headword) for headword in headwords]
         for index, key in enumerate(keys):
             if not key:
-                raise validation_problem(["body", "headwords", index], "The headword is empty.", "empty")
+                message = "The headword is empty."
+                raise validation_problem(message, field_error(["body", "headwords", index], message, "empty"))
         await self._owned(list_id, principal)  # 404/403 before telling the caller anything about the words
         known = await self._words.headwords_of(list(dict.fromkeys(keys)))
         unknown = [index for index, key in enumerate(keys) if key not in known]
         if unknown:
-            raise ProblemError(
-                422,
+            raise validation_problem(
                 f"{len(unknown)} headword(s) are not in the dictionary; nothing was added.",
-                slug="validation",
-                title="Validation Failed",
-                extra={
-                    "errors": [
-                        {
-                            "location": ["body", "headwords", index],
-                            "message": f"No entry for the headword {headwords[index]!r}.",
-                            "type": "unknown_headword",
-                        }
-                        for index in unknown
-                    ]
-                },
+                *(
+                    field_error(
+                        ["body", "headwords", index],
+                        f"No entry for the headword {headwords[index]!r}.",
+                        "unknown_headword",
+                    )
+                    for index in unknown
+                ),
             )
         now = utc_now()
         words = [ListWord(key=key, headword=known[key], added_at=now) for key in dict.fromkeys(keys)]

@@ -40,6 +40,16 @@ class ProblemError(Exception):
         self.extra = dict(extra or {})
 
 
+def field_error(location: Sequence[str | int], message: str, kind: str) -> dict[str, object]:
+    """One entry of a validation problem's `errors`: where, what is wrong, and a machine-readable kind."""
+    return {"location": list(location), "message": message, "type": kind}
+
+
+def validation_problem(detail: str, *errors: Mapping[str, object]) -> ProblemError:
+    """The 422 problem of a rule the app checks itself, in the same shape as the ones request validation raises."""
+    return ProblemError(422, detail, slug="validation", title="Validation Failed", extra={"errors": list(errors)})
+
+
 def problem_response(
     status: int,
     title: str,

@@ -7,7 +7,7 @@ from urllib.parse import quote, urlencode
 from lexica._generated import models
 from lexica._generated.interfaces import WordsApi
 from lexica.platform.etags import if_none_match_matches
-from lexica.platform.problems import ProblemError
+from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal
 from lexica.words.service import WordService
@@ -57,14 +57,9 @@ class WordsEndpoints(WordsApi):
     ) -> Reply[models.Entry]:
         if "parts_of_speech" in body.model_fields_set and body.parts_of_speech is None:
             # In a merge patch null removes a member; an entry cannot be without its parts of speech.
-            raise ProblemError(
-                422,
+            raise validation_problem(
                 "`parts_of_speech` cannot be removed; send the new list instead.",
-                slug="validation",
-                title="Validation Failed",
-                extra={
-                    "errors": [{"location": ["body", "parts_of_speech"], "message": "May not be null.", "type": "null"}]
-                },
+                field_error(["body", "parts_of_speech"], "May not be null.", "null"),
             )
         view = await self._service.patch_entry(headword, if_match, body.parts_of_speech)
         return Reply(view.body, headers={"ETag": view.etag})

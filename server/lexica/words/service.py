@@ -14,7 +14,7 @@ from lexica._generated.models import Entry, PartOfSpeechSection
 from lexica.platform.etags import parse_if_match
 from lexica.platform.events import EventBus
 from lexica.platform.pagination import CursorCodec
-from lexica.platform.problems import ProblemError
+from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
 from lexica.words.keys import lookup_key
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
@@ -76,12 +76,9 @@ def new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
     display = " ".join(headword.split())
     key = lookup_key(display)
     if not key:
-        raise ProblemError(
-            422,
+        raise validation_problem(
             "The headword is empty once spaces are removed.",
-            slug="validation",
-            title="Validation Failed",
-            extra={"errors": [{"location": ["body", "headword"], "message": "Empty headword.", "type": "empty"}]},
+            field_error(["body", "headword"], "Empty headword.", "empty"),
         )
     content = _SECTIONS.dump_json(parts)
     return NewEntry(
@@ -224,14 +221,9 @@ class WordService:
         key = lookup_key(headword)
         new = new_entry(new_headword, parts)
         if new.key != key:
-            raise ProblemError(
-                422,
+            raise validation_problem(
                 f"The body's headword {new.headword!r} does not name the entry {headword!r}.",
-                slug="validation",
-                title="Validation Failed",
-                extra={
-                    "errors": [{"location": ["body", "headword"], "message": "Must match the URL.", "type": "mismatch"}]
-                },
+                field_error(["body", "headword"], "Must match the URL.", "mismatch"),
             )
         return await self._write(key, if_match, new)
 
