@@ -22,6 +22,7 @@ from lexica.jobs.service import JobService
 from lexica.lists.service import ListService
 from lexica.platform.events import EventBus, build_event_bus
 from lexica.platform.idempotency import IdempotencyStore, build_store
+from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.pagination import CursorCodec
 from lexica.settings import Settings
 from lexica.storage.backends import Storage, open_storage
@@ -43,6 +44,7 @@ class AppState:
     idempotency: IdempotencyStore
     events: EventBus
     jobs: JobService
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
     implementations: dict[type[Any], Any] = field(default_factory=dict)
 
     async def storage_ok(self) -> bool:
