@@ -29,4 +29,8 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=120s \
 # LEXICA_SECRET_KEY must be provided at run time (production mode refuses to start without it).
 # `serve` imports GCIDE into the database on first start, then serves with uvicorn (uvloop, httptools).
 # With LEXICA_REDIS_URL set, run job workers from the same image: `docker run … lexica worker`.
+# SIGTERM drains first (readiness 503 for LEXICA_SHUTDOWN_DRAIN_SECONDS, 5 s in production, requests still served),
+# then in-flight requests get LEXICA_SHUTDOWN_GRACE_SECONDS (10 s): allow the container longer than both before
+# SIGKILL, e.g. `docker run --stop-timeout 20` (Docker's default is 10 s; Kubernetes' grace period is 30 s).
+STOPSIGNAL SIGTERM
 CMD ["lexica", "serve"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -173,3 +174,59 @@ def empty_database(backend: str, workdir: Path) -> Iterator[str]:
     finally:
         if process is not None:
             stop(process)
+
+
+class RedisServer:
+    """A private `redis-server` on a free loopback port, for tests that kill and restart Redis (never the shared
+    one): `start()`, `kill()` (SIGKILL, as an outage), `start()` again on the same port, `stop()`. `persistent`: an
+    append-only file synced on every write, so that a restart keeps what was written (as a production Redis would)."""
+
+    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+        self.port = free_port()
+        self._persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._workdir = workdir
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        executable = shutil.which("redis-server")
+        if executable is None:
+            raise ServiceUnavailable("redis-server is not installed (Debian package redis-server)")
+        command = [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        command += [*self._persistence, "--dir", str(self._workdir)]
+        with (self._workdir / f"redis-{self.port}.log").open("ab") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our argv
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as probe:
+                    probe.sendall(b"PING\r\n")
+                    if probe.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise ServiceUnavailable(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._process = None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            stop(self._process)
+            self._process = None
+
+
+@contextmanager
+def private_redis(workdir: Path, *, persistent: bool = False) -> Iterator[RedisServer]:
+    """A started `RedisServer`, stopped on exit."""
+    server = RedisServer(workdir, persistent=persistent)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -57,6 +57,7 @@ class OperationView:
     security: tuple[str, ...]
     anonymous_allowed: bool
     role: str | None
+    middleware_headers: tuple[str, ...] = ()  # lowercase names of header parameters a middleware handles
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def operation_view(op: Operation) -> OperationView:
         security=op.security,
         anonymous_allowed=op.anonymous_allowed,
         role=op.role,
+        middleware_headers=tuple(p.name.lower() for p in op.parameters if p.middleware and p.location == "header"),
         statuses=tuple(int(r.status) for r in op.responses if r.status.isdigit()),
     )
 

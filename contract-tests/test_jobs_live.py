@@ -97,6 +97,7 @@ def test_gcide_import_through_a_job_watched_over_sse_and_websocket(
         "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN[1],
         "LEXICA_SECRET_KEY": "jobs-live-secret-key-long-enough-for-every-check",
         "LEXICA_JOB_HEARTBEAT_SECONDS": "10",
+        "LEXICA_JOB_FILES_DIR": str(tmp_path_factory.mktemp("job-files")),  # shared by the instances and the worker
     }
     with (
         run_live_server(database_url, tmp_path_factory.mktemp("instance-a"), extra_env=env) as instance_a,

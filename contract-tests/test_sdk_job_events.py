@@ -158,7 +158,7 @@ def test_followed_import_yields_stages_progress_and_one_finished(big_import: Fol
     assert all(isinstance(event, JobProgress) for event in progress)
     assert isinstance(finished, JobFinished)
     assert finished.state == "succeeded"
-    assert finished.result == ImportResult(inserted=IMPORTED, updated=0, unchanged=0, skipped=0)
+    assert finished.result == ImportResult(inserted=IMPORTED, updated=0, unchanged=0, skipped=0, skipped_edited=0)
     writing = [event for event in progress if isinstance(event, JobProgress) and event.stage == "writing"]
     assert [event.done for event in writing] == sorted(event.done for event in writing)
     assert writing[-1].done == IMPORTED
@@ -221,7 +221,7 @@ async def test_job_queued_behind_another_still_gets_all_its_events(
     ]
     assert isinstance(finished, JobFinished)
     assert finished.state == "succeeded"
-    assert finished.result == ImportResult(inserted=3, updated=0, unchanged=0, skipped=0)
+    assert finished.result == ImportResult(inserted=3, updated=0, unchanged=0, skipped=0, skipped_edited=0)
     assert isinstance(export_events[-1], JobFinished)
     assert export_job.finished_at is not None
     assert queued_job.started_at is not None

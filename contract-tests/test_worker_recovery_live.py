@@ -59,6 +59,8 @@ def test_a_killed_worker_is_replaced_and_the_import_completes_once(tmp_path_fact
         "LEXICA_SECRET_KEY": "recovery-live-secret-key-long-enough-for-every-check",
         "LEXICA_JOB_HEARTBEAT_SECONDS": "2",
         "LEXICA_JOB_CONCURRENCY": "1",
+        # The upload the API receives is read by the workers: one job file directory for all (a shared volume).
+        "LEXICA_JOB_FILES_DIR": str(tmp_path_factory.mktemp("job-files")),
     }
     lines = "".join(
         json.dumps({"headword": f"zzrecover{n:06d}", "parts_of_speech": []}) + "\n" for n in range(UPLOADED)

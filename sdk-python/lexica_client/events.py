@@ -67,7 +67,16 @@ class ImportResult(BaseModel):
     inserted: Annotated[int, Field(ge=0)]
     updated: Annotated[int, Field(ge=0)]
     unchanged: Annotated[int, Field(ge=0)]
-    skipped: Annotated[int, Field(ge=0)]
+    skipped: Annotated[
+        int, Field(description="Source records that are not entries (fragments of entry text), left out.", ge=0)
+    ]
+    skipped_edited: Annotated[
+        int,
+        Field(
+            description="Entries edited through the API since they were imported whose imported content differs: kept as the\neditors left them (unless the import was started with `overwrite_edited=true`).\n",
+            ge=0,
+        ),
+    ]
 
 
 class ExportResult(BaseModel):
@@ -272,7 +281,11 @@ class ErrorCode(StrEnum):
     """
     `invalid_json`: the frame is not JSON; `invalid_message`: it is not a valid client message;
     `unknown_topic`: no such job or list; `forbidden`: the caller may not follow the topic;
-    `too_many_subscriptions`: the connection would exceed its subscription limit.
+    `too_many_subscriptions`: the connection would exceed its subscription limit;
+    `binary_frame`: the frame is binary (only text frames are read); `message_too_large`: the message is
+    longer than the message size limit; `message_too_deep`: it nests objects and arrays deeper than the
+    depth limit; `rate_limited`: the client sends messages faster than its rate, and this one was not
+    processed; `access_ended`: the caller may no longer follow `topic`, whose subscription has ended.
 
     """
 
@@ -281,6 +294,11 @@ class ErrorCode(StrEnum):
     UNKNOWN_TOPIC = "unknown_topic"
     FORBIDDEN = "forbidden"
     TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+    BINARY_FRAME = "binary_frame"
+    MESSAGE_TOO_LARGE = "message_too_large"
+    MESSAGE_TOO_DEEP = "message_too_deep"
+    RATE_LIMITED = "rate_limited"
+    ACCESS_ENDED = "access_ended"
 
 
 class JobStages(BaseModel):
@@ -376,7 +394,9 @@ class EntryChanged(BaseModel):
 
 class ErrorMessage(BaseModel):
     """
-    The server refused a client message; `id` echoes the message's id when it had one.
+    The server refused a client message, or ended a subscription (`access_ended`, with its `topic`). `id`
+    echoes the message's id when it had a valid one; it is null otherwise.
+
     """
 
     model_config = ConfigDict(
@@ -391,7 +411,11 @@ class ErrorMessage(BaseModel):
         ),
     ] = None
     code: ErrorCode
-    detail: Annotated[str, Field(description="A human-readable explanation.")]
+    detail: Annotated[str, Field(description="A human-readable explanation.", max_length=500)]
+    topic: Annotated[
+        Topic | None,
+        Field(description="The topic whose subscription ended (`access_ended`); absent or null otherwise."),
+    ] = None
 
 
 class ServerMessage(

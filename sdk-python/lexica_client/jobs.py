@@ -52,6 +52,11 @@ def _unset(value: str | None) -> str | Unset:
 # Uploads and downloads
 
 
+def _overwrite_params(overwrite_edited: bool) -> dict[str, str]:
+    """The query of an import that replaces entries edited since they were imported (none: they are kept)."""
+    return {"overwrite_edited": "true"} if overwrite_edited else {}
+
+
 def _upload_headers(idempotency_key: str | None) -> dict[str, str]:
     headers = {"Content-Type": "application/x-ndjson"}
     if idempotency_key is not None:
@@ -138,22 +143,35 @@ class JobMethods:
     _api: AuthenticatedClient
     _http: httpx.Client
 
-    def start_gcide_import(self, *, idempotency_key: str | None = None) -> Job:
-        """Starts an import of the GCIDE dictionary bundled with the server."""
+    def start_gcide_import(self, *, overwrite_edited: bool = False, idempotency_key: str | None = None) -> Job:
+        """Starts an import of the GCIDE dictionary bundled with the server.
+
+        Entries edited through the API since they were imported are kept (counted in the result's
+        `skipped_edited`) unless `overwrite_edited`.
+        """
         body = ImportRequest(source=ImportRequestSource.GCIDE)
         with parsing(Job):
-            response = _start_import.sync_detailed(client=self._api, body=body, idempotency_key=_unset(idempotency_key))
+            response = _start_import.sync_detailed(
+                client=self._api,
+                body=body,
+                overwrite_edited=overwrite_edited,
+                idempotency_key=_unset(idempotency_key),
+            )
         return expect(response, Job)
 
-    def import_entries(self, entries: Iterable[EntryLike], *, idempotency_key: str | None = None) -> Job:
+    def import_entries(
+        self, entries: Iterable[EntryLike], *, overwrite_edited: bool = False, idempotency_key: str | None = None
+    ) -> Job:
         """Uploads `entries` (`EntryInput`s or dicts of the same shape) as NDJSON, streamed, and starts their import.
 
         The server checks every line first: a bad one raises `ValidationError` whose `errors` name the line
-        (`["body", <line number>, ...]`, from 1), and nothing is imported.
+        (`["body", <line number>, ...]`, from 1), and nothing is imported. Entries edited through the API since
+        they were imported are kept (the result's `skipped_edited`) unless `overwrite_edited`.
         """
         _check_entries(entries)
         headers = _upload_headers(idempotency_key)
-        return _started(self._http.post(_IMPORTS_PATH, content=_ndjson(entries), headers=headers))
+        params = _overwrite_params(overwrite_edited)
+        return _started(self._http.post(_IMPORTS_PATH, content=_ndjson(entries), headers=headers, params=params))
 
     def _start_export(self, body: ExportRequest, idempotency_key: str | None) -> Job:
         with parsing(Job):
@@ -251,22 +269,30 @@ class AsyncJobMethods:
     _api: AuthenticatedClient
     _http: httpx.AsyncClient
 
-    async def start_gcide_import(self, *, idempotency_key: str | None = None) -> Job:
-        """Starts an import of the GCIDE dictionary bundled with the server."""
+    async def start_gcide_import(self, *, overwrite_edited: bool = False, idempotency_key: str | None = None) -> Job:
+        """As `Lexica.start_gcide_import`."""
         body = ImportRequest(source=ImportRequestSource.GCIDE)
         with parsing(Job):
             response = await _start_import.asyncio_detailed(
-                client=self._api, body=body, idempotency_key=_unset(idempotency_key)
+                client=self._api,
+                body=body,
+                overwrite_edited=overwrite_edited,
+                idempotency_key=_unset(idempotency_key),
             )
         return expect(response, Job)
 
     async def import_entries(
-        self, entries: Iterable[EntryLike] | AsyncIterable[EntryLike], *, idempotency_key: str | None = None
+        self,
+        entries: Iterable[EntryLike] | AsyncIterable[EntryLike],
+        *,
+        overwrite_edited: bool = False,
+        idempotency_key: str | None = None,
     ) -> Job:
         """As `Lexica.import_entries`; `entries` may also be an async iterable."""
         _check_entries(entries)
         headers = _upload_headers(idempotency_key)
-        return _started(await self._http.post(_IMPORTS_PATH, content=_andjson(entries), headers=headers))
+        params = _overwrite_params(overwrite_edited)
+        return _started(await self._http.post(_IMPORTS_PATH, content=_andjson(entries), headers=headers, params=params))
 
     async def _start_export(self, body: ExportRequest, idempotency_key: str | None) -> Job:
         with parsing(Job):

@@ -12,10 +12,11 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 import lexica
 from lexica._generated.interfaces import API_CLASSES, AdminApi, AuthApi, JobsApi, ListsApi, OpsApi, UsersApi, WordsApi
-from lexica._generated.routes import add_routes
+from lexica._generated.routes import OPERATIONS, add_routes
 from lexica.auth.endpoints import AdminEndpoints, AuthEndpoints, UsersEndpoints, oauth_validation_problem
 from lexica.auth.rate_limit_identity import identify
 from lexica.jobs.endpoints import JobsEndpoints
@@ -23,12 +24,14 @@ from lexica.jobs.runner import DICTIONARY_TOPIC
 from lexica.lists.endpoints import ListsEndpoints
 from lexica.ops.endpoints import OpsEndpoints
 from lexica.platform.body_limit import BodySizeLimitMiddleware
+from lexica.platform.body_timeout import BodyTimeoutMiddleware
 from lexica.platform.cors import add_cors
 from lexica.platform.docs import mount_docs
 from lexica.platform.events import LATEST
 from lexica.platform.idempotency import IdempotencyMiddleware
-from lexica.platform.log_redaction import redact_access_logs
-from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware
+from lexica.platform.lifecycle import LIFESPAN_STATE_KEY
+from lexica.platform.logs import install_log_safety
+from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware, UnhandledErrorMiddleware
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
 from lexica.realtime.websocket import websocket_endpoint
@@ -72,7 +75,7 @@ def build_implementations(state: AppState) -> dict[type[Any], Any]:
         WordsApi: WordsEndpoints(state.words, entry_max_age=state.settings.entry_max_age_seconds),
         ListsApi: ListsEndpoints(state.lists),
         JobsApi: JobsEndpoints(state.jobs),
-        OpsApi: OpsEndpoints(checks),
+        OpsApi: OpsEndpoints(checks, state.lifecycle),
         AuthApi: AuthEndpoints(state.auth),
         UsersApi: UsersEndpoints(state.account, state.cursors, state.lists),
         AdminApi: AdminEndpoints(state.account, state.cursors),
@@ -91,7 +94,12 @@ def _lifespan(
                 gc.collect()
                 gc.freeze()
                 gc.set_threshold(50_000, 50, 100)
-            yield {"lexica": state, "implementations": state.implementations, "authenticator": state.auth}
+            yield {
+                "lexica": state,
+                "implementations": state.implementations,
+                "authenticator": state.auth,
+                LIFESPAN_STATE_KEY: state.lifecycle,  # the server starts the drain on SIGTERM (platform/server.py)
+            }
 
     return lifespan
 
@@ -133,7 +141,7 @@ async def _closing(limiter: RateLimiter | None) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     check_implementations()
-    redact_access_logs()
+    install_log_safety()  # control characters escaped in every log line, credentials redacted
     limiter = build_rate_limiter(settings) if settings.rate_limit_enabled else None
     app = FastAPI(
         title="Lexica",
@@ -149,16 +157,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The AsyncAPI `ws` channel (asyncapi/lexica.yaml); not an OpenAPI operation.
     app.router.routes.append(WebSocketRoute("/api/v1/ws", websocket_endpoint, name="ws"))
     app.state.validation_overrides = {"issueToken": oauth_validation_problem}
-    mount_docs(app)
-    app.add_middleware(IdempotencyMiddleware)  # innermost: sees bodies the size limit has let through
+    mount_docs(app, enabled=settings.docs_enabled)
+    # Innermost: sees bodies the size limit has let through; only the operations whose spec takes the header.
+    app.add_middleware(IdempotencyMiddleware, operations=OPERATIONS)
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_body_bytes,
         larger={"/api/v1/imports": settings.max_upload_bytes},
     )
+    app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)  # around every body reader
     if limiter is not None:
         app.add_middleware(RateLimitMiddleware, limiter=limiter, identify=identify)
+    # Any other exception becomes a 500 problem here, inside CORS, security headers and the request id.
+    app.add_middleware(UnhandledErrorMiddleware)
     add_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every response carries the id
+    app.add_middleware(RequestIdMiddleware)  # outermost but one, so every response carries the id
+    # Outermost: the client address every layer sees (logs, rate limits, login throttle, audit) is X-Forwarded-For's
+    # only when the connection comes from a trusted proxy (LEXICA_FORWARDED_ALLOW_IPS); uvicorn's own is off.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app

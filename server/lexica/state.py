@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from redis.asyncio import Redis
 
 from lexica.auth.account import AccountService
 from lexica.auth.service import AuthService
-from lexica.auth.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle
-from lexica.jobs.blobs import BlobStore, build_blob_store
-from lexica.jobs.queue import InProcessJobQueue, JobQueue, SaqJobQueue
-from lexica.jobs.records import JobStore, build_job_store
-from lexica.jobs.runner import JobContext, run_job
+from lexica.auth.throttle import build_login_throttle
+from lexica.jobs.blobs import BlobStore
+from lexica.jobs.limits import JobLimits
+from lexica.jobs.queue import JobQueue, SaqJobQueue
+from lexica.jobs.records import JobStore
+from lexica.jobs.retention import RetentionSweeper
+from lexica.jobs.runner import JobContext
 from lexica.jobs.service import JobService
+from lexica.jobs.wiring import (
+    build_blob_store,
+    in_process_queue,
+    open_job_store,
+    recover_interrupted,
+    retention_sweeper,
+)
 from lexica.lists.service import ListService
 from lexica.platform.events import EventBus, build_event_bus
-from lexica.platform.idempotency import IdempotencyStore, build_store
+from lexica.platform.idempotency import Idempotency, build_idempotency
 from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.pagination import CursorCodec
+from lexica.platform.redis_client import redis_client, redis_options
+from lexica.realtime.hub import WebSocketHub
 from lexica.settings import Settings
 from lexica.storage.backends import Storage, open_storage
 from lexica.words.service import WordService
@@ -41,11 +53,16 @@ class AppState:
     lists: ListService
     auth: AuthService
     account: AccountService
-    idempotency: IdempotencyStore
+    idempotency: Idempotency
     events: EventBus
     jobs: JobService
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
     implementations: dict[type[Any], Any] = field(default_factory=dict)
+
+    @cached_property
+    def websockets(self) -> WebSocketHub:
+        """What this instance's sockets share (limits, per-user socket count, topic access); made on first use."""
+        return WebSocketHub(self.settings, self.redis, self.jobs, self.lists)
 
     async def storage_ok(self) -> bool:
         await self.storage.ping()
@@ -62,13 +79,12 @@ def job_queue(settings: Settings, context: JobContext) -> JobQueue:
     """SAQ on Redis (run `lexica worker` processes) when Redis is configured, else this process's own worker."""
     if settings.redis_url:
         return SaqJobQueue(
-            settings.redis_url, heartbeat_seconds=settings.job_heartbeat_seconds, retries=settings.job_retries
+            settings.redis_url,
+            heartbeat_seconds=settings.job_heartbeat_seconds,
+            retries=settings.job_retries,
+            options=redis_options(settings),
         )
-
-    async def run(job_id: str, heartbeat: Callable[[], Awaitable[None]]) -> None:
-        await run_job(context, job_id, heartbeat)
-
-    return InProcessJobQueue(run, concurrency=settings.job_concurrency)
+    return in_process_queue(settings, context)
 
 
 @dataclass
@@ -107,19 +123,24 @@ def build_services(
 async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     """Open storage and clients, build the services; close everything on exit."""
     async with open_storage(settings) as storage:
-        redis = Redis.from_url(settings.redis_url, socket_timeout=2.0) if settings.redis_url else None
-        events = build_event_bus(settings.redis_url)
+        # Every Redis client comes from one factory: timeouts, one retry, health checks, the circuit breaker.
+        redis = redis_client(settings.redis_url, redis_options(settings)) if settings.redis_url else None
+        events = build_event_bus(settings.redis_url, redis_options(settings))
         queue: JobQueue | None = None
+        sweeper: RetentionSweeper | None = None
         try:
             cursors = CursorCodec(settings.effective_secret)
-            job_store = build_job_store(redis)
-            blobs = build_blob_store(redis, settings.job_files_dir)
+            job_store = await open_job_store(settings, redis)
+            blobs = build_blob_store(settings)
             services = build_services(settings, storage, cursors, events, job_store, blobs)
             words = services.words
             queue = job_queue(settings, services.job_context)
+            await recover_interrupted(services.job_context)
+            sweeper = retention_sweeper(settings, job_store, blobs, events)
+            sweeper.start()
             if settings.search_index_on_startup:
                 logger.info("search index holds %d headwords", await words.rebuild_index())
-            throttle: LoginThrottle = RedisLoginThrottle(redis) if redis is not None else MemoryLoginThrottle()
+            throttle = build_login_throttle(redis)
             auth = AuthService(
                 storage.auth,
                 throttle,
@@ -134,6 +155,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                 and await auth.bootstrap_admin(admin_email, admin_password.get_secret_value())
             ):
                 logger.info("created the first admin from settings")
+            lifecycle = Lifecycle()
             yield AppState(
                 settings=settings,
                 storage=storage,
@@ -143,7 +165,7 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                 lists=services.lists,
                 auth=auth,
                 account=AccountService(storage.auth, auth),
-                idempotency=build_store(redis, settings.idempotency_ttl_seconds),
+                idempotency=build_idempotency(redis, settings),
                 events=events,
                 jobs=JobService(
                     job_store,
@@ -154,9 +176,14 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
                     cursors,
                     stream_lifetime_seconds=settings.event_stream_lifetime_seconds,
                     heartbeat_seconds=settings.job_heartbeat_seconds,
+                    lifecycle=lifecycle,
+                    limits=JobLimits.from_settings(settings),
                 ),
+                lifecycle=lifecycle,
             )
         finally:
+            if sweeper is not None:
+                await sweeper.stop()
             if queue is not None:
                 await queue.close()
             await events.close()

@@ -74,6 +74,7 @@ class JobsApi(abc.ABC):
         *,
         principal: Principal,
         body: models.ImportRequest | NdjsonUpload,
+        overwrite_edited: bool,
     ) -> Reply[models.Job]:
         """Import dictionary entries (admin) (`POST /api/v1/imports`)."""
 

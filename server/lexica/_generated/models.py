@@ -33,13 +33,13 @@ class Registration(BaseModel):
     email: Annotated[
         str,
         Field(
-            description="The address to sign in with; compared case-insensitively.",
+            description="The address to sign in with; compared case-insensitively after Unicode NFKC normalisation.\nControl characters and invisible (format) characters such as U+200B are refused.\n",
             max_length=254,
-            pattern="^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$",
+            pattern="^[^@\\s\\x00-\\x1f\\x7f\\u00ad\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff]+@[^@\\s\\x00-\\x1f\\x7f\\u00ad\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff]+\\.[^@\\s\\x00-\\x1f\\x7f\\u00ad\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u206f\\ufeff]+$",
         ),
     ]
     password: Annotated[SecretStr, Field(max_length=128, min_length=12)]
-    display_name: Annotated[str | None, Field(max_length=100, min_length=1)] = None
+    display_name: Annotated[str | None, Field(max_length=100, min_length=1, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 class User(BaseModel):
@@ -62,14 +62,21 @@ class TokenRequest(BaseModel):
     """
 
     grant_type: GrantType
-    username: Annotated[str | None, Field(description="The account's email (password grant).", max_length=254)] = None
+    username: Annotated[
+        str | None,
+        Field(description="The account's email (password grant).", max_length=254, pattern="^[^\\x00-\\x1f\\x7f]*$"),
+    ] = None
     password: Annotated[SecretStr | None, Field(max_length=128)] = None
     otp: Annotated[
         str | None,
-        Field(description="A TOTP code or a recovery code, when two-factor authentication is on.", max_length=32),
+        Field(
+            description="A TOTP code or a recovery code, when two-factor authentication is on.",
+            max_length=32,
+            pattern="^[^\\x00-\\x1f\\x7f]*$",
+        ),
     ] = None
-    refresh_token: Annotated[str | None, Field(max_length=512)] = None
-    scope: Annotated[str | None, Field(max_length=200)] = None
+    refresh_token: Annotated[str | None, Field(max_length=512, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
+    scope: Annotated[str | None, Field(max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 class TokenPair(BaseModel):
@@ -83,7 +90,7 @@ class RefreshTokenBody(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    refresh_token: Annotated[str, Field(max_length=512, min_length=1)]
+    refresh_token: Annotated[str, Field(max_length=512, min_length=1, pattern="^[^\\x00-\\x1f\\x7f]*$")]
 
 
 class TotpEnrolment(BaseModel):
@@ -106,7 +113,7 @@ class ApiKeyRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[str, Field(max_length=100, min_length=1)]
+    name: Annotated[str, Field(max_length=100, min_length=1, pattern="^[^\\x00-\\x1f\\x7f]*$")]
     expires_at: Annotated[
         AwareDatetime | None,
         Field(description="When the key stops working; never, if absent or null. Must be in the future."),
@@ -250,8 +257,13 @@ class WordListInput(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[str, Field(max_length=100, min_length=1, pattern="\\S")]
-    description: Annotated[str | None, Field(max_length=1000)] = None
+    name: Annotated[
+        str,
+        Field(max_length=100, min_length=1, pattern="^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"),
+    ]
+    description: Annotated[
+        str | None, Field(max_length=1000, pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$")
+    ] = None
     visibility: Visibility | None = "private"
 
 
@@ -263,8 +275,13 @@ class WordListPatch(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    name: Annotated[str | None, Field(max_length=100, min_length=1, pattern="\\S")] = None
-    description: Annotated[str | None, Field(max_length=1000)] = None
+    name: Annotated[
+        str | None,
+        Field(max_length=100, min_length=1, pattern="^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"),
+    ] = None
+    description: Annotated[
+        str | None, Field(max_length=1000, pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$")
+    ] = None
     visibility: Visibility | None = None
 
 
@@ -287,7 +304,10 @@ class ListWordItem(BaseModel):
 
 
 class Headword(RootModel[str]):
-    root: Annotated[str, Field(max_length=200, min_length=1, pattern="\\S")]
+    root: Annotated[
+        str,
+        Field(max_length=200, min_length=1, pattern="^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$"),
+    ]
 
 
 class ListWordsInput(BaseModel):
@@ -312,6 +332,12 @@ class Problem(BaseModel):
     status: Annotated[int, Field(description="The HTTP status code.", ge=400, le=599)]
     detail: Annotated[str | None, Field(description="What went wrong in this occurrence.")] = None
     instance: Annotated[str | None, Field(description="The path of the request that failed.")] = None
+    request_id: Annotated[
+        str | None,
+        Field(
+            description="The request's id, also in the `X-Request-ID` response header; every log line about the request\ncarries it, so quote it when reporting a problem (especially a `5xx`).\n"
+        ),
+    ] = None
 
 
 class ValidationError(BaseModel):
@@ -332,9 +358,16 @@ class ValidationProblem(Problem):
     errors: Annotated[list[ValidationError], Field(min_length=1)]
 
 
+class Example(RootModel[str]):
+    root: Annotated[str, Field(pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$")]
+
+
 class Definition(BaseModel):
-    text: Annotated[str, Field(description="The definition as GCIDE words it.")]
-    examples: Annotated[list[str], Field(description="Quotations or usage examples given for this definition.")]
+    text: Annotated[
+        str,
+        Field(description="The definition as GCIDE words it.", pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"),
+    ]
+    examples: Annotated[list[Example], Field(description="Quotations or usage examples given for this definition.")]
 
 
 class PartOfSpeechSection(BaseModel):
@@ -343,14 +376,27 @@ class PartOfSpeechSection(BaseModel):
     """
 
     part_of_speech: Annotated[
-        str, Field(description="The part of speech as abbreviated by GCIDE (`n.`, `v. t.`, `a.`, ...).")
+        str,
+        Field(
+            description="The part of speech as abbreviated by GCIDE (`n.`, `v. t.`, `a.`, ...).",
+            pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$",
+        ),
     ]
-    etymology: str | None
+    etymology: Annotated[str | None, Field(pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$")]
     definitions: list[Definition]
     compounds: Annotated[
-        str | None, Field(description="Compound and derived terms listed under the entry (GCIDE `cs`).")
+        str | None,
+        Field(
+            description="Compound and derived terms listed under the entry (GCIDE `cs`).",
+            pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$",
+        ),
     ]
-    synonyms: Annotated[str | None, Field(description="The synonym paragraph (GCIDE `syn`).")]
+    synonyms: Annotated[
+        str | None,
+        Field(
+            description="The synonym paragraph (GCIDE `syn`).", pattern="^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"
+        ),
+    ]
 
 
 class EntryInput(BaseModel):
@@ -363,7 +409,7 @@ class EntryInput(BaseModel):
             description="The headword as displayed; its normalised form identifies the entry.",
             max_length=80,
             min_length=1,
-            pattern="\\S",
+            pattern="^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
         ),
     ]
     parts_of_speech: Annotated[list[PartOfSpeechSection], Field(max_length=100)]
@@ -492,10 +538,15 @@ class Job(BaseModel):
     result: Annotated[
         dict[str, Any] | None,
         Field(
-            description="Imports: `inserted`, `updated`, `unchanged`, `skipped` counts. Exports: `lines`, the number of lines\nin the file.\n"
+            description="Imports: `inserted`, `updated`, `unchanged`, `skipped` (source records that are not entries) and\n`skipped_edited` (entries edited through the API since they were imported, kept because the imported\ncontent differs; see `overwrite_edited`) counts. Exports: `lines`, the number of lines in the file.\n"
         ),
     ]
-    error: Problem | None
+    error: Annotated[
+        Problem | None,
+        Field(
+            description="Why a `failed` job failed, as a problem document. Among its `type`s: `/problems/job-interrupted`\n(the server stopped while the job was queued or running, and nothing will run it again: start it\nagain), `/problems/worker-lost` (its worker died and the retries are used up),\n`/problems/job-queue-unavailable` (it could not be queued; it never ran), and\n`/problems/storage-quota-exceeded` (an export's file outgrew the owner's storage quota).\n"
+        ),
+    ]
     href: str
     events_href: str
     result_href: str | None

@@ -53,7 +53,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/words/{headword}",
         route_path="/api/v1/words/{headword:path}",
         produces=("application/json",),
-        statuses=(200, 401, 403, 404, 405, 406, 412, 413, 415, 422, 428, 429),
+        statuses=(200, 401, 403, 404, 405, 406, 408, 412, 413, 415, 422, 428, 429),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role="editor",
@@ -77,7 +77,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/words/{headword}",
         route_path="/api/v1/words/{headword:path}",
         produces=("application/json",),
-        statuses=(200, 401, 403, 404, 405, 406, 412, 413, 415, 422, 428, 429),
+        statuses=(200, 401, 403, 404, 405, 406, 408, 412, 413, 415, 422, 428, 429),
         consumes=("application/merge-patch+json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role="editor",
@@ -101,11 +101,12 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/words",
         route_path="/api/v1/words",
         produces=("application/json",),
-        statuses=(201, 401, 403, 405, 406, 409, 413, 415, 422, 429),
+        statuses=(201, 401, 403, 405, 406, 408, 409, 413, 415, 422, 429, 503),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role="editor",
         locations={},
+        middleware_headers=frozenset({"idempotency-key"}),
     ),
     OperationInfo(
         operation_id="searchWords",
@@ -137,11 +138,12 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/lists",
         route_path="/api/v1/lists",
         produces=("application/json",),
-        statuses=(201, 401, 405, 406, 409, 413, 415, 422, 429),
+        statuses=(201, 401, 405, 406, 408, 409, 413, 415, 422, 429, 503),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
         locations={},
+        middleware_headers=frozenset({"idempotency-key"}),
     ),
     OperationInfo(
         operation_id="getList",
@@ -178,7 +180,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/lists/{list_id}",
         route_path="/api/v1/lists/{list_id}",
         produces=("application/json",),
-        statuses=(200, 401, 403, 404, 405, 406, 412, 413, 415, 422, 428, 429),
+        statuses=(200, 401, 403, 404, 405, 406, 408, 412, 413, 415, 422, 428, 429),
         consumes=("application/merge-patch+json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
@@ -190,7 +192,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/lists/{list_id}/words",
         route_path="/api/v1/lists/{list_id}/words",
         produces=("application/json",),
-        statuses=(200, 401, 403, 404, 405, 406, 409, 412, 413, 415, 422, 428, 429),
+        statuses=(200, 401, 403, 404, 405, 406, 408, 409, 412, 413, 415, 422, 428, 429),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
@@ -230,11 +232,12 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/imports",
         route_path="/api/v1/imports",
         produces=("application/json",),
-        statuses=(202, 401, 403, 405, 406, 409, 413, 415, 422, 429),
+        statuses=(202, 401, 403, 405, 406, 408, 409, 413, 415, 422, 429, 503),
         consumes=("application/json", "application/x-ndjson"),
         security=("OAuth2Password", "ApiKeyHeader"),
         role="admin",
-        locations={},
+        locations={"overwrite_edited": ("query", "overwrite_edited")},
+        middleware_headers=frozenset({"idempotency-key"}),
     ),
     OperationInfo(
         operation_id="startExport",
@@ -242,11 +245,12 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/exports",
         route_path="/api/v1/exports",
         produces=("application/json",),
-        statuses=(202, 401, 403, 404, 405, 406, 409, 413, 415, 422, 429),
+        statuses=(202, 401, 403, 404, 405, 406, 408, 409, 413, 415, 422, 429, 503),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
         locations={},
+        middleware_headers=frozenset({"idempotency-key"}),
     ),
     OperationInfo(
         operation_id="listJobs",
@@ -338,11 +342,12 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/auth/register",
         route_path="/api/v1/auth/register",
         produces=("application/json",),
-        statuses=(201, 405, 406, 409, 413, 415, 422, 429),
+        statuses=(201, 405, 406, 408, 409, 413, 415, 422, 429, 503),
         consumes=("application/json",),
         security=(),
         role=None,
         locations={},
+        middleware_headers=frozenset({"idempotency-key"}),
     ),
     OperationInfo(
         operation_id="issueToken",
@@ -350,7 +355,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/auth/token",
         route_path="/api/v1/auth/token",
         produces=("application/json",),
-        statuses=(200, 400, 405, 406, 413, 415, 422, 429),
+        statuses=(200, 400, 405, 406, 408, 413, 415, 422, 429),
         consumes=("application/x-www-form-urlencoded",),
         security=(),
         role=None,
@@ -362,7 +367,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/auth/logout",
         route_path="/api/v1/auth/logout",
         produces=(),
-        statuses=(204, 405, 413, 415, 422, 429),
+        statuses=(204, 405, 408, 413, 415, 422, 429),
         consumes=("application/json",),
         security=(),
         role=None,
@@ -422,11 +427,12 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/users/me/api-keys",
         route_path="/api/v1/users/me/api-keys",
         produces=("application/json",),
-        statuses=(201, 401, 405, 406, 409, 413, 415, 422, 429),
+        statuses=(201, 401, 405, 406, 408, 409, 413, 415, 422, 429, 503),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
         locations={},
+        middleware_headers=frozenset({"idempotency-key"}),
     ),
     OperationInfo(
         operation_id="revokeApiKey",
@@ -446,7 +452,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/admin/users/{user_id}/role",
         route_path="/api/v1/admin/users/{user_id}/role",
         produces=("application/json",),
-        statuses=(200, 401, 403, 404, 409, 405, 406, 413, 415, 422, 429),
+        statuses=(200, 401, 403, 404, 408, 409, 405, 406, 413, 415, 422, 429),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role="admin",
@@ -482,7 +488,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/users/me/mfa/totp/confirm",
         route_path="/api/v1/users/me/mfa/totp/confirm",
         produces=("application/json",),
-        statuses=(200, 401, 405, 406, 409, 413, 415, 422, 429),
+        statuses=(200, 401, 405, 406, 408, 409, 413, 415, 422, 429),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
@@ -494,7 +500,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         path="/api/v1/users/me/mfa/totp/disable",
         route_path="/api/v1/users/me/mfa/totp/disable",
         produces=(),
-        statuses=(204, 401, 405, 409, 413, 415, 422, 429),
+        statuses=(204, 401, 405, 408, 409, 413, 415, 422, 429),
         consumes=("application/json",),
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
@@ -505,9 +511,9 @@ OPERATIONS: tuple[OperationInfo, ...] = (
 
 class _GetEntryParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    headword: Annotated[str, Field(min_length=1, max_length=200)]
-    if_none_match: Annotated[str | None, Field(max_length=2048)] = None
-    cache_control: Annotated[str | None, Field(max_length=256)] = None
+    headword: Annotated[str, Field(min_length=1, max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")]
+    if_none_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
+    cache_control: Annotated[str | None, Field(max_length=256, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _get_entry(request: Request) -> Response:
@@ -531,8 +537,8 @@ async def _get_entry(request: Request) -> Response:
 
 class _ReplaceEntryParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    headword: Annotated[str, Field(min_length=1, max_length=200)]
-    if_match: Annotated[str | None, Field(max_length=2048)] = None
+    headword: Annotated[str, Field(min_length=1, max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")]
+    if_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _replace_entry(request: Request) -> Response:
@@ -557,8 +563,8 @@ async def _replace_entry(request: Request) -> Response:
 
 class _DeleteEntryParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    headword: Annotated[str, Field(min_length=1, max_length=200)]
-    if_match: Annotated[str | None, Field(max_length=2048)] = None
+    headword: Annotated[str, Field(min_length=1, max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")]
+    if_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _delete_entry(request: Request) -> Response:
@@ -581,8 +587,8 @@ async def _delete_entry(request: Request) -> Response:
 
 class _PatchEntryParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    headword: Annotated[str, Field(min_length=1, max_length=200)]
-    if_match: Annotated[str | None, Field(max_length=2048)] = None
+    headword: Annotated[str, Field(min_length=1, max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")]
+    if_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _patch_entry(request: Request) -> Response:
@@ -607,9 +613,9 @@ async def _patch_entry(request: Request) -> Response:
 
 class _ListWordsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    prefix: Annotated[str | None, Field(max_length=200)] = None
+    prefix: Annotated[str | None, Field(max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _list_words(request: Request) -> Response:
@@ -647,7 +653,7 @@ async def _create_entry(request: Request) -> Response:
 
 class _SearchWordsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    q: Annotated[str, Field(min_length=1, max_length=100)]
+    q: Annotated[str, Field(min_length=1, max_length=100, pattern="^[^\\x00-\\x1f\\x7f]*$")]
     mode: Annotated[models.SearchMode, Field()] = models.SearchMode("auto")
     limit: Annotated[int, Field(ge=1, le=50)] = 10
 
@@ -675,7 +681,7 @@ async def _search_words(request: Request) -> Response:
 class _ListMyListsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _list_my_lists(request: Request) -> Response:
@@ -714,8 +720,8 @@ class _GetListParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
-    if_none_match: Annotated[str | None, Field(max_length=2048)] = None
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
+    if_none_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _get_list(request: Request) -> Response:
@@ -745,7 +751,7 @@ async def _get_list(request: Request) -> Response:
 class _DeleteListParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
-    if_match: Annotated[str | None, Field(max_length=2048)] = None
+    if_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _delete_list(request: Request) -> Response:
@@ -769,7 +775,7 @@ async def _delete_list(request: Request) -> Response:
 class _UpdateListParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
-    if_match: Annotated[str | None, Field(max_length=2048)] = None
+    if_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _update_list(request: Request) -> Response:
@@ -795,7 +801,7 @@ async def _update_list(request: Request) -> Response:
 class _AddListWordsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
-    if_match: Annotated[str | None, Field(max_length=2048)] = None
+    if_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _add_list_words(request: Request) -> Response:
@@ -821,8 +827,8 @@ async def _add_list_words(request: Request) -> Response:
 class _RemoveListWordParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     list_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
-    headword: Annotated[str, Field(min_length=1, max_length=200)]
-    if_match: Annotated[str | None, Field(max_length=2048)] = None
+    headword: Annotated[str, Field(min_length=1, max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")]
+    if_match: Annotated[str | None, Field(max_length=2048, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _remove_list_word(request: Request) -> Response:
@@ -865,15 +871,25 @@ async def _export_list(request: Request) -> Response:
     return render(reply, operation)
 
 
+class _StartImportParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    overwrite_edited: Annotated[bool, Field()] = False
+
+
 async def _start_import(request: Request) -> Response:
     operation = OPERATIONS[15]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    if (overwrite_edited := request.query_params.get("overwrite_edited")) is not None:
+        raw["overwrite_edited"] = overwrite_edited
+    params = parameters(_StartImportParameters, raw, operation)
     body = await json_or_ndjson_body(request, models.ImportRequest, operation)
     api = implementation(request, JobsApi)
     reply = await api.start_import(
         principal=principal,
         body=body,
+        overwrite_edited=params.overwrite_edited,
     )
     return render(reply, operation)
 
@@ -894,7 +910,7 @@ async def _start_export(request: Request) -> Response:
 class _ListJobsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _list_jobs(request: Request) -> Response:
@@ -959,7 +975,7 @@ async def _cancel_job(request: Request) -> Response:
 class _StreamJobEventsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     job_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
-    last_event_id: Annotated[str | None, Field(max_length=64)] = None
+    last_event_id: Annotated[str | None, Field(max_length=64, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _stream_job_events(request: Request) -> Response:
@@ -1085,7 +1101,7 @@ async def _export_current_user(request: Request) -> Response:
 class _ListApiKeysParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _list_api_keys(request: Request) -> Response:
@@ -1165,7 +1181,7 @@ async def _set_user_role(request: Request) -> Response:
 class _ListAuditEventsParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str | None, Field(min_length=1, max_length=1024)] = None
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
 
 
 async def _list_audit_events(request: Request) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.types import Scope
 
 from lexica.platform.rate_limit import ClientIdentity, default_identify
@@ -16,5 +16,9 @@ async def identify(scope: Scope) -> ClientIdentity:
     if state is None:
         return fallback
     headers = Headers(scope=scope)
-    key = await state.auth.client_key(headers.get("authorization"), headers.get("x-api-key"))
+    authorization = headers.get("authorization")
+    if authorization is None and scope["type"] == "websocket":  # browsers send their token in the query
+        token = QueryParams(scope.get("query_string", b"")).get("access_token")
+        authorization = f"Bearer {token}" if token else None
+    key = await state.auth.client_key(authorization, headers.get("x-api-key"))
     return ClientIdentity("authenticated", key) if key is not None else fallback

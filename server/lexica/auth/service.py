@@ -13,6 +13,7 @@ from cachetools import TTLCache
 from fastapi import Request
 
 from lexica.auth import passwords, totp
+from lexica.auth.emails import check_new_email, normalise_email
 from lexica.auth.repository import AuthRepository, UserRecord
 from lexica.auth.throttle import LoginThrottle
 from lexica.auth.tokens import (
@@ -38,10 +39,6 @@ class IssuedTokens:
     access_token: str
     refresh_token: str
     expires_in: int
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().casefold()
 
 
 def invalid_grant(detail: str, *, error: str = "invalid_grant", **extra: object) -> ProblemError:
@@ -97,6 +94,7 @@ class AuthService:
         self, email: str, password: str, display_name: str | None, role: Role = Role.READER
     ) -> UserRecord:
         email = normalise_email(email)
+        check_new_email(email)
         passwords.check_new_password(password, email)
         # argon2id takes ~100 ms of CPU and releases the GIL: hash in a worker thread, not on the event loop.
         password_hash = await asyncio.to_thread(passwords.hash_password, password)
@@ -172,7 +170,9 @@ class AuthService:
             raise invalid_grant("The password grant needs `username` and `password`.", error="invalid_request")
         email = normalise_email(username)
         ip = current_client_ip()
-        wait = await self._throttle.wait_seconds(email, ip)
+        # Counted before the password is checked (one atomic reservation): concurrent guesses cannot all be
+        # evaluated before the first failure is recorded. A failure keeps the reservation; success clears it.
+        wait = await self._throttle.reserve(email, ip)
         if wait:
             throttled = await self._repo.user_by_email(email)
             # Only the opaque id is recorded, never the email: deleting the account leaves nothing personal.
@@ -188,11 +188,9 @@ class AuthService:
         stored_hash = user.password_hash if user else passwords.DUMMY_HASH
         valid = await asyncio.to_thread(passwords.verify_password, stored_hash, password)
         if user is None or not valid:
-            await self._throttle.failed(email, ip)
             await self.audit("login.failed", subject_id=user.id if user else None, detail="bad credentials")
             raise invalid_grant("The email or password is wrong.")
         if user.totp_confirmed and not await self._second_factor_ok(user, otp):
-            await self._throttle.failed(email, ip)
             await self.audit("login.failed", subject_id=user.id, detail="missing or wrong one-time code")
             raise invalid_grant("A valid one-time code (`otp`) is required for this account.", mfa_required=True)
         await self._throttle.succeeded(email, ip)

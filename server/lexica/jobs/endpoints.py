@@ -58,11 +58,12 @@ class JobsEndpoints(JobsApi):
         self._service = service
 
     async def start_import(
-        self, *, principal: Principal, body: models.ImportRequest | NdjsonUpload
+        self, *, principal: Principal, body: models.ImportRequest | NdjsonUpload, overwrite_edited: bool
     ) -> Reply[models.Job]:
         if isinstance(body, NdjsonUpload):
-            return _accepted(await self._service.start_upload_import(principal, body))
-        return _accepted(await self._service.start_gcide_import(principal))
+            started = await self._service.start_upload_import(principal, body, overwrite_edited=overwrite_edited)
+            return _accepted(started)
+        return _accepted(await self._service.start_gcide_import(principal, overwrite_edited=overwrite_edited))
 
     async def start_export(self, *, principal: Principal, body: models.ExportRequest) -> Reply[models.Job]:
         return _accepted(await self._service.start_export(principal, body.source.value, body.list_id))

@@ -14,8 +14,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from saq import Queue
+from redis.exceptions import RedisError
 from saq.job import Status
+from saq.queue.redis import RedisQueue
+
+from lexica.platform.redis_client import RedisOptions, redis_client
 
 logger = logging.getLogger("lexica.jobs")
 
@@ -26,8 +29,14 @@ FUNCTION = "run_lexica_job"
 Runner = Callable[[str, Callable[[], Awaitable[None]]], Awaitable[None]]
 
 
+class QueueUnavailable(Exception):
+    """The queue takes no jobs (it is closing); SAQ's own failures are `redis.exceptions.RedisError`."""
+
+
 class JobQueue(Protocol):
-    async def enqueue(self, job_id: str) -> None: ...
+    async def enqueue(self, job_id: str) -> None:
+        """Hand the job to a worker; raises `QueueUnavailable` or `redis.exceptions.RedisError` when it cannot."""
+        ...
 
     async def lost(self, job_id: str) -> bool:
         """Whether the queue gave the job up (a lost worker and no retries left): the job never ends by itself."""
@@ -37,30 +46,51 @@ class JobQueue(Protocol):
 
 
 class InProcessJobQueue:
-    """Runs jobs as tasks of this process, `concurrency` at a time; they end with the process."""
+    """Runs jobs as tasks of this process, `concurrency` at a time; they end with the process.
 
-    def __init__(self, run: Runner, *, concurrency: int = 2) -> None:
+    `interrupted` records a job that was still waiting for a slot when the queue closed (a running job records
+    that itself, see `run_job`); whatever the process could not record, the next start-up does.
+    """
+
+    def __init__(
+        self,
+        run: Runner,
+        *,
+        concurrency: int = 2,
+        interrupted: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
         self._run = run
+        self._interrupted = interrupted
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
 
     async def enqueue(self, job_id: str) -> None:
+        if self._closing:
+            raise QueueUnavailable("the server is shutting down")
         task = asyncio.create_task(self._guarded(job_id), name=f"lexica-job-{job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _guarded(self, job_id: str) -> None:
-        async with self._slots:
-            try:
+        started = False
+        try:
+            async with self._slots:
+                started = True
                 await self._run(job_id, _no_heartbeat)
-            except Exception:  # run_job reports failures on the job; this is a bug in the runner itself
-                logger.exception("job %s crashed the in-process worker", job_id)
+        except asyncio.CancelledError:
+            if not started and self._interrupted is not None:
+                await self._interrupted(job_id)
+            raise
+        except Exception:  # run_job reports failures on the job; this is a bug in the runner itself
+            logger.exception("job %s crashed the in-process worker", job_id)
 
     async def lost(self, job_id: str) -> bool:
         return False
 
     async def close(self) -> None:
         """Stop the running jobs (each at its next await; a batch in progress is rolled back, not half applied)."""
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -75,8 +105,20 @@ async def _no_heartbeat() -> None:
 class SaqJobQueue:
     """Enqueues onto SAQ; `lexica worker` processes run the jobs."""
 
-    def __init__(self, redis_url: str, *, heartbeat_seconds: int, retries: int) -> None:
-        self.queue = Queue.from_url(redis_url, name=QUEUE_NAME)
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        heartbeat_seconds: int,
+        retries: int,
+        options: RedisOptions | None = None,
+        blocking: bool = False,
+    ) -> None:
+        # The app's Redis client (circuit breaker, one retry, health checks); a worker (`blocking`) waits in BLMOVE
+        # for the next job, so its reads have no timeout.
+        options = options or RedisOptions()
+        client = redis_client(redis_url, options, socket_timeout=None if blocking else options.socket_timeout)
+        self.queue = RedisQueue(client, name=QUEUE_NAME)
         self._heartbeat = heartbeat_seconds
         self._retries = retries
 
@@ -87,11 +129,15 @@ class SaqJobQueue:
         )
 
     async def lost(self, job_id: str) -> bool:
+        # No SAQ job at all: it was never enqueued (Redis failed in between) or SAQ forgot it; nothing will run it.
         job = await self.queue.job(job_id)
-        return job is not None and job.status in (Status.ABORTED, Status.FAILED)
+        return job is None or job.status in (Status.ABORTED, Status.FAILED)
 
     async def close(self) -> None:
-        await self.queue.disconnect()
+        try:
+            await self.queue.disconnect()
+        except RedisError as exc:  # Redis is down at shutdown: nothing left to tell it
+            logger.warning("the job queue did not disconnect cleanly: %s", exc)
 
 
 def saq_function(run: Runner) -> Callable[..., Awaitable[None]]:

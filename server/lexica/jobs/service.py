@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from sse_starlette import ServerSentEvent
 
 from lexica.jobs.blobs import BlobStore
-from lexica.jobs.queue import JobQueue
-from lexica.jobs.records import JobRecord, JobStore
+from lexica.jobs.limits import (
+    JobLimits,
+    UserLimits,
+    queue_unavailable,
+    queue_unavailable_problem,
+    quota_exceeded,
+    too_many_jobs,
+)
+from lexica.jobs.queue import JobQueue, QueueUnavailable
+from lexica.jobs.records import HOUR, RUNNING_RETRY_AFTER, JobRecord, JobStore, Refusal, hourly_retry_after
 from lexica.jobs.runner import (
     EXPORT_STAGES,
     IMPORT_STAGES,
+    OVERWRITE_EDITED,
+    QUOTA_PARAM,
     finished_payload,
     job_topic,
     result_blob,
@@ -29,10 +40,13 @@ from lexica.jobs.runner import (
 from lexica.lists.service import ListService, new_list_id
 from lexica.platform.binding import NdjsonUpload
 from lexica.platform.events import Event, EventBus
+from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.security import Principal, Role
 from lexica.words.keys import lookup_key
+
+logger = logging.getLogger("lexica.jobs")
 
 MAX_REPORTED_LINE_ERRORS = 20
 _UPLOAD_FLUSH_BYTES = 1 << 20
@@ -41,6 +55,21 @@ _FINISHED_HISTORY_WAIT = 1.0  # a finished job's stream ends if its kept history
 
 def _not_found(job_id: str) -> ProblemError:
     return ProblemError(404, f"No job {job_id!r}.")
+
+
+def _overwrite(overwrite_edited: bool) -> dict[str, str]:
+    """The job parameter asking an import to replace entries edited since they were imported (absent: keep them)."""
+    return {OVERWRITE_EDITED: "true"} if overwrite_edited else {}
+
+
+@contextlib.contextmanager
+def _unavailable_queue_refuses() -> Iterator[None]:
+    """Redis (job records, the queue) unreachable before anything was stored: a 503, not a 500."""
+    try:
+        yield
+    except RedisError as exc:
+        logger.warning("jobs are unavailable: %s", exc)
+        raise queue_unavailable(recorded=False) from None
 
 
 def _sse(event: Event) -> ServerSentEvent:
@@ -60,7 +89,10 @@ class JobService:
         *,
         stream_lifetime_seconds: float,
         heartbeat_seconds: float,
+        lifecycle: Lifecycle | None = None,
+        limits: JobLimits | None = None,
     ) -> None:
+        self._limits = limits or JobLimits.defaults()
         self._jobs = jobs
         self._queue = queue
         self._bus = bus
@@ -69,29 +101,101 @@ class JobService:
         self._cursors = cursors
         self._stream_lifetime = stream_lifetime_seconds
         self._heartbeat = heartbeat_seconds
+        self._lifecycle = lifecycle or Lifecycle()  # a drain ends event streams as their lifetime does
+
+    async def _unfinished_count(self, owner_id: str) -> int:
+        """The owner's queued and running jobs, after marking failed those whose worker was lost for good."""
+        jobs = [await self._reconciled(job) for job in await self._jobs.unfinished_of(owner_id)]
+        return sum(not job.finished for job in jobs)
+
+    async def _check_quota(self, owner_id: str, quota_bytes: int, *, adding: int = 0) -> None:
+        used = await self._blobs.usage(owner_id)
+        if used + adding > quota_bytes or (adding == 0 and used >= quota_bytes):
+            oldest = await self._blobs.oldest(owner_id)
+            expires = (oldest or time.time()) + self._limits.retention_seconds
+            raise quota_exceeded(quota_bytes, int(expires - time.time()) + 1)
+
+    async def _precheck(self, principal: Principal, *, files: bool) -> UserLimits:
+        """Refuse a caller who is at a limit before any work (reading an upload); `_start` decides atomically."""
+        limits = self._limits.of(principal)
+        if await self._unfinished_count(principal.user_id) >= limits.jobs.running:
+            raise too_many_jobs(Refusal("running", RUNNING_RETRY_AFTER), limits.jobs)
+        recent = await self._jobs.jobs_of(principal.user_id, before=None, limit=limits.jobs.per_hour)
+        now = datetime.now(UTC)
+        if len(recent) >= limits.jobs.per_hour and recent[-1].created_at > now - HOUR:
+            raise too_many_jobs(Refusal("per_hour", hourly_retry_after(recent[-1].id, now)), limits.jobs)
+        if files:
+            await self._check_quota(principal.user_id, limits.storage_bytes)
+        return limits
 
     async def _start(
-        self, principal: Principal, kind: str, params: dict[str, str], job_id: str | None = None
+        self,
+        principal: Principal,
+        kind: str,
+        params: dict[str, str],
+        job_id: str | None = None,
+        *,
+        limits: UserLimits | None = None,
+    ) -> JobRecord:
+        """Admit the job against its owner's limits, then queue it; if it cannot be queued, it is failed at once."""
+        with _unavailable_queue_refuses():
+            if limits is None:
+                limits = await self._precheck(principal, files=kind == "export")
+            job = await self._admit(principal, kind, params, job_id, limits)
+        try:
+            await self._queue.enqueue(job.id)
+        except (RedisError, QueueUnavailable) as exc:
+            logger.warning("job %s could not be queued (%s); it is recorded as failed", job.id, exc)
+            await self._fail_unqueued(job)
+            raise queue_unavailable(recorded=True) from None
+        return job
+
+    async def _admit(
+        self, principal: Principal, kind: str, params: dict[str, str], job_id: str | None, limits: UserLimits
     ) -> JobRecord:
         job = JobRecord(
             id=job_id or new_list_id(),
             owner_id=principal.user_id,
             kind=kind,
-            params=params,
+            params={**params, QUOTA_PARAM: str(limits.storage_bytes)},
             stages=IMPORT_STAGES if kind == "import" else EXPORT_STAGES,
             stage=(IMPORT_STAGES if kind == "import" else EXPORT_STAGES)[0],
         )
-        await self._jobs.create(job)
-        await self._queue.enqueue(job.id)
+        refusal = await self._jobs.admit(job, limits.jobs)
+        if refusal is not None:
+            raise too_many_jobs(refusal, limits.jobs)
         return job
 
-    async def start_gcide_import(self, principal: Principal) -> JobRecord:
-        return await self._start(principal, "import", {"source": "gcide"})
+    async def _fail_unqueued(self, job: JobRecord) -> None:
+        """Best effort: if even this write fails, the job is failed when next read (the queue never heard of it)."""
+        failed = replace(job, state="failed", finished_at=datetime.now(UTC), error=queue_unavailable_problem())
+        try:
+            await self._jobs.save(failed)
+            await self._bus.publish(job_topic(job.id), "job.finished", finished_payload(failed))
+        except RedisError as exc:
+            logger.warning("job %s stays queued until it is next read: %s", job.id, exc)
 
-    async def start_upload_import(self, principal: Principal, upload: NdjsonUpload) -> JobRecord:
-        """Check every line before anything is queued; the valid upload is kept for the worker."""
+    async def start_gcide_import(self, principal: Principal, *, overwrite_edited: bool = False) -> JobRecord:
+        return await self._start(principal, "import", {"source": "gcide", **_overwrite(overwrite_edited)})
+
+    async def start_upload_import(
+        self, principal: Principal, upload: NdjsonUpload, *, overwrite_edited: bool = False
+    ) -> JobRecord:
+        """Check every line before anything is queued; the valid upload is kept for the worker (in the caller's
+        storage quota: an upload that would not fit is refused as soon as it does not)."""
+        with _unavailable_queue_refuses():
+            limits = await self._precheck(principal, files=True)
         job_id = new_list_id()
-        name = upload_blob(job_id)
+        name = upload_blob(principal.user_id, job_id)
+        try:
+            params = {"source": "upload", **_overwrite(overwrite_edited)}
+            await self._receive_upload(principal.user_id, upload, name, limits.storage_bytes)
+            return await self._start(principal, "import", params, job_id, limits=limits)
+        except BaseException:
+            await self._blobs.delete(name)
+            raise
+
+    async def _receive_upload(self, owner_id: str, upload: NdjsonUpload, name: str, quota_bytes: int) -> None:
         errors: list[dict[str, object]] = []
         lines = 0
         pending = bytearray()
@@ -114,10 +218,10 @@ class JobService:
             if not errors:
                 pending += line + b"\n"
                 if len(pending) >= _UPLOAD_FLUSH_BYTES:
+                    await self._check_quota(owner_id, quota_bytes, adding=len(pending))
                     await self._blobs.append(name, bytes(pending))
                     pending.clear()
         if errors or not lines:
-            await self._blobs.delete(name)
             detail = (
                 f"{len(errors)} problem(s) in the upload (the first {MAX_REPORTED_LINE_ERRORS} are listed); "
                 "nothing was imported."
@@ -126,8 +230,8 @@ class JobService:
             )
             raise validation_problem(detail, *(errors or [field_error(["body"], "No lines.", "empty")]))
         if pending:
+            await self._check_quota(owner_id, quota_bytes, adding=len(pending))
             await self._blobs.append(name, bytes(pending))
-        return await self._start(principal, "import", {"source": "upload"}, job_id)
 
     async def start_export(self, principal: Principal, source: str, list_id: str | None) -> JobRecord:
         if source == "dictionary":
@@ -206,9 +310,10 @@ class JobService:
                 slug="conflict",
                 title="Conflict",
             )
-        if not await self._blobs.exists(result_blob(job.id)) and (job.result or {}).get("lines"):
+        name = result_blob(job.owner_id, job.id)
+        if not await self._blobs.exists(name) and (job.result or {}).get("lines"):
             raise ProblemError(404, "The export's file has expired; start the export again.")
-        return job, self._blobs.read(result_blob(job.id))
+        return job, self._blobs.read(name)
 
     async def events(self, job: JobRecord, last_event_id: str | None) -> AsyncIterator[ServerSentEvent]:
         """`job.stages` first (unless resuming), then the kept history and new events, until `job.finished` or the
@@ -225,7 +330,7 @@ class JobService:
                 if job.finished:
                     remaining = min(remaining, _FINISHED_HISTORY_WAIT)
                 try:
-                    event = await asyncio.wait_for(anext(follower), timeout=max(remaining, 0.001))
+                    event = await self._lifecycle.wait_for(anext(follower), seconds=max(remaining, 0.001))
                 except TimeoutError:
                     if job.finished:  # the history was trimmed or expired: answer from the job itself
                         event_id = f"{int(time.time() * 1000)}-0"

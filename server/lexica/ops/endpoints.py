@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from lexica._generated import models
 from lexica._generated.interfaces import OpsApi
+from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.problems import ProblemError
 from lexica.platform.reply import Reply
 
@@ -19,8 +20,9 @@ Check = Callable[[], Awaitable[bool]]
 
 
 class OpsEndpoints(OpsApi):
-    def __init__(self, checks: Mapping[str, Check]) -> None:
+    def __init__(self, checks: Mapping[str, Check], lifecycle: Lifecycle | None = None) -> None:
         self._checks = checks
+        self._lifecycle = lifecycle or Lifecycle()
 
     async def get_liveness(self) -> Reply[models.Liveness]:
         return Reply(models.Liveness(status="ok"), headers=NO_STORE)
@@ -39,10 +41,11 @@ class OpsEndpoints(OpsApi):
         states = await asyncio.gather(*(self._run(name, self._checks[name]) for name in names))
         checks = dict(zip(names, states, strict=True))
         failing = [name for name, state in checks.items() if state is not models.CheckState.OK]
-        if failing:
+        draining = self._lifecycle.draining  # shutting down: a load balancer should send new work elsewhere
+        if failing or draining:
             raise ProblemError(
                 503,
-                f"Not ready: {', '.join(failing)} failing.",
+                "Not ready: shutting down." if draining else f"Not ready: {', '.join(failing)} failing.",
                 slug="not-ready",
                 title="Not Ready",
                 headers=NO_STORE,

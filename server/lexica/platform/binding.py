@@ -35,6 +35,7 @@ class OperationInfo:
     security: tuple[str, ...] = ()  # schemes that may authenticate; empty means public
     role: str | None = None  # least role required, from `x-lexica-role`
     locations: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # field -> (in, name in the spec)
+    middleware_headers: frozenset[str] = frozenset()  # header parameters a middleware handles (lowercase)
 
 
 def ensure_acceptable(request: Request, produces: tuple[str, ...]) -> None:

@@ -22,3 +22,8 @@ def set_request_context(context: RequestContext) -> None:
 def current_client_ip() -> str | None:
     context = _current.get()
     return context.client_ip if context else None
+
+
+def current_request_id() -> str | None:
+    context = _current.get()
+    return context.request_id if context else None

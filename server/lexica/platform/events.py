@@ -6,6 +6,10 @@ a subscriber that passes the last id it saw (an SSE `Last-Event-ID`) receives ev
 Two adapters: Redis Streams when Redis is configured (one stream per topic, shared by every API instance and worker;
 XREAD blocks for new entries, so nothing polls), or an in-process bus. Pub/sub alone would lose what was published
 while a client reconnected; streams keep a bounded history per topic (MAXLEN, and a TTL refreshed on each write).
+
+Events are published after the change they announce is committed, so publishing is best-effort: with Redis
+unreachable, `publish` logs and returns an empty id instead of raising (a write that happened must never answer
+5xx), and followers keep trying to read, resuming after the last event they saw, until Redis is back.
 """
 
 from __future__ import annotations
@@ -14,18 +18,25 @@ import asyncio
 import itertools
 import json
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from lexica.platform.redis_client import RedisOptions, redis_client
 
 logger = logging.getLogger("lexica.events")
 
 HISTORY_PER_TOPIC = 10_000
 LATEST = "$"  # `follow(after=LATEST)`: skip the history
 HISTORY_TTL_SECONDS = 24 * 3600
+UNPUBLISHED = ""  # the id `publish` returns for an event Redis did not take
+FOLLOW_RETRY_SECONDS = 1.0
+_WARN_EVERY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,7 @@ class Event:
 
 class EventBus(Protocol):
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
-        """Append an event to the topic; its id."""
+        """Append an event to the topic; its id (`UNPUBLISHED` when the bus is unreachable: never raises for that)."""
         ...
 
     def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
@@ -57,6 +68,10 @@ class MemoryEventBus:
         self._sequence = itertools.count(1)
         self._changed = asyncio.Condition()
         self._history = history
+
+    def forget(self, topic: str) -> None:
+        """Drop the topic's history: its subject is gone (a job deleted by retention). Redis streams expire instead."""
+        self._topics.pop(topic, None)
 
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
         event = Event(topic=topic, id=f"{next(self._sequence)}-0", name=name, payload=dict(payload))
@@ -95,14 +110,31 @@ def _sequence_of(event_id: str | None) -> int:
 class RedisEventBus:
     """Redis Streams: `lexica:events:<topic>`; the stream entry id is the event id (`<ms>-<n>`, increasing).
 
-    It has its own client: followers block in XREAD for up to `block_ms`, longer than the socket timeout the app's
-    shared client uses for quick commands.
+    It has its own clients: followers block in XREAD for up to `block_ms`, longer than the socket timeout of quick
+    commands, so following has a client with a longer timeout; publishing keeps the short one (with Redis frozen, a
+    publish must not wait for seconds).
     """
 
-    def __init__(self, redis_url: str, *, prefix: str = "lexica:events:", block_ms: int = 1_000) -> None:
-        self._redis = Redis.from_url(redis_url, socket_timeout=block_ms / 1000 + 5, health_check_interval=30)
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        prefix: str = "lexica:events:",
+        block_ms: int = 1_000,
+        options: RedisOptions | None = None,
+    ) -> None:
+        options = options or RedisOptions()
+        self._redis = redis_client(redis_url, options, socket_timeout=block_ms / 1000 + (options.socket_timeout or 5))
+        self._publisher = redis_client(redis_url, options)
         self._prefix = prefix
         self._block_ms = block_ms
+        self._warned_at = -math.inf
+
+    def _unavailable(self, what: str, exc: RedisError) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY_SECONDS:
+            self._warned_at = now
+            logger.warning("event bus unavailable, %s: %r", what, exc)
 
     def _key(self, topic: str) -> str:
         return f"{self._prefix}{topic}"
@@ -110,22 +142,30 @@ class RedisEventBus:
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
         key = self._key(topic)
         fields = {"name": name, "payload": json.dumps(payload, separators=(",", ":"), default=str)}
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, fields, maxlen=HISTORY_PER_TOPIC, approximate=True)  # type: ignore[arg-type]
-            pipe.expire(key, HISTORY_TTL_SECONDS)
-            event_id, _ = await pipe.execute()
+        try:
+            async with self._publisher.pipeline(transaction=True) as pipe:
+                pipe.xadd(key, fields, maxlen=HISTORY_PER_TOPIC, approximate=True)  # type: ignore[arg-type]
+                pipe.expire(key, HISTORY_TTL_SECONDS)
+                event_id, _ = await pipe.execute()
+        except RedisError as exc:
+            self._unavailable(f"{name} on {topic} not published", exc)
+            return UNPUBLISHED
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
 
     async def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
         key = self._key(topic)
-        if after == LATEST:  # the current last id, so that nothing published between two reads is skipped
-            newest: Any = await self._redis.xrevrange(key, "+", "-", count=1)
-            last = _text(newest[0][0]) if newest else "0-0"
-        else:
-            last = _valid_stream_id(after) or "0-0"
+        last: str | None = None if after == LATEST else _valid_stream_id(after) or "0-0"
         while True:
-            # XREAD returns at once when there is history after `last`, else blocks until the next event.
-            found: Any = await self._redis.xread({key: last}, count=500, block=self._block_ms)
+            try:
+                if last is None:  # the current last id, so that nothing published between two reads is skipped
+                    newest: Any = await self._redis.xrevrange(key, "+", "-", count=1)
+                    last = _text(newest[0][0]) if newest else "0-0"
+                # XREAD returns at once when there is history after `last`, else blocks until the next event.
+                found: Any = await self._redis.xread({key: last}, count=500, block=self._block_ms)
+            except RedisError as exc:  # Redis is down or restarting: keep the place and try again
+                self._unavailable(f"following {topic} again in {FOLLOW_RETRY_SECONDS:g} s", exc)
+                await asyncio.sleep(FOLLOW_RETRY_SECONDS)
+                continue
             for _stream, entries in found or ():
                 for raw_id, fields in entries:
                     last = _text(raw_id)
@@ -134,6 +174,7 @@ class RedisEventBus:
                     )
 
     async def close(self) -> None:
+        await self._publisher.aclose()
         await self._redis.aclose()
 
 
@@ -151,5 +192,5 @@ def _valid_stream_id(event_id: str | None) -> str | None:
     return None
 
 
-def build_event_bus(redis_url: str | None) -> EventBus:
-    return RedisEventBus(redis_url) if redis_url else MemoryEventBus()
+def build_event_bus(redis_url: str | None, options: RedisOptions | None = None) -> EventBus:
+    return RedisEventBus(redis_url, options=options) if redis_url else MemoryEventBus()

@@ -1,254 +1,314 @@
-"""`Idempotency-Key` for POST requests (IETF draft-ietf-httpapi-idempotency-key-header), as pure ASGI.
+"""`Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header) for the operations that declare it, as pure ASGI.
 
-The first request with a key runs and its response is stored; a retry with the same key and body gets that
-response again (`Idempotent-Replayed: true`) and creates nothing new; the same key with another body is a 422,
-and a retry while the first is still running a 409. Keys are scoped to the caller's credentials, or to the
-client address for anonymous calls, so nobody can replay another caller's response. 5xx responses and
-throttling (408, 409, 429) are not stored: the client may try again.
+Only operations whose spec lists the `IdempotencyKey` parameter take part (the generated `OperationInfo` says
+which); elsewhere the header is ignored. Nothing of the body is held: the key is claimed first, then the app
+runs with a `receive` that hashes the body as the app reads it (the route bindings authenticate and authorise
+before they read a body, so a 401/403 costs no body at all), and the fingerprint is recorded with the response.
+
+A retry of a finished request is answered from the record only after the caller's credentials are checked
+again (logged out, revoked key or deleted account: no replay) and its body, read streaming and discarded, has
+the first one's fingerprint (else 422). A retry while the first still runs is a 409. Not recorded, so the client
+may try again: 401, 403, 408, 409, 413, 429, 5xx, and any request whose body the app did not read to the end.
+
+When the store is unreachable the request is refused with 503 and `Retry-After` before anything is done; a store
+failure after the app has answered is logged and changes nothing for the client, who already has the answer.
 """
 
 from __future__ import annotations
 
-import base64
-import enum
+import asyncio
+import contextlib
 import hashlib
-import json
+import hmac
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lexica.platform.problems import problem_response
+from lexica.platform.idempotency_seal import Completed, ResponseSealer, StoredResponse
+from lexica.platform.idempotency_store import Claimed, Done, IdempotencyStore, InFlight, build_store
+from lexica.platform.problems import ProblemError, field_error, problem_response, validation_problem
+from lexica.platform.security import authenticate_if_present
+
+if TYPE_CHECKING:
+    from lexica.platform.binding import OperationInfo
+    from lexica.settings import Settings
 
 logger = logging.getLogger("lexica.idempotency")
+HEADER = "idempotency-key"
+STORE_ERRORS = (RedisError, OSError)  # RedisError includes the circuit breaker's (a ConnectionError)
+RETRY_AFTER_SECONDS = 5
+MAX_STORED_BODY_BYTES = 2 * 1_048_576
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_NOT_STORED = frozenset({408, 409, 429})
+_NOT_STORED = frozenset({401, 403, 408, 409, 413, 429})
 _DROPPED_HEADERS = frozenset({"date", "server", "x-request-id", "ratelimit", "ratelimit-policy", "content-length"})
 
 
-class Outcome(enum.Enum):
-    NEW = "new"
-    REPLAY = "replay"
-    MISMATCH = "mismatch"
-    IN_FLIGHT = "in-flight"
-
-
 @dataclass(frozen=True, slots=True)
-class StoredResponse:
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
+class Idempotency:
+    """What the middleware needs from the app's state: the store, the sealer and the claim's lease."""
 
-    def dumps(self) -> str:
-        return json.dumps(
-            {"status": self.status, "headers": self.headers, "body": base64.b64encode(self.body).decode()}
-        )
-
-    @classmethod
-    def loads(cls, text: str) -> StoredResponse:
-        data = json.loads(text)
-        return cls(
-            data["status"], [(str(name), str(value)) for name, value in data["headers"]], base64.b64decode(data["body"])
-        )
+    store: IdempotencyStore
+    sealer: ResponseSealer
+    lease_seconds: float
 
 
-class IdempotencyStore(Protocol):
-    async def begin(self, key: str, fingerprint: str) -> tuple[Outcome, StoredResponse | None]: ...
-
-    async def finish(self, key: str, fingerprint: str, response: StoredResponse) -> None: ...
-
-    async def abandon(self, key: str) -> None: ...
-
-
-class MemoryIdempotencyStore:
-    """For a single process (the embedded default)."""
-
-    def __init__(self, ttl_seconds: float, max_entries: int = 100_000) -> None:
-        self._entries: TTLCache[str, tuple[str, StoredResponse | None]] = TTLCache(max_entries, ttl_seconds)
-
-    async def begin(self, key: str, fingerprint: str) -> tuple[Outcome, StoredResponse | None]:
-        found = self._entries.get(key)
-        if found is None:
-            self._entries[key] = (fingerprint, None)
-            return Outcome.NEW, None
-        stored_fingerprint, response = found
-        if stored_fingerprint != fingerprint:
-            return Outcome.MISMATCH, None
-        return (Outcome.IN_FLIGHT, None) if response is None else (Outcome.REPLAY, response)
-
-    async def finish(self, key: str, fingerprint: str, response: StoredResponse) -> None:
-        self._entries[key] = (fingerprint, response)
-
-    async def abandon(self, key: str) -> None:
-        self._entries.pop(key, None)
+def build_idempotency(redis: Redis | None, settings: Settings) -> Idempotency:
+    lease = settings.idempotency_lease_seconds
+    return Idempotency(
+        store=build_store(redis, ttl_seconds=settings.idempotency_ttl_seconds, lease_seconds=lease),
+        sealer=ResponseSealer(settings.effective_secret),
+        lease_seconds=lease,
+    )
 
 
-class RedisIdempotencyStore:
-    """Shared by every instance; `SET NX` makes exactly one of concurrent first requests the one that runs."""
-
-    def __init__(self, redis: Redis, ttl_seconds: int, prefix: str = "lexica:idempotency:") -> None:
-        self._redis = redis
-        self._ttl = ttl_seconds
-        self._prefix = prefix
-
-    async def begin(self, key: str, fingerprint: str) -> tuple[Outcome, StoredResponse | None]:
-        name = self._prefix + key
-        claimed = await self._redis.set(name, json.dumps({"fingerprint": fingerprint}), nx=True, ex=self._ttl)
-        if claimed:
-            return Outcome.NEW, None
-        raw = await self._redis.get(name)
-        if raw is None:  # expired between the two calls: claim again
-            return await self.begin(key, fingerprint)
-        data = json.loads(raw)
-        if data["fingerprint"] != fingerprint:
-            return Outcome.MISMATCH, None
-        if "response" not in data:
-            return Outcome.IN_FLIGHT, None
-        return Outcome.REPLAY, StoredResponse.loads(data["response"])
-
-    async def finish(self, key: str, fingerprint: str, response: StoredResponse) -> None:
-        value = json.dumps({"fingerprint": fingerprint, "response": response.dumps()})
-        await self._redis.set(self._prefix + key, value, ex=self._ttl)
-
-    async def abandon(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
-
-
-def _caller(scope: Scope, headers: Headers) -> str:
-    credentials = headers.get("authorization") or headers.get("x-api-key")
-    if credentials:
-        return "credentials:" + hashlib.sha256(credentials.encode()).hexdigest()
+def _caller(scope: Scope, headers: Headers) -> bytes:
+    """Whose key it is: the credentials as sent (every scheme the authenticator reads), else the client address."""
+    api_key, authorization = headers.get("x-api-key"), headers.get("authorization")
+    if api_key is not None or authorization is not None:
+        return f"credentials\n{api_key or ''}\n{authorization or ''}".encode()
     client = scope.get("client")
-    return f"address:{client[0] if client else 'unknown'}"
+    return f"address\n{client[0] if client else 'unknown'}".encode()
+
+
+def _instance(scope: Scope) -> str:
+    raw_path: bytes = scope.get("raw_path") or b""
+    return raw_path.decode("latin-1") or str(scope["path"])
+
+
+def _fingerprinter(scope: Scope, headers: Headers) -> hashlib._Hash:
+    """A hash of what makes two requests the same one; the body is added as it is read."""
+    hasher = hashlib.sha256()
+    for part in (scope["method"], scope["path"], scope.get("query_string", b""), headers.get("content-type", "")):
+        data = part if isinstance(part, bytes) else str(part).encode()
+        hasher.update(len(data).to_bytes(8, "big") + data)
+    return hasher
+
+
+async def _reply(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    problem: ProblemError,
+) -> None:
+    response = problem_response(
+        problem.status,
+        problem.title,
+        problem.detail,
+        type_=problem.type,
+        instance=_instance(scope),
+        headers=problem.headers,
+        extra=problem.extra,
+    )
+    await response(scope, receive, send)
+
+
+def _reused(detail: str) -> ProblemError:
+    error = {"location": ["header", "Idempotency-Key"], "message": "Reused.", "type": "reused"}
+    return ProblemError(
+        422, detail, slug="idempotency-key-reused", title="Idempotency Key Reused", extra={"errors": [error]}
+    )
 
 
 class IdempotencyMiddleware:
-    """Uses the store the lifespan put in the request state (`state.lexica.idempotency`)."""
+    """Uses the `Idempotency` that the lifespan put in the request state (`state.lexica.idempotency`)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, operations: Iterable[OperationInfo]) -> None:
         self.app = app
+        self._routes = [
+            (operation, compile_path(operation.route_path)[0])
+            for operation in operations
+            if HEADER in operation.middleware_headers
+        ]
+
+    def _operation(self, scope: Scope) -> OperationInfo | None:
+        for operation, pattern in self._routes:
+            if operation.method == scope["method"] and pattern.fullmatch(scope["path"]):
+                return operation
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope.get("state", {}).get("lexica")
-        if scope["type"] != "http" or scope["method"] != "POST" or state is None:
-            await self.app(scope, receive, send)
-            return
-        store: IdempotencyStore = state.idempotency
-        headers = Headers(scope=scope)
-        key = headers.get("idempotency-key")
-        if key is None:
+        state = scope.get("state", {}).get("lexica") if scope["type"] == "http" else None
+        key = Headers(scope=scope).get(HEADER) if state is not None else None
+        operation = self._operation(scope) if key is not None else None
+        if operation is None or key is None or state is None:
             await self.app(scope, receive, send)
             return
         if not _VALID_KEY.match(key):
-            response = problem_response(
-                422,
-                "Validation Failed",
-                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
-                type_="/problems/validation",
-                extra={
-                    "errors": [{"location": ["header", "Idempotency-Key"], "message": "Invalid key.", "type": "key"}]
-                },
-            )
-            await response(scope, receive, send)
+            invalid = field_error(["header", "Idempotency-Key"], "Invalid key.", "key")
+            problem = validation_problem("Idempotency-Key must be 1 to 255 visible ASCII characters.", invalid)
+            await _reply(scope, receive, send, problem)
             return
-        body = await _read_body(receive)
-        fingerprint = hashlib.sha256(
-            b"\n".join(
-                [scope["path"].encode(), scope.get("query_string", b""), headers.get("content-type", "").encode(), body]
-            )
-        ).hexdigest()
-        store_key = hashlib.sha256(f"{_caller(scope, headers)}\n{key}".encode()).hexdigest()
+        idempotency: Idempotency = state.idempotency
+        headers = Headers(scope=scope)
+        caller = _caller(scope, headers)
+        store_key = idempotency.sealer.store_key(caller, key)
         try:
-            outcome, stored = await store.begin(store_key, fingerprint)
-        except RedisError:
-            logger.warning("idempotency store unavailable; running the request without replay protection")
-            await self.app(scope, _replay_body(body), send)
-            return
-        if outcome is Outcome.MISMATCH:
-            response = problem_response(
-                422,
-                "Idempotency Key Reused",
-                "This Idempotency-Key was used with another request body; use a new key for a new request.",
-                type_="/problems/idempotency-key-reused",
-                extra={"errors": [{"location": ["header", "Idempotency-Key"], "message": "Reused.", "type": "reused"}]},
+            claim = await idempotency.store.claim(store_key)
+        except STORE_ERRORS:
+            logger.warning("idempotency store unreachable: refusing a request with an Idempotency-Key", exc_info=True)
+            problem = ProblemError(
+                503,
+                "The Idempotency-Key store is unreachable; nothing was done. Retry shortly with the same key.",
+                slug="service-unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-            await response(scope, receive, send)
+            await _reply(scope, receive, send, problem)
             return
-        if outcome is Outcome.IN_FLIGHT:
-            response = problem_response(
+        if isinstance(claim, InFlight):
+            problem = ProblemError(
                 409,
-                "Conflict",
                 "A request with this Idempotency-Key is still being processed; retry shortly.",
-                type_="/problems/idempotency-key-in-use",
+                slug="idempotency-key-in-use",
                 headers={"Retry-After": "1"},
             )
-            await response(scope, receive, send)
+            await _reply(scope, receive, send, problem)
             return
-        if outcome is Outcome.REPLAY and stored is not None:
-            await _send_stored(stored, send)
+        if isinstance(claim, Done):
+            await self._replay(scope, receive, send, operation, idempotency, claim, caller, store_key)
             return
-        await self._run_and_store(store, scope, body, send, store_key, fingerprint)
+        run = _Run(idempotency, store_key, caller, claim, _fingerprinter(scope, headers))
+        await run(self.app, scope, receive, send)
 
-    async def _run_and_store(
-        self, store: IdempotencyStore, scope: Scope, body: bytes, send: Send, store_key: str, fingerprint: str
+    async def _replay(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        operation: OperationInfo,
+        idempotency: Idempotency,
+        done: Done,
+        caller: bytes,
+        store_key: str,
     ) -> None:
-        status = 500
-        response_headers: list[tuple[str, str]] = []
-        chunks: list[bytes] = []
+        if operation.security:
+            try:  # the credentials that made the first request must still be valid, and allowed
+                await authenticate_if_present(Request(scope), operation)
+            except ProblemError as problem:
+                await _reply(scope, receive, send, problem)
+                return
+        completed = idempotency.sealer.open(done.sealed, caller=caller, store_key=store_key)
+        fingerprint = _fingerprinter(scope, Headers(scope=scope))
+        if not await _drain(receive, fingerprint):
+            return  # the client went away
+        if completed is None:
+            logger.error("an Idempotency-Key's record cannot be opened; answering as a reused key")
+            await _reply(scope, receive, send, _reused("This Idempotency-Key cannot be replayed; use a new key."))
+            return
+        if not hmac.compare_digest(completed.fingerprint, fingerprint.digest()):
+            detail = "This Idempotency-Key was used with another request body; use a new key for a new request."
+            await _reply(scope, receive, send, _reused(detail))
+            return
+        await _send_stored(completed.response, send)
+
+
+async def _drain(receive: Receive, fingerprint: hashlib._Hash) -> bool:
+    """Read the whole body into the hash, holding none of it; False if the client disconnected first."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        fingerprint.update(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+
+
+class _Run:
+    """One first request: runs the app, fingerprints the body as it is read, records or releases the claim."""
+
+    def __init__(
+        self, idempotency: Idempotency, store_key: str, caller: bytes, claim: Claimed, fingerprint: hashlib._Hash
+    ) -> None:
+        self.idempotency = idempotency
+        self.store_key = store_key
+        self.caller = caller
+        self.claim = claim
+        self.fingerprint = fingerprint
+        self.body_read = False
+        self.status = 500
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] | None = []  # None once the response is too large to record
+        self.size = 0
+
+    async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        async def hashing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                self.fingerprint.update(message.get("body", b""))
+                if not message.get("more_body", False):
+                    self.body_read = True
+            return message
 
         async def capture(message: Message) -> None:
-            nonlocal status, response_headers
             if message["type"] == "http.response.start":
-                status = message["status"]
-                response_headers = [
+                self.status = message["status"]
+                self.headers = [
                     (name.decode("latin-1"), value.decode("latin-1"))
                     for name, value in message.get("headers", [])
                     if name.decode("latin-1").lower() not in _DROPPED_HEADERS
                 ]
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
+            elif message["type"] == "http.response.body" and self.chunks is not None:
+                body: bytes = message.get("body", b"")
+                self.size += len(body)
+                if self.size > MAX_STORED_BODY_BYTES:
+                    self.chunks = None
+                else:
+                    self.chunks.append(body)
             await send(message)
 
+        renewal = asyncio.create_task(self._renew(), name="lexica-idempotency-lease")
         try:
-            await self.app(scope, _replay_body(body), capture)
+            await app(scope, hashing_receive, capture)
         except BaseException:
-            await store.abandon(store_key)
+            await self._release()
             raise
-        if status >= 500 or status in _NOT_STORED:
-            await store.abandon(store_key)
-        else:
-            await store.finish(store_key, fingerprint, StoredResponse(status, response_headers, b"".join(chunks)))
+        finally:
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+        await self._record()
 
+    async def _renew(self) -> None:
+        """Keeps the claim while the app runs (a long upload), so that only a dead process lets it lapse."""
+        while True:
+            await asyncio.sleep(self.idempotency.lease_seconds / 3)
+            try:
+                if not await self.idempotency.store.renew(self.store_key, self.claim):
+                    logger.warning("an Idempotency-Key's claim lapsed while its request was running")
+                    return
+            except STORE_ERRORS:
+                logger.warning("cannot renew an Idempotency-Key's claim", exc_info=True)
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    async def _record(self) -> None:
+        if self.status >= 500 or self.status in _NOT_STORED or not self.body_read:
+            await self._release()
+            return
+        if self.chunks is None:
+            logger.error("a response too large to record for its Idempotency-Key; the key is released")
+            await self._release()
+            return
+        response = StoredResponse(self.status, self.headers, b"".join(self.chunks))
+        completed = Completed(self.fingerprint.digest(), response)
+        sealed = self.idempotency.sealer.seal(completed, caller=self.caller, store_key=self.store_key)
+        try:
+            if not await self.idempotency.store.complete(self.store_key, self.claim, sealed):
+                logger.warning("an Idempotency-Key was claimed again before its first request was recorded")
+        except STORE_ERRORS:  # the client has its answer; a retry within the lease gets 409, later runs again
+            logger.warning("cannot record the response of an Idempotency-Key", exc_info=True)
 
-
-def _replay_body(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
+    async def _release(self) -> None:
+        try:
+            await self.idempotency.store.release(self.store_key, self.claim)
+        except STORE_ERRORS:  # the claim lapses with its lease
+            logger.warning("cannot release an Idempotency-Key", exc_info=True)
 
 
 async def _send_stored(stored: StoredResponse, send: Send) -> None:
@@ -260,7 +320,3 @@ async def _send_stored(stored: StoredResponse, send: Send) -> None:
     headers["Idempotent-Replayed"] = "true"
     await send(start)
     await send({"type": "http.response.body", "body": stored.body})
-
-
-def build_store(redis: Redis | None, ttl_seconds: int) -> IdempotencyStore:
-    return RedisIdempotencyStore(redis, ttl_seconds) if redis is not None else MemoryIdempotencyStore(ttl_seconds)

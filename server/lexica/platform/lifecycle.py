@@ -2,12 +2,19 @@
 
 Draining comes before the server stops: readiness answers 503 (so a load balancer stops sending new work), event
 streams end with their declared reconnect message, WebSockets close with 1001 (going away), and the server then
-finishes in-flight requests within its grace period. One object per app, held by the lifespan state.
+finishes in-flight requests within its grace period. One object per app, held by the lifespan state; the server
+(`lexica.platform.server`) starts the drain when it receives SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+LIFESPAN_STATE_KEY = "lifecycle"  # where the server finds this object in the ASGI lifespan state
 
 
 class Lifecycle:
@@ -25,3 +32,26 @@ class Lifecycle:
     async def wait_draining(self) -> None:
         """Returns once the instance is draining (at once if it already is)."""
         await self._draining.wait()
+
+    async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        """`asyncio.wait_for`, except that the drain starting ends the wait too: both raise `TimeoutError`.
+
+        For loops that already end on a deadline (an event stream's lifetime): draining is treated the same way.
+        """
+        if self.draining:
+            task = asyncio.ensure_future(awaitable)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise TimeoutError
+        task = asyncio.ensure_future(awaitable)
+        drain = asyncio.ensure_future(self._draining.wait())
+        try:
+            await asyncio.wait({task, drain}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            drain.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if task.done() and not task.cancelled():
+            return task.result()  # finished first (or together with the drain): its result is not lost
+        raise TimeoutError

@@ -12,15 +12,20 @@ import re
 _TOKEN_IN_QUERY = re.compile(r"(?i)((?:access_token|token|api_key)=)[^&\s\"']+")
 
 
+def redact(text: str) -> str:
+    """`text` with the value of each credential-bearing query parameter replaced by `[redacted]`."""
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
+
+
 class RedactCredentials(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:
             record.args = tuple(
-                _TOKEN_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                redact(arg) if isinstance(arg, str) else arg
                 for arg in (record.args if isinstance(record.args, tuple) else (record.args,))
             )
         if isinstance(record.msg, str):
-            record.msg = _TOKEN_IN_QUERY.sub(r"\1[redacted]", record.msg)
+            record.msg = redact(record.msg)
         return True
 
 

@@ -11,8 +11,10 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.context import RequestContext, set_request_context
+from lexica.platform.problems import problem_response, unstorable_text_problem
 
 access_log = logging.getLogger("lexica.access")
+error_log = logging.getLogger("lexica.errors")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _DOCS_PATHS = ("/docs", "/redoc")
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -59,6 +61,63 @@ class RequestIdMiddleware:
                     (time.perf_counter() - started) * 1000,
                     extra={"request_id": request_id},
                 )
+
+
+class UnhandledErrorMiddleware:
+    """Answers an exception nothing else handled with a 500 problem document, from inside the middleware stack.
+
+    Starlette's own ServerErrorMiddleware sits outside every middleware (so its 500 has no request id and no
+    security headers) and re-raises, and uvicorn then drops the keep-alive connection without `Connection:
+    close`: the client's next request on it fails. Here the response is complete and the connection stays usable.
+    When the response had already started, nothing can be answered any more: the error propagates and the server
+    closes the connection, which is the only honest end of a half-sent response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            request_id = scope.get("state", {}).get("request_id", "-")
+            instance = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+            refused = None if started else unstorable_text_problem(exc, instance)
+            if refused is not None:  # defence in depth: the spec's patterns refuse such text first
+                error_log.warning(
+                    "%s %s: text the database cannot store (request %s)", scope["method"], instance, request_id
+                )
+                await refused(scope, receive, send)
+                return
+            error_log.error(
+                "unhandled error on %s %s (request %s)%s",
+                scope["method"],
+                instance,
+                request_id,
+                "; the response had started: the connection is closed" if started else "",
+                exc_info=exc,
+                extra={"request_id": request_id},
+            )
+            if started:
+                raise
+            response = problem_response(
+                500,
+                "Internal Server Error",
+                f"The server failed; the error has been logged with request id {request_id}.",
+                instance=instance,
+            )
+            await response(scope, receive, send)
 
 
 class SecurityHeadersMiddleware:

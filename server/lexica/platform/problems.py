@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -14,8 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
+from lexica.platform.context import current_request_id
+
 PROBLEM_JSON = "application/problem+json"
-logger = logging.getLogger("lexica.errors")
 
 
 class ProblemError(Exception):
@@ -63,6 +63,9 @@ def problem_response(
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if instance is not None:
         body["instance"] = instance
+    request_id = current_request_id()
+    if request_id is not None:
+        body["request_id"] = request_id
     body.update(extra or {})
     return Response(orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
@@ -154,13 +157,33 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     return problem_response(status, HTTPStatus(status).phrase, detail, instance=instance_of(request), headers=headers)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "Internal Server Error", "The server failed; the error has been logged.")
+# PostgreSQL's refusals of text it cannot hold: U+0000 in text (22021), `\u0000` in JSON (22P05).
+_UNSTORABLE_TEXT_STATES = frozenset({"22021", "22P05"})
+
+
+def unstorable_text_problem(exc: BaseException, instance: str) -> Response | None:
+    """The 422 for a database error caused by the request's text (a NUL byte), or None for any other error."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < 8 and current not in seen:
+        seen.append(current)
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if state in _UNSTORABLE_TEXT_STATES:
+            return problem_response(
+                422,
+                "Validation Failed",
+                "The request holds a character that cannot be stored (a NUL byte or another control character).",
+                type_="/problems/validation",
+                instance=instance,
+                extra={"errors": [field_error(["body"], "Text may not hold U+0000.", "string_pattern_mismatch")]},
+            )
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
+    return None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(Exception, _on_unexpected)
+    # Other exceptions: platform.middleware.UnhandledErrorMiddleware (inside the stack, so the connection survives).

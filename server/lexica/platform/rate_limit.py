@@ -21,14 +21,13 @@ import limits
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
-from redis.asyncio import BlockingConnectionPool, ConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.problems import problem_response
+from lexica.platform.redis_client import RedisOptions, blocking_pool, redis_options
 from lexica.settings import Settings
 
 logger = logging.getLogger("lexica.ratelimit")
@@ -60,7 +59,7 @@ async def default_identify(scope: Scope) -> ClientIdentity:
     """Sign-in and registration count against the client address's login quota; all else is anonymous."""
     client = scope.get("client")
     address = str(client[0]) if client else "unknown"
-    if scope["method"] == "POST" and scope["path"] in LOGIN_PATHS:
+    if scope.get("method") == "POST" and scope["path"] in LOGIN_PATHS:  # a WebSocket handshake has no method
         return ClientIdentity("login", address)
     return ClientIdentity("anonymous", address)
 
@@ -83,10 +82,11 @@ class RateLimitDecision:
 class RateLimiter:
     """One quota per client kind, each client key counted apart, in memory or in Redis.
 
-    When the storage cannot be reached, `hit` logs a warning (at most every 30 s) and returns None, and the
-    middleware lets the request through: an outage of Redis must not become an outage of the API (fail open).
-    After a failure it lets requests through without asking Redis for `STORAGE_RETRY_SECONDS`, so that a
-    Redis that times out does not add its timeout to every request.
+    When Redis cannot be reached, `hit` logs a warning (at most every 30 s) and counts in this process instead:
+    an outage of Redis must not become an outage of the API, nor switch the limits off. Each instance then
+    enforces the quota on its own share of the traffic (so a client spread over n instances gets up to n times
+    the quota until Redis is back). After a failure it counts in memory without asking Redis for
+    `STORAGE_RETRY_SECONDS`, on top of the Redis client's circuit breaker.
     """
 
     def __init__(
@@ -103,6 +103,9 @@ class RateLimiter:
         self._policies = {kind: f'"{kind}";q={item.amount};w={item.get_expiry()}' for kind, item in self._items.items()}
         self._storage = storage
         self._strategy = SlidingWindowCounterRateLimiter(storage)
+        # Redis down: this process's own counters (the fallback), so limits still hold per instance.
+        self._fallback = MemoryStorage() if pool else None
+        self._fallback_strategy = SlidingWindowCounterRateLimiter(self._fallback) if self._fallback else None
         self._pool = pool
         self._unavailable: tuple[type[Exception], ...] = (RedisError, StorageError) if pool else ()
         self._warned_at = -math.inf
@@ -114,22 +117,28 @@ class RateLimiter:
         return cls(MemoryStorage(), quotas)
 
     @classmethod
-    def redis(cls, url: str, quotas: Mapping[ClientKind, str], *, key_prefix: str = DEFAULT_KEY_PREFIX) -> RateLimiter:
+    def redis(
+        cls,
+        url: str,
+        quotas: Mapping[ClientKind, str],
+        *,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        options: RedisOptions | None = None,
+    ) -> RateLimiter:
         """Counts in Redis at `url`, shared by every instance; connects on first use."""
-        # Blocking: a burst larger than the pool waits for a connection instead of failing (and so failing
-        # open); Redis runs one command at a time, so more connections than this would not answer sooner.
-        pool = BlockingConnectionPool.from_url(
+        # Blocking: a burst larger than the pool waits for a connection instead of failing (and so falling
+        # back); Redis runs one command at a time, so more connections than this would not answer sooner.
+        # The pool comes with the app's breaker, one retry and health checks (platform/redis_client.py).
+        pool = blocking_pool(
             url,
+            options or RedisOptions(),
             max_connections=REDIS_POOL_SIZE,
-            timeout=REDIS_POOL_WAIT_SECONDS,
+            wait_seconds=REDIS_POOL_WAIT_SECONDS,
             socket_timeout=REDIS_TIMEOUT_SECONDS,
-            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-            # One immediate retry covers a pooled connection that Redis closed; more would hold requests up.
-            retry=Retry(NoBackoff(), 1),
         )
         # limits types its pass-through options as scalars; the pool goes to redis.asyncio.Redis unchanged.
-        options: dict[str, Any] = {"connection_pool": pool}
-        storage = RedisStorage(url, implementation="redispy", key_prefix=key_prefix, **options)
+        passthrough: dict[str, Any] = {"connection_pool": pool}
+        storage = RedisStorage(url, implementation="redispy", key_prefix=key_prefix, **passthrough)
         return cls(storage, quotas, pool=pool)
 
     def policy(self, kind: ClientKind) -> str:
@@ -142,16 +151,29 @@ class RateLimiter:
         return item.amount, item.get_expiry()
 
     async def hit(self, client: ClientIdentity) -> RateLimitDecision | None:
-        """Spends one request of the client's quota; None when the storage is unavailable."""
+        """Spends one request of the client's quota (in this process's counters while Redis is unavailable)."""
         item = self._items[client.kind]
         if self._unavailable and time.monotonic() < self._skip_storage_until:
-            return None
+            return await self._hit_in_memory(item, client)
         try:
             allowed = await self._strategy.hit(item, client.kind, client.key)
             window = await self._storage.get_sliding_window(item.key_for(client.kind, client.key), item.get_expiry())
         except self._unavailable as exc:
             self._storage_failed(exc)
+            return await self._hit_in_memory(item, client)
+        return self._decision(item, client, allowed, window)
+
+    async def _hit_in_memory(self, item: limits.RateLimitItem, client: ClientIdentity) -> RateLimitDecision | None:
+        if self._fallback is None or self._fallback_strategy is None:
             return None
+        allowed = await self._fallback_strategy.hit(item, client.kind, client.key)
+        window = await self._fallback.get_sliding_window(item.key_for(client.kind, client.key), item.get_expiry())
+        return self._decision(item, client, allowed, window)
+
+    @staticmethod
+    def _decision(
+        item: limits.RateLimitItem, client: ClientIdentity, allowed: bool, window: tuple[int, float, int, float]
+    ) -> RateLimitDecision:
         remaining, reset_after = _remaining_and_reset(item, *window)
         if allowed:
             return RateLimitDecision(client.kind, True, remaining, reset_after)
@@ -162,14 +184,15 @@ class RateLimiter:
         self._skip_storage_until = now + STORAGE_RETRY_SECONDS
         if now - self._warned_at >= _WARN_EVERY_SECONDS:
             self._warned_at = now
-            logger.warning("rate limit storage unavailable, letting requests through: %r", exc)
+            logger.warning("rate limit storage unavailable, counting in this process instead: %r", exc)
 
     async def close(self) -> None:
         """Closes the Redis connections, or stops the in-memory expiry task."""
         if self._pool is not None:
             await self._pool.aclose()
-        if isinstance(self._storage, MemoryStorage) and self._storage.timer is not None:
-            self._storage.timer.cancel()
+        for storage in (self._storage, self._fallback):
+            if isinstance(storage, MemoryStorage) and storage.timer is not None:
+                storage.timer.cancel()
 
 
 def _remaining_and_reset(
@@ -199,14 +222,16 @@ def build_rate_limiter(settings: Settings, *, key_prefix: str = DEFAULT_KEY_PREF
         "login": settings.rate_limit_login,
     }
     if settings.redis_url:
-        return RateLimiter.redis(settings.redis_url, quotas, key_prefix=key_prefix)
+        return RateLimiter.redis(settings.redis_url, quotas, key_prefix=key_prefix, options=redis_options(settings))
     return RateLimiter.in_memory(quotas)
 
 
 class RateLimitMiddleware:
     """Refuses a client over its quota with a 429 problem; puts `RateLimit` headers on every response.
 
-    Probes are exempt, and scopes other than HTTP pass through untouched.
+    Probes are exempt. A WebSocket handshake is a request too: it spends one of the quota, and over the quota
+    it is refused before the upgrade with the same 429 problem (the ASGI WebSocket denial response), or with a
+    plain refusal (403) by a server without that extension. Other scopes pass through untouched.
     """
 
     def __init__(
@@ -223,7 +248,7 @@ class RateLimitMiddleware:
         self.exempt_paths = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.exempt_paths:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
         client = await self.identify(scope)
@@ -232,6 +257,9 @@ class RateLimitMiddleware:
         if decision is not None:
             headers["RateLimit"] = decision.header
             if not decision.allowed:
+                if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+                    await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
+                    return
                 await self._refuse(scope, decision, headers)(scope, receive, send)
                 return
 

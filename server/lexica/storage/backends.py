@@ -13,7 +13,7 @@ from lexica.settings import Settings
 from lexica.storage.mongo import database as mongo
 from lexica.storage.mongo.auth import MongoAuthRepository
 from lexica.storage.mongo.lists import MongoListRepository
-from lexica.storage.mongo.words import MongoWordRepository
+from lexica.storage.mongo.words import MongoWordRepository, backfill_provenance
 from lexica.storage.sql import database as sql
 from lexica.storage.sql.auth import SqlAuthRepository
 from lexica.storage.sql.lists import SqlListRepository
@@ -53,6 +53,7 @@ async def _open_mongodb(settings: Settings) -> AsyncIterator[Storage]:
     try:
         database = mongo.default_database(client)
         await mongo.ensure_indexes(database)
+        await backfill_provenance(database)  # as SQL revision 0003 does for rows stored before it
         yield Storage(
             words=MongoWordRepository(database),
             auth=MongoAuthRepository(database),

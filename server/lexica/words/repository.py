@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+# Where an entry came from: an import of the bundled GCIDE, an NDJSON upload import, or created through the API.
+Source = Literal["gcide", "upload", "api"]
+ImportSource = Literal["gcide", "upload"]
+REPORTED_CONFLICTS = 50  # at most this many skipped headwords are named in an import's report
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +19,8 @@ class StoredEntry:
     version: int
     content_hash: str
     content: str  # JSON array of part-of-speech sections, as the API serves them
+    source: Source = "gcide"
+    edited: bool = False  # created, replaced or patched through the API since it was last imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +50,42 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped_edited: int = 0  # edited entries the import would have changed, left as the editors made them
+    conflicts: tuple[str, ...] = ()  # the first REPORTED_CONFLICTS of those, by headword
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
         return UpsertCounts(
-            self.inserted + other.inserted, self.updated + other.updated, self.unchanged + other.unchanged
+            self.inserted + other.inserted,
+            self.updated + other.updated,
+            self.unchanged + other.unchanged,
+            self.skipped_edited + other.skipped_edited,
+            (self.conflicts + other.conflicts)[:REPORTED_CONFLICTS],
         )
+
+
+def tally(
+    batch: Sequence[NewEntry],
+    *,
+    new: Sequence[NewEntry],
+    changed: Sequence[NewEntry],
+    held: Sequence[NewEntry],
+    after: Mapping[str, tuple[str, bool]],
+) -> UpsertCounts:
+    """An import batch's report: what it meant to insert (`new`) and update (`changed`), the edited entries it left
+    alone (`held`), and `after`, key -> (content hash, edited) read back after its conditional writes for the keys
+    of `new` and `changed`. A key whose stored content is not the imported one lost to a concurrent writer: an
+    editor (a conflict, as `held`) or another import (nothing this batch changed)."""
+    inserted = sum(1 for e in new if after.get(e.key, ("", False))[0] == e.content_hash)
+    updated = sum(1 for e in changed if after.get(e.key, ("", False))[0] == e.content_hash)
+    lost = [e for e in (*new, *changed) if (state := after.get(e.key)) and state[0] != e.content_hash and state[1]]
+    conflicts = [*held, *lost]
+    return UpsertCounts(
+        inserted=inserted,
+        updated=updated,
+        unchanged=len(batch) - inserted - updated - len(conflicts),
+        skipped_edited=len(conflicts),
+        conflicts=tuple(e.headword for e in conflicts[:REPORTED_CONFLICTS]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,17 +116,24 @@ class WordRepository(Protocol):
     async def count(self) -> int: ...
 
     async def create(self, entry: NewEntry) -> StoredEntry | None:
-        """Insert a new entry at version 1; None when the key exists."""
+        """Insert a new entry at version 1, from the API (source "api", edited); None when the key exists."""
         ...
 
     async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
-        """One conditional write bumping the version; None when nothing matched (missing or stale)."""
+        """One conditional write bumping the version and marking the entry edited; None when nothing matched."""
         ...
 
     async def delete_if(self, key: str, precondition: Precondition) -> bool:
         """One conditional delete; False when nothing matched (missing or stale)."""
         ...
 
-    async def upsert_many(self, entries: Sequence[NewEntry]) -> UpsertCounts:
-        """Insert new keys, bump the version of keys whose content changed, leave the rest untouched."""
+    async def upsert_many(
+        self, entries: Sequence[NewEntry], *, source: ImportSource, overwrite_edited: bool = False
+    ) -> UpsertCounts:
+        """Import a batch: insert new keys, bump the version of keys whose content changed, leave the rest untouched.
+
+        An edited entry whose content differs is skipped (counted in `skipped_edited`) unless `overwrite_edited`;
+        the edited test is part of each conditional write, so an edit committed while the batch runs is never
+        overwritten either. A written entry records `source` and is no longer edited.
+        """
         ...

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,12 +16,14 @@ from lexica.auth.throttle import (
     FAILURE_MEMORY_SECONDS,
     MAX_DELAY_SECONDS,
     TRUSTED_SECONDS,
+    FallbackLoginThrottle,
     LoginThrottle,
     MemoryLoginThrottle,
     RedisLoginThrottle,
     delay_after,
 )
-from tests.auth.conftest import Server
+from lexica.platform.redis_client import redis_client
+from tests.auth.conftest import Server, SettingsFactory, running
 from tests.auth.helpers import (
     STRONG_PASSWORD,
     Session,
@@ -82,9 +87,16 @@ def assert_throttled(response: httpx.Response) -> int:
     return retry_after
 
 
-async def failures(limiter: LoginThrottle, email: str, ip: str, times: int) -> None:
+async def failures(limiter: LoginThrottle, email: str, ip: str, times: int) -> list[int]:
+    """Attempts that fail, one after another, on a clock that does not move; the wait each reservation answered."""
+    return [await limiter.reserve(email, ip) for _ in range(times)]
+
+
+async def failures_waiting(limiter: LoginThrottle, clock: MonotonicClock, email: str, ip: str, times: int) -> None:
+    """Attempts that fail, each made once the lock of the previous one has passed (so each is counted)."""
     for _ in range(times):
-        await limiter.failed(email, ip)
+        clock.advance(await limiter.wait_seconds(email, ip))
+        assert await limiter.reserve(email, ip) == 0
 
 
 # over HTTP, with the in-process throttle
@@ -198,15 +210,16 @@ async def test_memory_throttle_waits_grow_then_stay_capped(clock: MonotonicClock
     limiter = MemoryLoginThrottle()
     waits = []
     for _ in range(20):
-        await limiter.failed(EMAIL, HOME)
+        assert await limiter.reserve(EMAIL, HOME) == 0
         waits.append(await limiter.wait_seconds(EMAIL, HOME))
+        clock.advance(waits[-1])
 
     assert waits == [0, 0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900, 900, 900]
 
 
 async def test_memory_throttle_lock_ends_when_its_delay_has_passed(clock: MonotonicClock) -> None:
     limiter = MemoryLoginThrottle()
-    await failures(limiter, EMAIL, HOME, 8)
+    await failures_waiting(limiter, clock, EMAIL, HOME, 8)
     assert await limiter.wait_seconds(EMAIL, HOME) == 4
 
     clock.advance(3.5)
@@ -220,7 +233,7 @@ async def test_memory_throttle_forgets_failures_after_an_hour_without_one(clock:
     await failures(limiter, EMAIL, HOME, 5)
 
     clock.advance(FAILURE_MEMORY_SECONDS + 1)
-    await limiter.failed(EMAIL, HOME)
+    await limiter.reserve(EMAIL, HOME)
 
     assert await limiter.wait_seconds(EMAIL, HOME) == 0
 
@@ -230,7 +243,7 @@ async def test_memory_throttle_locks_an_account_after_ten_failures_from_many_add
 ) -> None:
     limiter = MemoryLoginThrottle()
     for n in range(11):
-        await limiter.failed(EMAIL, f"198.51.100.{n}")
+        await limiter.reserve(EMAIL, f"198.51.100.{n}")
 
     assert await limiter.wait_seconds(EMAIL, "203.0.113.1") == 1
 
@@ -239,7 +252,7 @@ async def test_memory_throttle_spares_a_trusted_address_from_the_account_lock(cl
     limiter = MemoryLoginThrottle()
     await limiter.succeeded(EMAIL, HOME)
     for n in range(20):
-        await limiter.failed(EMAIL, f"198.51.100.{n}")
+        await limiter.reserve(EMAIL, f"198.51.100.{n}")
 
     assert await limiter.wait_seconds(EMAIL, HOME) == 0
     assert await limiter.wait_seconds(EMAIL, "203.0.113.1") > 0
@@ -250,7 +263,7 @@ async def test_memory_throttle_trust_lapses_after_thirty_days(clock: MonotonicCl
     await limiter.succeeded(EMAIL, HOME)
     clock.advance(TRUSTED_SECONDS + 1)
     for n in range(11):
-        await limiter.failed(EMAIL, f"198.51.100.{n}")
+        await limiter.reserve(EMAIL, f"198.51.100.{n}")
 
     assert await limiter.wait_seconds(EMAIL, HOME) == 1
 
@@ -258,7 +271,7 @@ async def test_memory_throttle_trust_lapses_after_thirty_days(clock: MonotonicCl
 async def test_memory_throttle_locks_an_address_after_fifty_failures_across_accounts(clock: MonotonicClock) -> None:
     limiter = MemoryLoginThrottle()
     for n in range(51):
-        await limiter.failed(f"user{n}@example.com", HOME)
+        await limiter.reserve(f"user{n}@example.com", HOME)
 
     assert await limiter.wait_seconds("fresh@example.com", HOME) == 1
     assert await limiter.wait_seconds("fresh@example.com", "203.0.113.1") == 0
@@ -267,7 +280,7 @@ async def test_memory_throttle_locks_an_address_after_fifty_failures_across_acco
 async def test_memory_throttle_success_clears_the_account_but_not_the_address(clock: MonotonicClock) -> None:
     limiter = MemoryLoginThrottle()
     for n in range(51):
-        await limiter.failed(EMAIL if n < 6 else f"user{n}@example.com", HOME)
+        assert await limiter.reserve(EMAIL if n < 6 else f"user{n}@example.com", HOME) == 0
 
     await limiter.succeeded(EMAIL, HOME)
 
@@ -283,16 +296,22 @@ def redis_throttle(redis: Redis, redis_key_prefix: str) -> RedisLoginThrottle:
 
 
 async def test_redis_throttle_locks_after_the_sixth_failure(redis_throttle: RedisLoginThrottle) -> None:
-    await failures(redis_throttle, EMAIL, HOME, 5)
+    assert await failures(redis_throttle, EMAIL, HOME, 5) == [0] * 5
     assert await redis_throttle.wait_seconds(EMAIL, HOME) == 0
 
-    await redis_throttle.failed(EMAIL, HOME)
+    assert await redis_throttle.reserve(EMAIL, HOME) == 0
 
     assert await redis_throttle.wait_seconds(EMAIL, HOME) == 1
+    assert await redis_throttle.reserve(EMAIL, HOME) == 1
 
 
-async def test_redis_throttle_waits_are_capped(redis_throttle: RedisLoginThrottle) -> None:
-    await failures(redis_throttle, EMAIL, HOME, 25)
+async def test_redis_throttle_waits_are_capped(
+    redis: Redis, redis_key_prefix: str, redis_throttle: RedisLoginThrottle
+) -> None:
+    # 24 failures counted earlier (each after the lock of the one before it had passed)
+    await redis.set(f"{redis_key_prefix}fail:acct-ip:{EMAIL}|{HOME}", 24, ex=FAILURE_MEMORY_SECONDS)
+
+    assert await redis_throttle.reserve(EMAIL, HOME) == 0
 
     assert await redis_throttle.wait_seconds(EMAIL, HOME) == MAX_DELAY_SECONDS
 
@@ -301,11 +320,12 @@ async def test_redis_throttle_spares_a_trusted_address_from_the_account_lock(
     redis_throttle: RedisLoginThrottle,
 ) -> None:
     await redis_throttle.succeeded(EMAIL, HOME)
-    for n in range(14):
-        await redis_throttle.failed(EMAIL, f"198.51.100.{n}")
+    for n in range(11):
+        assert await redis_throttle.reserve(EMAIL, f"198.51.100.{n}") == 0
 
     assert await redis_throttle.wait_seconds(EMAIL, HOME) == 0
-    assert await redis_throttle.wait_seconds(EMAIL, "203.0.113.1") == 8
+    assert await redis_throttle.reserve(EMAIL, "203.0.113.1") == 1
+    assert await redis_throttle.reserve(EMAIL, HOME) == 0
 
 
 async def test_redis_throttle_success_lifts_the_account_locks(redis_throttle: RedisLoginThrottle) -> None:
@@ -336,3 +356,95 @@ async def test_redis_throttle_keys_all_expire(
     assert keys
     for key in keys:
         assert 0 < await redis.ttl(key) <= max(FAILURE_MEMORY_SECONDS, TRUSTED_SECONDS)
+
+
+# reservations: an attempt is counted before its password is checked, so a burst gets no more tries than a sequence
+
+BURST = 40
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture(params=["memory", "redis", "redis-down"])
+async def any_throttle(request: pytest.FixtureRequest) -> AsyncIterator[LoginThrottle]:
+    if request.param == "memory":
+        yield MemoryLoginThrottle()
+        return
+    if request.param == "redis-down":
+        down = redis_client(UNREACHABLE_REDIS)
+        yield FallbackLoginThrottle(RedisLoginThrottle(down), MemoryLoginThrottle())
+        await down.aclose()
+        return
+    prefix = request.getfixturevalue("redis_key_prefix")
+    client = redis_client(request.getfixturevalue("redis_url"))
+    try:
+        yield RedisLoginThrottle(client, prefix=prefix)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def test_concurrent_attempts_are_counted_before_any_is_evaluated(any_throttle: LoginThrottle) -> None:
+    waits = await asyncio.gather(*(any_throttle.reserve(EMAIL, HOME) for _ in range(BURST)))
+
+    assert waits.count(0) == 6  # as many as one by one: five free failures, then the sixth that sets the lock
+    assert all(wait == 1 for wait in waits if wait)
+    assert await any_throttle.wait_seconds(EMAIL, HOME) == 1
+
+
+async def test_success_clears_the_account_and_releases_its_reservation_on_the_address(
+    any_throttle: LoginThrottle,
+) -> None:
+    assert await failures(any_throttle, EMAIL, HOME, 6) == [0] * 6
+
+    await any_throttle.succeeded(EMAIL, HOME)
+
+    assert await any_throttle.wait_seconds(EMAIL, HOME) == 0
+    assert await failures(any_throttle, EMAIL, HOME, 6) == [0] * 6
+
+
+async def test_unreachable_redis_throttles_in_this_process_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    down = redis_client(UNREACHABLE_REDIS)
+    limiter = FallbackLoginThrottle(RedisLoginThrottle(down), MemoryLoginThrottle())
+    try:
+        with caplog.at_level(logging.WARNING, logger="lexica.auth"):
+            waits = [await limiter.reserve(EMAIL, HOME) for _ in range(8)]
+            await limiter.succeeded(EMAIL, HOME)
+    finally:
+        await down.aclose()
+
+    assert waits == [0] * 6 + [1, 1]
+    assert await limiter.wait_seconds(EMAIL, HOME) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.name == "lexica.auth"]
+    assert len(warnings) == 1
+    assert "counting in this process instead" in warnings[0]
+
+
+async def burst_then_right_password(client: httpx.AsyncClient, email: str) -> tuple[list[int], int]:
+    """BURST wrong passwords and then the right one, all sent at once: the statuses of the wrong ones, the right's."""
+    attempts = [password_grant(client, email, WRONG_PASSWORD) for _ in range(BURST)]
+    *wrong, right = await asyncio.gather(*attempts, password_grant(client, email, STRONG_PASSWORD))
+    return [response.status_code for response in wrong], right.status_code
+
+
+async def test_a_burst_of_wrong_passwords_gets_six_tries_and_the_right_one_in_it_is_refused(
+    api: httpx.AsyncClient, session: Session
+) -> None:
+    wrong, right = await burst_then_right_password(api, session.email)
+
+    assert sorted(wrong) == [400] * 6 + [429] * (BURST - 6)
+    assert right == 429
+
+
+async def test_a_burst_against_the_redis_throttle_gets_six_tries(settings_for: SettingsFactory, redis_url: str) -> None:
+    async with running(settings_for(redis_url=redis_url)) as server:
+        # An address of this test's own: the shared Redis keeps per-address counters across test runs.
+        client = server.client(f"198.18.{secrets.randbelow(256)}.{secrets.randbelow(256)}")
+        session = await sign_up(client)
+
+        # Several connections to Redis carry the burst, so its order there is not the order sent: a right password
+        # in it may be one of the six (and succeed), so the burst is of wrong ones only.
+        burst = await asyncio.gather(*(password_grant(client, session.email, WRONG_PASSWORD) for _ in range(BURST)))
+
+    assert sorted(response.status_code for response in burst) == [400] * 6 + [429] * (BURST - 6)

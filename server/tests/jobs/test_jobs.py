@@ -104,7 +104,7 @@ async def test_upload_import_runs_as_a_job(api: httpx.AsyncClient, admin: dict[s
     assert job["stages"] == ["reading", "writing", "indexing"]
     done = await wait_for(api, admin, job["href"])
     assert done["state"] == "succeeded", done
-    assert done["result"] == {"inserted": 2500, "updated": 1, "unchanged": 0, "skipped": 0}
+    assert done["result"] == {"inserted": 2500, "updated": 1, "unchanged": 0, "skipped": 0, "skipped_edited": 0}
     assert done["progress"] == {"stage": "indexing", "done": 2501, "total": 2501}
     assert done["attempts"] == 1
     assert done["started_at"] is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import pytest
@@ -137,3 +138,83 @@ async def test_headwords_of_the_keys_that_exist(words: WordRepository) -> None:
     assert await words.headwords_of(asked) == expected
     assert await words.headwords_of([]) == {}
     assert await words.headwords_of(["missing"]) == {}
+
+
+async def test_an_import_keeps_edited_entries_and_reports_them(words: WordRepository) -> None:
+    await import_entries(words, [entry("apple"), entry("pear")])
+    apple = await words.get("apple")
+    assert apple is not None
+    assert (apple.source, apple.edited) == ("gcide", False)
+    edited = await words.replace_if("apple", Precondition(version=1), entry("apple", "[1]"))
+    assert edited is not None
+    assert (edited.version, edited.source, edited.edited) == (2, "gcide", True)
+    assert await words.get("apple") == edited
+
+    again = await import_entries(words, [entry("apple"), entry("pear")])
+    assert again.counts == UpsertCounts(unchanged=1, skipped_edited=1, conflicts=("Apple",))
+    assert await words.get("apple") == edited  # the editor's content, version and ETag
+
+    newer = await import_entries(words, [entry("apple", "[2]"), entry("pear", "[2]")])
+    assert newer.counts == UpsertCounts(updated=1, skipped_edited=1, conflicts=("Apple",))
+    assert await words.get("apple") == edited
+    pear = await words.get("pear")
+    assert pear is not None
+    assert (pear.version, pear.content, pear.edited) == (2, "[2]", False)
+
+
+async def test_overwrite_edited_lets_the_import_win(words: WordRepository) -> None:
+    await import_entries(words, [entry("apple"), entry("pear")])
+    assert await words.replace_if("apple", Precondition(), entry("apple", "[1]")) is not None
+    assert await words.replace_if("pear", Precondition(), entry("pear", "[1]")) is not None
+    won = await import_entries(words, [entry("apple", "[2]"), entry("pear", "[1]")], overwrite_edited=True)
+    assert won.counts == UpsertCounts(updated=1, unchanged=1)
+    apple = await words.get("apple")
+    assert apple is not None
+    assert (apple.version, apple.content, apple.source, apple.edited) == (3, "[2]", "gcide", False)
+    pear = await words.get("pear")  # same content as the import's: not written, still the editor's version
+    assert pear is not None
+    assert (pear.version, pear.edited) == (2, True)
+
+
+async def test_entries_record_where_they_came_from(words: WordRepository) -> None:
+    created = await words.create(entry("neologism", "[1]"))
+    assert created is not None
+    assert (created.source, created.edited) == ("api", True)
+    assert await words.get("neologism") == created
+    uploaded = await import_entries(words, [entry("neologism", "[2]"), entry("upload")], source="upload")
+    assert uploaded.counts == UpsertCounts(inserted=1, skipped_edited=1, conflicts=("Neologism",))
+    assert await words.get("neologism") == created
+    upload = await words.get("upload")
+    assert upload is not None
+    assert (upload.source, upload.edited) == ("upload", False)
+    # An import that changes an entry another import made takes it over.
+    replaced = await import_entries(words, [entry("upload", "[3]")], source="gcide")
+    assert replaced.counts == UpsertCounts(updated=1)
+    upload = await words.get("upload")
+    assert upload is not None
+    assert (upload.version, upload.source, upload.edited) == (2, "gcide", False)
+    page = await words.entries_page(after=None, limit=10)
+    assert [(e.key, e.source, e.edited) for e in page] == [("neologism", "api", True), ("upload", "gcide", False)]
+
+
+async def test_an_import_never_overwrites_an_edit_made_while_it_runs(words: WordRepository) -> None:
+    """Edits race an import of changed content: whichever lands first, every entry ends as its editor left it,
+    and the import's report accounts for every entry (updated before the edit, or skipped after it)."""
+    keys = [f"race {n:03d}" for n in range(120)]
+    await import_entries(words, [entry(key) for key in keys])
+
+    async def edit(key: str) -> None:
+        assert await words.replace_if(key, Precondition(), entry(key, '["editor"]')) is not None
+
+    async def reimport() -> UpsertCounts:
+        result = await import_entries(words, [entry(key, '["import"]') for key in keys], batch_size=10)
+        return result.counts
+
+    counts, *_ = await asyncio.gather(reimport(), *(edit(key) for key in keys))
+    assert isinstance(counts, UpsertCounts)
+    assert counts.updated + counts.skipped_edited == len(keys)
+    assert counts.inserted == counts.unchanged == 0
+    for key in keys:
+        stored = await words.get(key)
+        assert stored is not None
+        assert (stored.content, stored.edited) == ('["editor"]', True), key

@@ -45,8 +45,10 @@ async def test_changed_content_bumps_the_version_once(tmp_path: Path) -> None:
     try:
         await upgrade_schema(engine)
         repository = SqlWordRepository(engine)
-        await repository.upsert_many([_entry("word", "[]"), _entry("other", "[]")])
-        counts = await repository.upsert_many([_entry("word", '[{"changed": true}]'), _entry("other", "[]")])
+        await repository.upsert_many([_entry("word", "[]"), _entry("other", "[]")], source="gcide")
+        counts = await repository.upsert_many(
+            [_entry("word", '[{"changed": true}]'), _entry("other", "[]")], source="gcide"
+        )
         assert (counts.inserted, counts.updated, counts.unchanged) == (0, 1, 1)
         stored = await repository.get("word")
         assert stored is not None

@@ -34,10 +34,16 @@ class Job:
         finished_at (datetime.datetime | None):
         attempts (int): How many times a worker started the job (more than one after a worker was lost).
         cancel_requested (bool):
-        result (JobResultType0 | None): Imports: `inserted`, `updated`, `unchanged`, `skipped` counts. Exports: `lines`,
-            the number of lines
-            in the file.
-        error (None | Problem):
+        result (JobResultType0 | None): Imports: `inserted`, `updated`, `unchanged`, `skipped` (source records that are
+            not entries) and
+            `skipped_edited` (entries edited through the API since they were imported, kept because the imported
+            content differs; see `overwrite_edited`) counts. Exports: `lines`, the number of lines in the file.
+        error (None | Problem): Why a `failed` job failed, as a problem document. Among its `type`s: `/problems/job-
+            interrupted`
+            (the server stopped while the job was queued or running, and nothing will run it again: start it
+            again), `/problems/worker-lost` (its worker died and the retries are used up),
+            `/problems/job-queue-unavailable` (it could not be queued; it never ran), and
+            `/problems/storage-quota-exceeded` (an export's file outgrew the owner's storage quota).
         href (str):
         events_href (str):
         result_href (None | str):

@@ -24,6 +24,9 @@ class OAuthProblem:
         error (OAuthProblemError):
         detail (str | Unset): What went wrong in this occurrence.
         instance (str | Unset): The path of the request that failed.
+        request_id (str | Unset): The request's id, also in the `X-Request-ID` response header; every log line about the
+            request
+            carries it, so quote it when reporting a problem (especially a `5xx`).
     """
 
     type_: str
@@ -32,6 +35,7 @@ class OAuthProblem:
     error: OAuthProblemError
     detail: str | Unset = UNSET
     instance: str | Unset = UNSET
+    request_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +51,8 @@ class OAuthProblem:
 
         instance = self.instance
 
+        request_id = self.request_id
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -61,6 +67,8 @@ class OAuthProblem:
             field_dict["detail"] = detail
         if instance is not UNSET:
             field_dict["instance"] = instance
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
 
         return field_dict
 
@@ -79,6 +87,8 @@ class OAuthProblem:
 
         instance = d.pop("instance", UNSET)
 
+        request_id = d.pop("request_id", UNSET)
+
         o_auth_problem = cls(
             type_=type_,
             title=title,
@@ -86,6 +96,7 @@ class OAuthProblem:
             error=error,
             detail=detail,
             instance=instance,
+            request_id=request_id,
         )
 
         o_auth_problem.additional_properties = d

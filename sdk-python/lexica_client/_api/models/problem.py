@@ -22,6 +22,9 @@ class Problem:
         status (int): The HTTP status code.
         detail (str | Unset): What went wrong in this occurrence.
         instance (str | Unset): The path of the request that failed.
+        request_id (str | Unset): The request's id, also in the `X-Request-ID` response header; every log line about the
+            request
+            carries it, so quote it when reporting a problem (especially a `5xx`).
     """
 
     type_: str
@@ -29,6 +32,7 @@ class Problem:
     status: int
     detail: str | Unset = UNSET
     instance: str | Unset = UNSET
+    request_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,6 +45,8 @@ class Problem:
         detail = self.detail
 
         instance = self.instance
+
+        request_id = self.request_id
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -55,6 +61,8 @@ class Problem:
             field_dict["detail"] = detail
         if instance is not UNSET:
             field_dict["instance"] = instance
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
 
         return field_dict
 
@@ -71,12 +79,15 @@ class Problem:
 
         instance = d.pop("instance", UNSET)
 
+        request_id = d.pop("request_id", UNSET)
+
         problem = cls(
             type_=type_,
             title=title,
             status=status,
             detail=detail,
             instance=instance,
+            request_id=request_id,
         )
 
         problem.additional_properties = d

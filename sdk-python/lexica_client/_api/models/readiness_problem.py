@@ -27,6 +27,9 @@ class ReadinessProblem:
         checks (ReadinessProblemChecks):
         detail (str | Unset): What went wrong in this occurrence.
         instance (str | Unset): The path of the request that failed.
+        request_id (str | Unset): The request's id, also in the `X-Request-ID` response header; every log line about the
+            request
+            carries it, so quote it when reporting a problem (especially a `5xx`).
     """
 
     type_: str
@@ -35,6 +38,7 @@ class ReadinessProblem:
     checks: ReadinessProblemChecks
     detail: str | Unset = UNSET
     instance: str | Unset = UNSET
+    request_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,6 +54,8 @@ class ReadinessProblem:
 
         instance = self.instance
 
+        request_id = self.request_id
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -64,6 +70,8 @@ class ReadinessProblem:
             field_dict["detail"] = detail
         if instance is not UNSET:
             field_dict["instance"] = instance
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
 
         return field_dict
 
@@ -84,6 +92,8 @@ class ReadinessProblem:
 
         instance = d.pop("instance", UNSET)
 
+        request_id = d.pop("request_id", UNSET)
+
         readiness_problem = cls(
             type_=type_,
             title=title,
@@ -91,6 +101,7 @@ class ReadinessProblem:
             checks=checks,
             detail=detail,
             instance=instance,
+            request_id=request_id,
         )
 
         readiness_problem.additional_properties = d

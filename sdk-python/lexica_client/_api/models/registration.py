@@ -15,7 +15,8 @@ T = TypeVar("T", bound="Registration")
 class Registration:
     """
     Attributes:
-        email (str): The address to sign in with; compared case-insensitively.
+        email (str): The address to sign in with; compared case-insensitively after Unicode NFKC normalisation.
+            Control characters and invisible (format) characters such as U+200B are refused.
         password (str):
         display_name (str | Unset):
     """

@@ -27,6 +27,9 @@ class ValidationProblem:
         errors (list[ValidationError]):
         detail (str | Unset): What went wrong in this occurrence.
         instance (str | Unset): The path of the request that failed.
+        request_id (str | Unset): The request's id, also in the `X-Request-ID` response header; every log line about the
+            request
+            carries it, so quote it when reporting a problem (especially a `5xx`).
     """
 
     type_: str
@@ -35,6 +38,7 @@ class ValidationProblem:
     errors: list[ValidationError]
     detail: str | Unset = UNSET
     instance: str | Unset = UNSET
+    request_id: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,6 +57,8 @@ class ValidationProblem:
 
         instance = self.instance
 
+        request_id = self.request_id
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -67,6 +73,8 @@ class ValidationProblem:
             field_dict["detail"] = detail
         if instance is not UNSET:
             field_dict["instance"] = instance
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
 
         return field_dict
 
@@ -92,6 +100,8 @@ class ValidationProblem:
 
         instance = d.pop("instance", UNSET)
 
+        request_id = d.pop("request_id", UNSET)
+
         validation_problem = cls(
             type_=type_,
             title=title,
@@ -99,6 +109,7 @@ class ValidationProblem:
             errors=errors,
             detail=detail,
             instance=instance,
+            request_id=request_id,
         )
 
         validation_problem.additional_properties = d

@@ -8,13 +8,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from lexica.storage.mongo.database import ENTRIES, Database, Document
 from lexica.words.keys import prefix_upper_bound
-from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, UpsertCounts
+from lexica.words.repository import (
+    HeadwordRow,
+    ImportSource,
+    IndexRow,
+    NewEntry,
+    Precondition,
+    StoredEntry,
+    UpsertCounts,
+    tally,
+)
 
-_STORED = {"_id": 0, "key": 1, "headword": 1, "version": 1, "content_hash": 1, "content": 1}
+_STORED = {"_id": 0, "key": 1, "headword": 1, "version": 1, "content_hash": 1, "content": 1, "source": 1, "edited": 1}
+_DUPLICATE_KEY = 11000
+# Documents stored before provenance was recorded have neither field: they read as imported from GCIDE, and a
+# filter on `edited: {$ne: true}` takes them as not edited (`backfill_provenance` marks those above version 1).
+_NOT_EDITED: Document = {"edited": {"$ne": True}}
 _LOOKUP_CHUNK = 500  # keys per `$in`: keeps each query small
 
 
@@ -34,6 +47,8 @@ def _stored(document: Document) -> StoredEntry:
         version=document["version"],
         content_hash=document["content_hash"],
         content=document["content"],
+        source=document.get("source", "gcide"),
+        edited=bool(document.get("edited", False)),
     )
 
 
@@ -91,15 +106,17 @@ class MongoWordRepository:
 
     async def create(self, entry: NewEntry) -> StoredEntry | None:
         try:
-            await self._entries.insert_one({"key": entry.key, "version": 1, **_fields(entry)})
+            await self._entries.insert_one(
+                {"key": entry.key, "version": 1, **_fields(entry), "source": "api", "edited": True}
+            )
         except DuplicateKeyError:
             return None
-        return StoredEntry(entry.key, entry.headword, 1, entry.content_hash, entry.content)
+        return StoredEntry(entry.key, entry.headword, 1, entry.content_hash, entry.content, "api", edited=True)
 
     async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
         document = await self._entries.find_one_and_update(
             _matches(key, precondition),
-            {"$set": _fields(entry), "$inc": {"version": 1}},
+            {"$set": {**_fields(entry), "edited": True}, "$inc": {"version": 1}},
             projection=_STORED,
             return_document=ReturnDocument.AFTER,
         )
@@ -109,29 +126,60 @@ class MongoWordRepository:
         result = await self._entries.delete_one(_matches(key, precondition))
         return result.deleted_count == 1
 
-    async def upsert_many(self, batch: Sequence[NewEntry]) -> UpsertCounts:
+    async def upsert_many(
+        self, batch: Sequence[NewEntry], *, source: ImportSource, overwrite_edited: bool = False
+    ) -> UpsertCounts:
         if not batch:
             return UpsertCounts()
-        existing: dict[str, str] = {}
-        keys = [entry.key for entry in batch]
-        for start in range(0, len(keys), _LOOKUP_CHUNK):
-            chunk = keys[start : start + _LOOKUP_CHUNK]
-            async for document in self._entries.find({"key": {"$in": chunk}}, {"_id": 0, "key": 1, "content_hash": 1}):
-                existing[document["key"]] = document["content_hash"]
+        existing = await self._states([entry.key for entry in batch])
         new = [entry for entry in batch if entry.key not in existing]
-        changed = [entry for entry in batch if entry.key in existing and existing[entry.key] != entry.content_hash]
+        differing = [e for e in batch if e.key in existing and existing[e.key][0] != e.content_hash]
+        changed = [e for e in differing if overwrite_edited or not existing[e.key][1]]
+        held = [e for e in differing if not overwrite_edited and existing[e.key][1]]
+        provenance = {"source": source, "edited": False}
         if new:
-            await self._entries.insert_many([{"key": e.key, "version": 1, **_fields(e)} for e in new], ordered=False)
+            try:
+                await self._entries.insert_many(
+                    [{"key": e.key, "version": 1, **_fields(e), **provenance} for e in new], ordered=False
+                )
+            except BulkWriteError as error:
+                # An editor or another import inserted some of these keys after our read: theirs stay (the read
+                # back below reports them); anything but a duplicate key is a real failure.
+                if any(item.get("code") != _DUPLICATE_KEY for item in error.details.get("writeErrors", [])):
+                    raise
         if changed:
-            # One conditional update per entry: the hash test and the version bump are a single write.
+            # One conditional update per entry: the hash test, the edited test and the version bump are a single
+            # write, so an edit committed after our read is never overwritten.
+            unless_edited = {} if overwrite_edited else _NOT_EDITED
             await self._entries.bulk_write(
                 [
                     UpdateOne(
-                        {"key": e.key, "content_hash": {"$ne": e.content_hash}},
-                        {"$set": _fields(e), "$inc": {"version": 1}},
+                        {"key": e.key, "content_hash": {"$ne": e.content_hash}, **unless_edited},
+                        {"$set": {**_fields(e), **provenance}, "$inc": {"version": 1}},
                     )
                     for e in changed
                 ],
                 ordered=False,
             )
-        return UpsertCounts(inserted=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed))
+        # What the conditional writes did not write (an editor got there first) is read back, to be reported.
+        after = await self._states([e.key for e in new + changed]) if new or changed else {}
+        return tally(batch, new=new, changed=changed, held=held, after=after)
+
+    async def _states(self, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
+        """Key -> (content hash, edited) of those of `keys` that are stored."""
+        found: dict[str, tuple[str, bool]] = {}
+        projection = {"_id": 0, "key": 1, "content_hash": 1, "edited": 1}
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = list(keys[start : start + _LOOKUP_CHUNK])
+            async for document in self._entries.find({"key": {"$in": chunk}}, projection):
+                found[document["key"]] = (document["content_hash"], bool(document.get("edited", False)))
+        return found
+
+
+async def backfill_provenance(database: Database) -> None:
+    """Give documents stored before provenance was recorded their fields, as SQL revision 0003 does: imported from
+    GCIDE, and edited when above version 1 (the conservative reading keeps an editor's work). Idempotent."""
+    entries = database[ENTRIES]
+    await entries.update_many({"edited": {"$exists": False}, "version": {"$gt": 1}}, {"$set": {"edited": True}})
+    await entries.update_many({"edited": {"$exists": False}}, {"$set": {"edited": False}})
+    await entries.update_many({"source": {"$exists": False}}, {"$set": {"source": "gcide"}})

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
     func,
 )
 from sqlalchemy.engine import Dialect
@@ -56,6 +57,10 @@ entries = Table(
     Column("content", Text, nullable=False),
     Column("weight", Integer, nullable=False, default=0),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Provenance: "gcide" / "upload" (imports) or "api" (created by an editor); `edited` once an editor created,
+    # replaced or patched it since it was last imported. Imports skip edited entries unless told to overwrite.
+    Column("source", String(16), nullable=False, server_default="gcide"),
+    Column("edited", Boolean, nullable=False, server_default=false()),
 )
 
 users = Table(

@@ -3,18 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, delete, false, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
 from lexica.storage.sql.tables import entries
 from lexica.words.keys import prefix_upper_bound
-from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, UpsertCounts
+from lexica.words.repository import (
+    HeadwordRow,
+    ImportSource,
+    IndexRow,
+    NewEntry,
+    Precondition,
+    StoredEntry,
+    UpsertCounts,
+    tally,
+)
 
-_RETURNED = (entries.c.key, entries.c.headword, entries.c.version, entries.c.content_hash, entries.c.content)
+_RETURNED = (
+    entries.c.key,
+    entries.c.headword,
+    entries.c.version,
+    entries.c.content_hash,
+    entries.c.content,
+    entries.c.source,
+    entries.c.edited,
+)
+
+
+def _stored(row: Row[*tuple[Any, ...]]) -> StoredEntry:
+    m = row._mapping
+    return StoredEntry(
+        key=m["key"],
+        headword=m["headword"],
+        version=m["version"],
+        content_hash=m["content_hash"],
+        content=m["content"],
+        source=m["source"],
+        edited=bool(m["edited"]),
+    )
 
 
 def _matches(key: str, precondition: Precondition) -> list[ColumnElement[bool]]:
@@ -44,20 +75,10 @@ class SqlWordRepository:
         self._engine = engine
 
     async def get(self, key: str) -> StoredEntry | None:
-        query = select(
-            entries.c.key, entries.c.headword, entries.c.version, entries.c.content_hash, entries.c.content
-        ).where(entries.c.key == key)
+        query = select(*_RETURNED).where(entries.c.key == key)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
-        if row is None:
-            return None
-        return StoredEntry(
-            key=row.key,
-            headword=row.headword,
-            version=row.version,
-            content_hash=row.content_hash,
-            content=row.content,
-        )
+        return None if row is None else _stored(row)
 
     async def headwords_of(self, keys: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -76,16 +97,7 @@ class SqlWordRepository:
             query = query.where(entries.c.key > after)
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [
-            StoredEntry(
-                key=row.key,
-                headword=row.headword,
-                version=row.version,
-                content_hash=row.content_hash,
-                content=row.content,
-            )
-            for row in rows
-        ]
+        return [_stored(row) for row in rows]
 
     async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
         query = select(entries.c.key, entries.c.headword).order_by(entries.c.key).limit(limit)
@@ -118,13 +130,15 @@ class SqlWordRepository:
             "content_hash": entry.content_hash,
             "content": entry.content,
             "weight": entry.weight,
+            "source": "api",
+            "edited": True,
         }
         try:
             async with self._engine.begin() as connection:
                 await connection.execute(insert(entries).values(**values))
         except IntegrityError:
             return None
-        return StoredEntry(entry.key, entry.headword, 1, entry.content_hash, entry.content)
+        return StoredEntry(entry.key, entry.headword, 1, entry.content_hash, entry.content, "api", edited=True)
 
     async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
         statement = (
@@ -137,37 +151,34 @@ class SqlWordRepository:
                 weight=entry.weight,
                 version=entries.c.version + 1,
                 updated_at=func.now(),
+                edited=True,
             )
             .returning(*_RETURNED)
         )
         async with self._engine.begin() as connection:
             row = (await connection.execute(statement)).first()
-        if row is None:
-            return None
-        return StoredEntry(row.key, row.headword, row.version, row.content_hash, row.content)
+        return None if row is None else _stored(row)
 
     async def delete_if(self, key: str, precondition: Precondition) -> bool:
         async with self._engine.begin() as connection:
             result = await connection.execute(delete(entries).where(*_matches(key, precondition)))
         return result.rowcount == 1
 
-    async def upsert_many(self, batch: Sequence[NewEntry]) -> UpsertCounts:
+    async def upsert_many(
+        self, batch: Sequence[NewEntry], *, source: ImportSource, overwrite_edited: bool = False
+    ) -> UpsertCounts:
         if not batch:
             return UpsertCounts()
+        keys = [entry.key for entry in batch]
         async with self._engine.begin() as connection:
-            existing: dict[str, str] = {}
-            keys = [entry.key for entry in batch]
-            for start in range(0, len(keys), _LOOKUP_CHUNK):
-                chunk = keys[start : start + _LOOKUP_CHUNK]
-                rows = await connection.execute(
-                    select(entries.c.key, entries.c.content_hash).where(entries.c.key.in_(chunk))
-                )
-                existing.update({row.key: row.content_hash for row in rows})
+            existing = await _states(connection, keys)
             new = [entry for entry in batch if entry.key not in existing]
-            changed = [entry for entry in batch if entry.key in existing and existing[entry.key] != entry.content_hash]
+            differing = [e for e in batch if e.key in existing and existing[e.key][0] != e.content_hash]
+            changed = [e for e in differing if overwrite_edited or not existing[e.key][1]]
+            held = [e for e in differing if not overwrite_edited and existing[e.key][1]]
             if new:
-                # ON CONFLICT DO NOTHING: an import running at the same time may insert a key between our read and
-                # this insert; the batch then keeps the other's row instead of failing on the unique key.
+                # ON CONFLICT DO NOTHING: an editor or another import may insert a key between our read and this
+                # insert; the row they wrote stays (it is checked below) instead of the batch failing on the key.
                 await connection.execute(
                     _insert_new(connection.dialect.name),
                     [
@@ -178,12 +189,15 @@ class SqlWordRepository:
                             "content_hash": e.content_hash,
                             "content": e.content,
                             "weight": e.weight,
+                            "source": source,
+                            "edited": False,
                         }
                         for e in new
                     ],
                 )
             if changed:
-                # One conditional statement per row: the hash test and the version bump are a single write.
+                # One conditional statement per row: the hash test, the edited test and the version bump are a
+                # single write, so an edit committed after our read is never overwritten.
                 statement = (
                     update(entries)
                     .where(entries.c.key == bindparam("b_key"))
@@ -195,8 +209,12 @@ class SqlWordRepository:
                         weight=bindparam("b_weight"),
                         version=entries.c.version + 1,
                         updated_at=func.now(),
+                        source=source,
+                        edited=False,
                     )
                 )
+                if not overwrite_edited:
+                    statement = statement.where(entries.c.edited == false())
                 await connection.execute(
                     statement,
                     [
@@ -210,4 +228,18 @@ class SqlWordRepository:
                         for e in changed
                     ],
                 )
-        return UpsertCounts(inserted=len(new), updated=len(changed), unchanged=len(batch) - len(new) - len(changed))
+            # What the conditional writes did not write (an editor got there first) is read back, to be reported.
+            after = await _states(connection, [e.key for e in new + changed]) if new or changed else {}
+        return tally(batch, new=new, changed=changed, held=held, after=after)
+
+
+async def _states(connection: AsyncConnection, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
+    """Key -> (content hash, edited) of those of `keys` that are stored."""
+    found: dict[str, tuple[str, bool]] = {}
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = list(keys[start : start + _LOOKUP_CHUNK])
+        rows = await connection.execute(
+            select(entries.c.key, entries.c.content_hash, entries.c.edited).where(entries.c.key.in_(chunk))
+        )
+        found.update({row.key: (row.content_hash, bool(row.edited)) for row in rows})
+    return found

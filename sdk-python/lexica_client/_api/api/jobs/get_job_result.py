@@ -113,7 +113,8 @@ def sync_detailed(
 
      The NDJSON file an export job produced (one `ListExportLine` per line for a word list, one
     `Entry` per line for the dictionary), streamed. `409` while the job has not succeeded; `404` for a
-    job without a file (imports).
+    job without a file (imports), and once the file expired: finished jobs and their files are kept for
+    the retention period (`LEXICA_JOB_RETENTION_SECONDS`, 24 hours by default), then deleted.
 
     Args:
         job_id (str):
@@ -146,7 +147,8 @@ def sync(
 
      The NDJSON file an export job produced (one `ListExportLine` per line for a word list, one
     `Entry` per line for the dictionary), streamed. `409` while the job has not succeeded; `404` for a
-    job without a file (imports).
+    job without a file (imports), and once the file expired: finished jobs and their files are kept for
+    the retention period (`LEXICA_JOB_RETENTION_SECONDS`, 24 hours by default), then deleted.
 
     Args:
         job_id (str):
@@ -174,7 +176,8 @@ async def asyncio_detailed(
 
      The NDJSON file an export job produced (one `ListExportLine` per line for a word list, one
     `Entry` per line for the dictionary), streamed. `409` while the job has not succeeded; `404` for a
-    job without a file (imports).
+    job without a file (imports), and once the file expired: finished jobs and their files are kept for
+    the retention period (`LEXICA_JOB_RETENTION_SECONDS`, 24 hours by default), then deleted.
 
     Args:
         job_id (str):
@@ -205,7 +208,8 @@ async def asyncio(
 
      The NDJSON file an export job produced (one `ListExportLine` per line for a word list, one
     `Entry` per line for the dictionary), streamed. `409` while the job has not succeeded; `404` for a
-    job without a file (imports).
+    job without a file (imports), and once the file expired: finished jobs and their files are kept for
+    the retention period (`LEXICA_JOB_RETENTION_SECONDS`, 24 hours by default), then deleted.
 
     Args:
         job_id (str):

@@ -17,15 +17,23 @@ from ...types import UNSET, Response, Unset
 def _get_kwargs(
     *,
     body: ImportRequest | EntryInput | Unset = UNSET,
+    overwrite_edited: bool | Unset = False,
     idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(idempotency_key, Unset):
         headers["Idempotency-Key"] = idempotency_key
 
+    params: dict[str, Any] = {}
+
+    params["overwrite_edited"] = overwrite_edited
+
+    params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
+
     _kwargs: dict[str, Any] = {
         "method": "post",
         "url": "/api/v1/imports",
+        "params": params,
     }
 
     if isinstance(body, ImportRequest):
@@ -68,6 +76,11 @@ def _parse_response(
 
         return response_406
 
+    if response.status_code == 408:
+        response_408 = Problem.from_dict(response.json())
+
+        return response_408
+
     if response.status_code == 409:
         response_409 = Problem.from_dict(response.json())
 
@@ -93,6 +106,11 @@ def _parse_response(
 
         return response_429
 
+    if response.status_code == 503:
+        response_503 = Problem.from_dict(response.json())
+
+        return response_503
+
     if client.raise_on_unexpected_status:
         raise errors.UnexpectedStatus(response.status_code, response.content)
     else:
@@ -114,6 +132,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
     body: ImportRequest | EntryInput | Unset = UNSET,
+    overwrite_edited: bool | Unset = False,
     idempotency_key: str | Unset = UNSET,
 ) -> Response[Job | Problem | ValidationProblem]:
     """Import dictionary entries (admin)
@@ -123,10 +142,16 @@ def sync_detailed(
     Uploads
     are validated line by line before the job is created: a bad line is a `422` whose `errors` name the
     line (`["body", <line number>, ...]`), and nothing is imported. An import is idempotent: entries are
-    inserted or updated by headword, and unchanged ones are left alone, so running it again (or a retry
-    after a worker died) duplicates nothing.
+    inserted or updated by headword, and unchanged ones are left alone (their version and ETag do not
+    change), so running it again (or a retry after a worker died) duplicates nothing.
+
+    An import never overwrites an entry that an editor created, replaced or patched since it was
+    imported:
+    when the imported content differs, the entry is kept as the editor left it and counted in the job's
+    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
 
     Args:
+        overwrite_edited (bool | Unset):  Default: False.
         idempotency_key (str | Unset):
         body (ImportRequest):
         body (EntryInput):
@@ -141,6 +166,7 @@ def sync_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        overwrite_edited=overwrite_edited,
         idempotency_key=idempotency_key,
     )
 
@@ -155,6 +181,7 @@ def sync(
     *,
     client: AuthenticatedClient,
     body: ImportRequest | EntryInput | Unset = UNSET,
+    overwrite_edited: bool | Unset = False,
     idempotency_key: str | Unset = UNSET,
 ) -> Job | Problem | ValidationProblem | None:
     """Import dictionary entries (admin)
@@ -164,10 +191,16 @@ def sync(
     Uploads
     are validated line by line before the job is created: a bad line is a `422` whose `errors` name the
     line (`["body", <line number>, ...]`), and nothing is imported. An import is idempotent: entries are
-    inserted or updated by headword, and unchanged ones are left alone, so running it again (or a retry
-    after a worker died) duplicates nothing.
+    inserted or updated by headword, and unchanged ones are left alone (their version and ETag do not
+    change), so running it again (or a retry after a worker died) duplicates nothing.
+
+    An import never overwrites an entry that an editor created, replaced or patched since it was
+    imported:
+    when the imported content differs, the entry is kept as the editor left it and counted in the job's
+    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
 
     Args:
+        overwrite_edited (bool | Unset):  Default: False.
         idempotency_key (str | Unset):
         body (ImportRequest):
         body (EntryInput):
@@ -183,6 +216,7 @@ def sync(
     return sync_detailed(
         client=client,
         body=body,
+        overwrite_edited=overwrite_edited,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -191,6 +225,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
     body: ImportRequest | EntryInput | Unset = UNSET,
+    overwrite_edited: bool | Unset = False,
     idempotency_key: str | Unset = UNSET,
 ) -> Response[Job | Problem | ValidationProblem]:
     """Import dictionary entries (admin)
@@ -200,10 +235,16 @@ async def asyncio_detailed(
     Uploads
     are validated line by line before the job is created: a bad line is a `422` whose `errors` name the
     line (`["body", <line number>, ...]`), and nothing is imported. An import is idempotent: entries are
-    inserted or updated by headword, and unchanged ones are left alone, so running it again (or a retry
-    after a worker died) duplicates nothing.
+    inserted or updated by headword, and unchanged ones are left alone (their version and ETag do not
+    change), so running it again (or a retry after a worker died) duplicates nothing.
+
+    An import never overwrites an entry that an editor created, replaced or patched since it was
+    imported:
+    when the imported content differs, the entry is kept as the editor left it and counted in the job's
+    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
 
     Args:
+        overwrite_edited (bool | Unset):  Default: False.
         idempotency_key (str | Unset):
         body (ImportRequest):
         body (EntryInput):
@@ -218,6 +259,7 @@ async def asyncio_detailed(
 
     kwargs = _get_kwargs(
         body=body,
+        overwrite_edited=overwrite_edited,
         idempotency_key=idempotency_key,
     )
 
@@ -230,6 +272,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
     body: ImportRequest | EntryInput | Unset = UNSET,
+    overwrite_edited: bool | Unset = False,
     idempotency_key: str | Unset = UNSET,
 ) -> Job | Problem | ValidationProblem | None:
     """Import dictionary entries (admin)
@@ -239,10 +282,16 @@ async def asyncio(
     Uploads
     are validated line by line before the job is created: a bad line is a `422` whose `errors` name the
     line (`["body", <line number>, ...]`), and nothing is imported. An import is idempotent: entries are
-    inserted or updated by headword, and unchanged ones are left alone, so running it again (or a retry
-    after a worker died) duplicates nothing.
+    inserted or updated by headword, and unchanged ones are left alone (their version and ETag do not
+    change), so running it again (or a retry after a worker died) duplicates nothing.
+
+    An import never overwrites an entry that an editor created, replaced or patched since it was
+    imported:
+    when the imported content differs, the entry is kept as the editor left it and counted in the job's
+    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
 
     Args:
+        overwrite_edited (bool | Unset):  Default: False.
         idempotency_key (str | Unset):
         body (ImportRequest):
         body (EntryInput):
@@ -259,6 +308,7 @@ async def asyncio(
         await asyncio_detailed(
             client=client,
             body=body,
+            overwrite_edited=overwrite_edited,
             idempotency_key=idempotency_key,
         )
     ).parsed

@@ -68,7 +68,10 @@ def sync_detailed(
 ) -> Response[Problem | Readiness | ReadinessProblem]:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise; a load balancer
+     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
+    as
+    the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
+    balancer
     should send traffic only to ready instances.
 
     Raises:
@@ -94,7 +97,10 @@ def sync(
 ) -> Problem | Readiness | ReadinessProblem | None:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise; a load balancer
+     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
+    as
+    the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
+    balancer
     should send traffic only to ready instances.
 
     Raises:
@@ -116,7 +122,10 @@ async def asyncio_detailed(
 ) -> Response[Problem | Readiness | ReadinessProblem]:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise; a load balancer
+     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
+    as
+    the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
+    balancer
     should send traffic only to ready instances.
 
     Raises:
@@ -140,7 +149,10 @@ async def asyncio(
 ) -> Problem | Readiness | ReadinessProblem | None:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise; a load balancer
+     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
+    as
+    the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
+    balancer
     should send traffic only to ready instances.
 
     Raises:

@@ -1,0 +1,152 @@
+"""SIGTERM drains before it stops: readiness turns 503 while requests are still served (with `Connection:
+close`), an open event stream ends with its declared `stream.reconnect` event and a clean end of the chunked
+body, and the process exits 0 within drain + grace.
+
+Against `lexica serve` with a private Redis and no job worker, so that the job stays queued and its stream open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+from asyncapi_contract import validate_sse_event
+from conftest import seed_database
+from seed import SAMPLE_ENTRIES
+from serve_process import free_port, run_lexica_serve, serve_env
+
+from bench.services import ServiceUnavailable, private_redis
+
+ADMIN = ("shutdown-admin@lexica.test", "Quiet-Harbour-58-Lantern")
+DRAIN_SECONDS = 1.5
+GRACE_SECONDS = 3
+WORKERS_DRAIN_SECONDS = 4.0  # several requests to make while the workers drain, on a possibly busy machine
+
+
+def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, object]] | None:
+    """The next event of an open SSE response (comments skipped); None when the server ended the stream."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        if line.startswith(":"):
+            continue
+        if line:
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+            continue
+        if "event" in fields:
+            data = json.loads(fields["data"])
+            validate_sse_event(fields["event"], data)
+            return fields["event"], data
+        fields = {}
+    return None
+
+
+@pytest.fixture
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of this test's own (the job is queued there and no worker takes it)."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(private_redis(tmp_path_factory.mktemp("shutdown-redis")))
+        except ServiceUnavailable as exc:
+            if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
+                pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
+            pytest.skip(str(exc))
+        yield server.url
+
+
+def test_sigterm_drains_then_stops_cleanly(tmp_path: Path, redis_url: str) -> None:
+    database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
+    env = {
+        "LEXICA_REDIS_URL": redis_url,
+        "LEXICA_RATE_LIMIT_ENABLED": "false",
+        "LEXICA_FIRST_ADMIN_EMAIL": ADMIN[0],
+        "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN[1],
+        "LEXICA_SECRET_KEY": "shutdown-live-secret-key-long-enough-for-every-check",
+        "LEXICA_EVENT_STREAM_LIFETIME_SECONDS": "60",
+        "LEXICA_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "LEXICA_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
+    }
+    with run_lexica_serve(database_url, tmp_path, extra_env=env) as served:
+        form = {"grant_type": "password", "username": ADMIN[0], "password": ADMIN[1]}
+        with httpx.Client(base_url=served.base_url, timeout=10) as http:
+            token = http.post("/api/v1/auth/token", data=form).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            upload = b'{"headword": "zzdrained", "parts_of_speech": []}\n'
+            job = http.post("/api/v1/imports", content=upload, headers={**auth, "Content-Type": "application/x-ndjson"})
+            assert job.status_code == 202, job.text
+            headers = {**auth, "Accept": "text/event-stream"}
+            with http.stream("GET", job.json()["events_href"], headers=headers) as stream:
+                lines = stream.iter_lines()
+                first = _next_event(lines)
+                assert first is not None
+                assert first[0] == "job.stages"
+                signalled = time.monotonic()
+                served.process.send_signal(signal.SIGTERM)
+                # The stream ends at once with the reconnect hint, and its chunked body ends cleanly
+                # (an abrupt close raises httpx.RemoteProtocolError here).
+                last = _next_event(lines)
+                after = _next_event(lines)
+            ended_after = time.monotonic() - signalled
+        assert last == ("stream.reconnect", {"reconnect_after_ms": 1000})
+        assert after is None
+        assert ended_after < DRAIN_SECONDS
+
+        # Draining: not ready, yet still serving, each response closing its connection.
+        with httpx.Client(base_url=served.base_url, timeout=5) as http:
+            ready = http.get("/health/ready")
+            word = http.get("/api/v1/words/apple")
+        assert time.monotonic() - signalled < DRAIN_SECONDS, "the checks ran after the drain"
+        assert ready.status_code == 503
+        assert ready.headers["content-type"] == "application/problem+json"
+        assert ready.json()["detail"] == "Not ready: shutting down."
+        assert ready.headers["connection"] == "close"
+        assert word.status_code == 200
+        assert word.headers["connection"] == "close"
+
+        exit_code = served.process.wait(timeout=DRAIN_SECONDS + GRACE_SECONDS + 5)
+        stopped_after = time.monotonic() - signalled
+    assert exit_code == 0, served.log()
+    assert stopped_after < DRAIN_SECONDS + GRACE_SECONDS + 2
+    assert "Traceback" not in served.log()
+
+
+def test_several_workers_each_drain_then_the_server_exits_cleanly(tmp_path: Path, redis_url: str) -> None:
+    database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
+    env = {
+        "LEXICA_WORKERS": "2",
+        "LEXICA_REDIS_URL": redis_url,
+        "LEXICA_SHUTDOWN_DRAIN_SECONDS": str(WORKERS_DRAIN_SECONDS),
+        "LEXICA_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
+    }
+    with run_lexica_serve(database_url, tmp_path, extra_env=env, ready_timeout=60) as served:
+        served.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        time.sleep(0.3)  # the supervisor forwards the signal to each worker
+        # Every worker drains: several fresh connections (spread over the workers) all see readiness 503.
+        answers = []
+        for _ in range(4):
+            with httpx.Client(base_url=served.base_url, timeout=5) as http:
+                answers.append(http.get("/health/ready").status_code)
+        assert time.monotonic() - signalled < WORKERS_DRAIN_SECONDS, "the checks ran after the drain"
+        exit_code = served.process.wait(timeout=WORKERS_DRAIN_SECONDS + GRACE_SECONDS + 10)
+    assert answers == [503] * 4
+    assert exit_code == 0, served.log()
+
+
+def test_several_workers_without_redis_are_refused_naming_the_setting(tmp_path: Path) -> None:
+    env = serve_env(f"sqlite+aiosqlite:///{tmp_path / 'unused.sqlite3'}", free_port(), {"LEXICA_WORKERS": "2"})
+    command = [sys.executable, "-m", "lexica.cli", "serve", "--no-load-dictionary"]
+    finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, timeout=60, check=False)
+    output = (finished.stdout + finished.stderr).decode()
+    assert finished.returncode == 2, output
+    assert "LEXICA_WORKERS=2 needs LEXICA_REDIS_URL" in output
+    assert "Traceback" not in output

@@ -1,0 +1,87 @@
+"""The Redis event bus when Redis goes away: publishing after a committed write is best-effort (logged, never
+raised), and followers keep their place and carry on once Redis is back. Against a private redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.services import RedisServer, ServiceUnavailable
+from lexica.platform.events import UNPUBLISHED, Event, RedisEventBus
+from lexica.platform.redis_client import RedisOptions
+
+OPTIONS = RedisOptions(socket_timeout=0.5, connect_timeout=0.5, breaker_failures=3, breaker_reset_seconds=0.2)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    try:
+        server.start()
+    except ServiceUnavailable as exc:
+        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+async def bus(private_redis: RedisServer) -> AsyncIterator[RedisEventBus]:
+    events = RedisEventBus(private_redis.url, block_ms=200, options=OPTIONS)
+    try:
+        yield events
+    finally:
+        await events.close()
+
+
+async def test_publishing_with_redis_down_logs_once_and_does_not_raise(
+    private_redis: RedisServer, bus: RedisEventBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    private_redis.kill()
+
+    with caplog.at_level(logging.WARNING, logger="lexica.events"):
+        ids = [await bus.publish("list:1", "list.changed", {"n": n}) for n in range(5)]
+
+    assert ids == [UNPUBLISHED] * 5
+    warnings = [r.getMessage() for r in caplog.records if r.name == "lexica.events"]
+    assert len(warnings) == 1
+    assert "not published" in warnings[0]
+
+
+async def test_a_follower_rides_out_an_outage_and_resumes_after_the_last_event(
+    private_redis: RedisServer, bus: RedisEventBus
+) -> None:
+    seen: list[Event] = []
+    first = asyncio.Event()
+
+    async def follow() -> None:
+        async for event in bus.follow("list:1", after=None):
+            seen.append(event)
+            first.set()
+            if len(seen) == 2:
+                return
+
+    follower = asyncio.create_task(follow())
+    await bus.publish("list:1", "list.changed", {"n": 1})
+    await asyncio.wait_for(first.wait(), timeout=3)
+    private_redis.kill()
+    await asyncio.sleep(0.5)  # the follower's reads fail meanwhile
+    await asyncio.to_thread(private_redis.start)
+    published = UNPUBLISHED
+    for _ in range(30):  # until the circuit lets calls through again
+        published = await bus.publish("list:1", "list.changed", {"n": 2})
+        if published != UNPUBLISHED:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(follower, timeout=3)
+
+    assert published != UNPUBLISHED
+    assert [event.payload["n"] for event in seen] == [1, 2]

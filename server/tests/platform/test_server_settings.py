@@ -1,0 +1,47 @@
+"""Settings of the server process: several workers need Redis; the drain after SIGTERM depends on the environment."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from lexica.platform.server import LexicaHttpProtocol, LexicaServer, build_config
+from lexica.settings import Settings
+
+
+def test_several_workers_without_redis_are_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match="LEXICA_WORKERS=2 needs LEXICA_REDIS_URL"):
+        Settings(workers=2, redis_url=None)
+
+
+def test_several_workers_with_redis_are_accepted() -> None:
+    assert Settings(workers=2, redis_url="redis://127.0.0.1:6379/0").workers == 2
+
+
+@pytest.mark.parametrize(
+    ("environment", "configured", "drain"),
+    [("production", None, 5.0), ("development", None, 0.0), ("test", None, 0.0), ("development", 2.5, 2.5)],
+)
+def test_the_drain_lasts_long_enough_in_production_only(
+    environment: str, configured: float | None, drain: float
+) -> None:
+    settings = Settings(
+        environment=environment,
+        shutdown_drain_seconds=configured,
+        secret_key="a-production-secret-key-of-at-least-32-characters",
+    )
+    assert settings.effective_shutdown_drain_seconds == drain
+
+
+def test_the_server_configuration_carries_the_deadlines_cap_and_drain() -> None:
+    settings = Settings(
+        header_timeout_seconds=3,
+        max_connections=7,
+        shutdown_drain_seconds=2,
+        shutdown_grace_seconds=9,
+    )
+    config = build_config(settings)
+    assert config.http is LexicaHttpProtocol
+    assert (config.header_timeout, config.max_connections, config.drain_seconds) == (3, 7, 2)
+    assert config.timeout_graceful_shutdown == 9
+    assert LexicaServer(config).drain_seconds == 2
