@@ -25,7 +25,7 @@ class Ledger:
     transport_errors: Counter[str] = field(default_factory=Counter)
     lists: dict[str, tuple[str, int]] = field(default_factory=dict)  # list name -> (owner key, status)
     words: list[tuple[str, str, str, int]] = field(default_factory=list)  # (owner key, list id, headword, status)
-    jobs: list[tuple[str, str]] = field(default_factory=list)  # (owner key, job href) acknowledged with 201
+    jobs: list[tuple[str, str]] = field(default_factory=list)  # (owner key, job href) acknowledged with 202
     server_errors: list[str] = field(default_factory=list)
 
     def record(self, kind: str, response: httpx.Response) -> None:
@@ -111,7 +111,7 @@ class Client:
         body = {"source": "list", "list_id": self._random.choice(self._my_lists)}
         response = await self._http.post("/api/v1/exports", json=body, headers=self._auth)
         self._ledger.record("export", response)
-        if response.status_code == 201:
+        if response.status_code == 202:
             self._ledger.jobs.append((self._key, response.json()["href"]))
 
 

@@ -75,7 +75,7 @@ def build_implementations(state: AppState) -> dict[type[Any], Any]:
         WordsApi: WordsEndpoints(state.words, entry_max_age=state.settings.entry_max_age_seconds),
         ListsApi: ListsEndpoints(state.lists),
         JobsApi: JobsEndpoints(state.jobs),
-        OpsApi: OpsEndpoints(checks, state.lifecycle),
+        OpsApi: OpsEndpoints(checks, state.lifecycle, optional=frozenset({"redis"})),
         AuthApi: AuthEndpoints(state.auth),
         UsersApi: UsersEndpoints(state.account, state.cursors, state.lists),
         AdminApi: AdminEndpoints(state.account, state.cursors),

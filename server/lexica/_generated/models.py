@@ -489,8 +489,26 @@ class CheckState(StrEnum):
     FAILING = "failing"
 
 
+class Status(StrEnum):
+    """
+    `ok`: every dependency answers. `degraded`: an optional dependency (Redis) fails; the instance still
+    serves every request, with the fallbacks docs/security.md lists (rate limits counted in process,
+    `Idempotency-Key` writes and job starts refused with 503), so a load balancer keeps it in rotation:
+    Redis is shared by every instance, and taking them all out would turn a Redis outage into an outage.
+
+    """
+
+    OK = "ok"
+    DEGRADED = "degraded"
+
+
 class Readiness(BaseModel):
-    status: Literal["ok"]
+    status: Annotated[
+        Status,
+        Field(
+            description="`ok`: every dependency answers. `degraded`: an optional dependency (Redis) fails; the instance still\nserves every request, with the fallbacks docs/security.md lists (rate limits counted in process,\n`Idempotency-Key` writes and job starts refused with 503), so a load balancer keeps it in rotation:\nRedis is shared by every instance, and taking them all out would turn a Redis outage into an outage.\n"
+        ),
+    ]
     checks: Annotated[dict[str, CheckState], Field(description="The state of each dependency, by name.")]
 
 

@@ -24,12 +24,13 @@ from cachetools import TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from lexica.platform.sparse_warnings import SparseWarning
+
 logger = logging.getLogger("lexica.auth")
 
 MAX_DELAY_SECONDS = 15 * 60
 FAILURE_MEMORY_SECONDS = 60 * 60
 TRUSTED_SECONDS = 30 * 24 * 60 * 60
-_WARN_EVERY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,13 +188,10 @@ class FallbackLoginThrottle:
     def __init__(self, shared: LoginThrottle, local: LoginThrottle) -> None:
         self._shared = shared
         self._local = local
-        self._warned_at = -math.inf
+        self._warning = SparseWarning(logger)
 
     def _unavailable(self, exc: RedisError) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= _WARN_EVERY_SECONDS:
-            self._warned_at = now
-            logger.warning("login throttle storage unavailable, counting in this process instead: %r", exc)
+        self._warning.warn("login throttle storage unavailable, counting in this process instead: %r", exc)
 
     async def reserve(self, email: str, ip: str | None) -> int:
         try:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from lexica._generated import models
 from lexica._generated.interfaces import JobsApi
@@ -16,6 +19,8 @@ from lexica.platform.security import Principal
 
 JOBS_PATH = "/api/v1/jobs"
 PRIVATE_NO_STORE = {"Cache-Control": "private, no-store"}
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 def job_href(job_id: str) -> str:
@@ -35,15 +40,29 @@ def job_model(job: JobRecord) -> models.Job:
         attempts=job.attempts,
         cancel_requested=job.cancel_requested,
         result=dict(job.result) if job.result is not None else None,
-        error=models.Problem.model_validate(job.error) if job.error is not None else None,
+        error=_problem(job.error),
         href=job_href(job.id),
         events_href=f"{job_href(job.id)}/events",
         result_href=f"{job_href(job.id)}/result" if job.kind == "export" and job.state == "succeeded" else None,
     )
 
 
+def _problem(error: Mapping[str, Any] | None) -> models.Problem | None:
+    """A failed job's error as a problem document. The members it lacks (a job's problem has no request, hence no
+    `instance` or `request_id`) stay unset, so that `_serialised` omits them: the spec's Problem has no null members."""
+    if error is None:
+        return None
+    return models.Problem.model_validate({name: value for name, value in error.items() if value is not None})
+
+
+def _serialised(body: BodyT) -> Serialised[BodyT]:
+    """The body without the members never set. Every field of a job (and of a page of jobs) is set, null when it
+    has no value, as the spec requires; only a job error's absent problem members are left out."""
+    return Serialised(body.model_dump_json(exclude_unset=True).encode())
+
+
 def _accepted(job: JobRecord) -> Reply[models.Job]:
-    return Reply(job_model(job), status=202, headers={"Location": job_href(job.id)})
+    return Reply(_serialised(job_model(job)), status=202, headers={"Location": job_href(job.id)})
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[Serialised[models.ExportLine]]:
@@ -75,14 +94,14 @@ class JobsEndpoints(JobsApi):
             next_cursor=next_cursor,
             links=models.PageLinks(next=next_page_link(JOBS_PATH, limit, next_cursor)),
         )
-        return Reply(body, headers=PRIVATE_NO_STORE)
+        return Reply(_serialised(body), headers=PRIVATE_NO_STORE)
 
     async def get_job(self, *, principal: Principal, job_id: str) -> Reply[models.Job]:
-        return Reply(job_model(await self._service.job(principal, job_id)), headers=PRIVATE_NO_STORE)
+        return Reply(_serialised(job_model(await self._service.job(principal, job_id))), headers=PRIVATE_NO_STORE)
 
     async def cancel_job(self, *, principal: Principal, job_id: str) -> Reply[models.Job]:
         job = await self._service.cancel(principal, job_id)
-        return Reply(job_model(job), status=200 if job.finished else 202)
+        return Reply(_serialised(job_model(job)), status=200 if job.finished else 202)
 
     async def stream_job_events(
         self, *, principal: Principal, job_id: str, last_event_id: str | None

@@ -20,9 +20,13 @@ Check = Callable[[], Awaitable[bool]]
 
 
 class OpsEndpoints(OpsApi):
-    def __init__(self, checks: Mapping[str, Check], lifecycle: Lifecycle | None = None) -> None:
+    def __init__(
+        self, checks: Mapping[str, Check], lifecycle: Lifecycle | None = None, *, optional: frozenset[str] = frozenset()
+    ) -> None:
+        """`optional`: checks whose failure leaves the instance serving, with fallbacks (`degraded`, still 200)."""
         self._checks = checks
         self._lifecycle = lifecycle or Lifecycle()
+        self._optional = optional
 
     async def get_liveness(self) -> Reply[models.Liveness]:
         return Reply(models.Liveness(status="ok"), headers=NO_STORE)
@@ -41,14 +45,16 @@ class OpsEndpoints(OpsApi):
         states = await asyncio.gather(*(self._run(name, self._checks[name]) for name in names))
         checks = dict(zip(names, states, strict=True))
         failing = [name for name, state in checks.items() if state is not models.CheckState.OK]
+        required_failing = [name for name in failing if name not in self._optional]
         draining = self._lifecycle.draining  # shutting down: a load balancer should send new work elsewhere
-        if failing or draining:
+        if required_failing or draining:
             raise ProblemError(
                 503,
-                "Not ready: shutting down." if draining else f"Not ready: {', '.join(failing)} failing.",
+                "Not ready: shutting down." if draining else f"Not ready: {', '.join(required_failing)} failing.",
                 slug="not-ready",
                 title="Not Ready",
                 headers=NO_STORE,
                 extra={"checks": {name: state.value for name, state in checks.items()}},
             )
-        return Reply(models.Readiness(status="ok", checks=checks), headers=NO_STORE)
+        status = models.Status.DEGRADED if failing else models.Status.OK
+        return Reply(models.Readiness(status=status, checks=checks), headers=NO_STORE)

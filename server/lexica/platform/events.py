@@ -18,8 +18,6 @@ import asyncio
 import itertools
 import json
 import logging
-import math
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 
 from lexica.platform.redis_client import RedisOptions, redis_client
+from lexica.platform.sparse_warnings import SparseWarning
 
 logger = logging.getLogger("lexica.events")
 
@@ -36,7 +35,6 @@ LATEST = "$"  # `follow(after=LATEST)`: skip the history
 HISTORY_TTL_SECONDS = 24 * 3600
 UNPUBLISHED = ""  # the id `publish` returns for an event Redis did not take
 FOLLOW_RETRY_SECONDS = 1.0
-_WARN_EVERY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +126,10 @@ class RedisEventBus:
         self._publisher = redis_client(redis_url, options)
         self._prefix = prefix
         self._block_ms = block_ms
-        self._warned_at = -math.inf
+        self._warning = SparseWarning(logger)
 
     def _unavailable(self, what: str, exc: RedisError) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= _WARN_EVERY_SECONDS:
-            self._warned_at = now
-            logger.warning("event bus unavailable, %s: %r", what, exc)
+        self._warning.warn("event bus unavailable, %s: %r", what, exc)
 
     def _key(self, topic: str) -> str:
         return f"{self._prefix}{topic}"

@@ -37,6 +37,7 @@ from lexica.platform.idempotency_seal import Completed, ResponseSealer, StoredRe
 from lexica.platform.idempotency_store import Claimed, Done, IdempotencyStore, InFlight, build_store
 from lexica.platform.problems import ProblemError, field_error, problem_response, validation_problem
 from lexica.platform.security import authenticate_if_present
+from lexica.platform.sparse_warnings import SparseWarning
 
 if TYPE_CHECKING:
     from lexica.platform.binding import OperationInfo
@@ -128,6 +129,7 @@ class IdempotencyMiddleware:
             for operation in operations
             if HEADER in operation.middleware_headers
         ]
+        self._unreachable = SparseWarning(logger)
 
     def _operation(self, scope: Scope) -> OperationInfo | None:
         for operation, pattern in self._routes:
@@ -153,8 +155,8 @@ class IdempotencyMiddleware:
         store_key = idempotency.sealer.store_key(caller, key)
         try:
             claim = await idempotency.store.claim(store_key)
-        except STORE_ERRORS:
-            logger.warning("idempotency store unreachable: refusing a request with an Idempotency-Key", exc_info=True)
+        except STORE_ERRORS as error:
+            self._unreachable.warn("idempotency store unreachable, refusing keyed requests: %r", error)
             problem = ProblemError(
                 503,
                 "The Idempotency-Key store is unreachable; nothing was done. Retry shortly with the same key.",

@@ -11,7 +11,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.context import RequestContext, set_request_context
-from lexica.platform.problems import problem_response, unstorable_text_problem
+from lexica.platform.problems import problem_response, unavailable_dependency_problem, unstorable_text_problem
+from lexica.platform.sparse_warnings import SparseWarning
 
 access_log = logging.getLogger("lexica.access")
 error_log = logging.getLogger("lexica.errors")
@@ -75,6 +76,7 @@ class UnhandledErrorMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._unavailable = SparseWarning(error_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,6 +101,11 @@ class UnhandledErrorMiddleware:
                     "%s %s: text the database cannot store (request %s)", scope["method"], instance, request_id
                 )
                 await refused(scope, receive, send)
+                return
+            unavailable = None if started else unavailable_dependency_problem(exc, instance)
+            if unavailable is not None:
+                self._unavailable.warn("a dependency is unreachable, answering 503 (request %s): %r", request_id, exc)
+                await unavailable(scope, receive, send)
                 return
             error_log.error(
                 "unhandled error on %s %s (request %s)%s",

@@ -9,6 +9,12 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError as SqlInterfaceError
+from sqlalchemy.exc import OperationalError as SqlOperationalError
+from sqlalchemy.exc import TimeoutError as SqlPoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -163,10 +169,7 @@ _UNSTORABLE_TEXT_STATES = frozenset({"22021", "22P05"})
 
 def unstorable_text_problem(exc: BaseException, instance: str) -> Response | None:
     """The 422 for a database error caused by the request's text (a NUL byte), or None for any other error."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(seen) < 8 and current not in seen:
-        seen.append(current)
+    for current in _chain(exc):
         state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
         if state in _UNSTORABLE_TEXT_STATES:
             return problem_response(
@@ -177,9 +180,52 @@ def unstorable_text_problem(exc: BaseException, instance: str) -> Response | Non
                 instance=instance,
                 extra={"errors": [field_error(["body"], "Text may not hold U+0000.", "string_pattern_mismatch")]},
             )
+    return None
+
+
+def _chain(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    """The error and what caused it (a driver's error wrapped by SQLAlchemy, `raise … from`), nearest first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(seen) < limit and current not in seen:
+        seen.append(current)
         orig = getattr(current, "orig", None)
         current = orig if isinstance(orig, BaseException) else (current.__cause__ or current.__context__)
-    return None
+    return seen
+
+
+DEPENDENCY_RETRY_AFTER_SECONDS = 5
+
+
+def _lost_dependency(exc: BaseException) -> bool:
+    """Whether the error says a dependency is unreachable (not that the request was wrong)."""
+    if isinstance(exc, RedisError | PyMongoConnectionFailure | SqlPoolTimeout):
+        return True
+    # A DB-API connection-level error (the server went away or terminated the connection mid-statement).
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, SqlOperationalError | SqlInterfaceError)
+    )
+
+
+def unavailable_dependency_problem(exc: BaseException, instance: str) -> Response | None:
+    """The 503 for an unreachable Redis or database, or None for any other error.
+
+    Writes that must not be refused because of Redis (lists, entries, sign-in) never get here: their Redis side
+    effects are best-effort or fall back to this process (docs/security.md, "When Redis is down"). A statement the
+    database did not complete was rolled back; only a connection lost during COMMIT leaves a write in doubt, which
+    is why the detail asks writers to retry with their Idempotency-Key or If-Match.
+    """
+    if not any(_lost_dependency(error) for error in _chain(exc)):
+        return None
+    return problem_response(
+        503,
+        "Service Unavailable",
+        "A service this request depends on is unreachable; the request was not completed. Retry shortly "
+        "(a write with the same Idempotency-Key or If-Match, so that it cannot apply twice).",
+        type_="/problems/service-unavailable",
+        instance=instance,
+        headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)},
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:

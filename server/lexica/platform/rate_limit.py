@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.problems import problem_response
 from lexica.platform.redis_client import RedisOptions, blocking_pool, redis_options
+from lexica.platform.sparse_warnings import SparseWarning
 from lexica.settings import Settings
 
 logger = logging.getLogger("lexica.ratelimit")
@@ -41,7 +42,6 @@ REDIS_TIMEOUT_SECONDS = 0.5
 REDIS_POOL_SIZE = 50
 REDIS_POOL_WAIT_SECONDS = 2.0
 STORAGE_RETRY_SECONDS = 5.0
-_WARN_EVERY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ class RateLimiter:
         self._fallback_strategy = SlidingWindowCounterRateLimiter(self._fallback) if self._fallback else None
         self._pool = pool
         self._unavailable: tuple[type[Exception], ...] = (RedisError, StorageError) if pool else ()
-        self._warned_at = -math.inf
+        self._warning = SparseWarning(logger)
         self._skip_storage_until = -math.inf
 
     @classmethod
@@ -182,9 +182,7 @@ class RateLimiter:
     def _storage_failed(self, exc: Exception) -> None:
         now = time.monotonic()
         self._skip_storage_until = now + STORAGE_RETRY_SECONDS
-        if now - self._warned_at >= _WARN_EVERY_SECONDS:
-            self._warned_at = now
-            logger.warning("rate limit storage unavailable, counting in this process instead: %r", exc)
+        self._warning.warn("rate limit storage unavailable, counting in this process instead: %r", exc)
 
     async def close(self) -> None:
         """Closes the Redis connections, or stops the in-memory expiry task."""

@@ -211,6 +211,10 @@ def build_config(settings: Settings, app: str = "lexica.app:create_app", **optio
         header_timeout=settings.header_timeout_seconds,
         max_connections=settings.max_connections,
         drain_seconds=settings.effective_shutdown_drain_seconds,
+        # A WebSocket frame is read whole before the app sees it: cap it near the app's own message limit (the
+        # server closes a larger frame with 1009), and keep few unread messages queued per socket.
+        ws_max_size=4 * settings.websocket_max_message_bytes,
+        ws_max_queue=8,
         **options,
     )
 

@@ -10,13 +10,14 @@ While Redis cannot be reached, the in-process count alone applies (fail open to 
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from lexica.platform.sparse_warnings import SparseWarning
 
 logger = logging.getLogger("lexica.ws")
 
@@ -87,7 +88,7 @@ class SocketSlots:
         self._redis = redis
         self._prefix = key_prefix
         self._local: dict[str, int] = {}
-        self._warned_at = -math.inf
+        self._warning = SparseWarning(logger)
 
     async def acquire(self, user_id: str) -> Slot | None:
         """A slot for one more socket of the user; None when the user holds `limit` already."""
@@ -139,7 +140,4 @@ class SocketSlots:
         return f"{self._prefix}{user_id}"
 
     def _unavailable(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self._warned_at >= 30:
-            self._warned_at = now
-            logger.warning("Redis unavailable for WebSocket counts; counting on this instance only: %r", exc)
+        self._warning.warn("Redis unavailable for WebSocket counts; counting on this instance only: %r", exc)

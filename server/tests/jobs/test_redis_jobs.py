@@ -78,7 +78,13 @@ async def test_redis_down_refuses_new_jobs_with_a_503(tmp_path: Path) -> None:
                 await doomed.aclose()
             async with asyncio.timeout(15):
                 refused = await api.post("/api/v1/exports", json={"source": "dictionary"}, headers=admin)
+                listed = await api.get("/api/v1/jobs", headers=admin)
+                read = await api.get("/api/v1/jobs/01a21d8979d2fc7d688d70c325a54c23", headers=admin)
             _assert_unavailable(refused)
+            for answer in (listed, read):  # job records live in Redis: reading them is a declared 503, not a 500
+                assert answer.status_code == 503, answer.text
+                assert answer.json()["type"] == "/problems/service-unavailable"
+                assert int(answer.headers["Retry-After"]) >= 1
 
 
 async def test_export_files_are_on_the_shared_disk_not_in_redis(tmp_path: Path, private_redis_url: str) -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
+
+from lexica._generated import models
+from lexica.ops.endpoints import OpsEndpoints
+from lexica.platform.problems import ProblemError
 
 
 async def test_liveness_is_ok_and_not_cached(client: httpx.AsyncClient) -> None:
@@ -25,3 +30,32 @@ async def test_readiness_is_503_problem_when_the_dictionary_is_not_loaded(
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["checks"] == {"storage": "ok", "dictionary": "failing"}
+
+
+async def _ok() -> bool:
+    return True
+
+
+async def _down() -> bool:
+    raise ConnectionError("unreachable")
+
+
+async def test_readiness_is_degraded_not_503_when_only_an_optional_dependency_fails() -> None:
+    ops = OpsEndpoints({"storage": _ok, "redis": _down}, optional=frozenset({"redis"}))
+
+    reply = await ops.get_readiness()
+
+    assert reply.status == 200
+    assert reply.body == models.Readiness(
+        status=models.Status.DEGRADED, checks={"storage": models.CheckState.OK, "redis": models.CheckState.FAILING}
+    )
+
+
+async def test_readiness_is_503_when_a_required_dependency_fails_whatever_the_optional_ones_do() -> None:
+    ops = OpsEndpoints({"storage": _down, "redis": _ok}, optional=frozenset({"redis"}))
+
+    with pytest.raises(ProblemError) as raised:
+        await ops.get_readiness()
+
+    assert raised.value.status == 503
+    assert raised.value.detail == "Not ready: storage failing."

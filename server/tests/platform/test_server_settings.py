@@ -45,3 +45,9 @@ def test_the_server_configuration_carries_the_deadlines_cap_and_drain() -> None:
     assert (config.header_timeout, config.max_connections, config.drain_seconds) == (3, 7, 2)
     assert config.timeout_graceful_shutdown == 9
     assert LexicaServer(config).drain_seconds == 2
+
+
+def test_websocket_frames_are_capped_near_the_apps_message_limit() -> None:
+    config = build_config(Settings(websocket_max_message_bytes=16_384))
+    assert config.ws_max_size == 65_536  # uvicorn's default (16 MiB) would be read whole before the app's check
+    assert config.ws_max_queue == 8

@@ -43,6 +43,7 @@ from .readiness import Readiness
 from .readiness_checks import ReadinessChecks
 from .readiness_problem import ReadinessProblem
 from .readiness_problem_checks import ReadinessProblemChecks
+from .readiness_status import ReadinessStatus
 from .recovery_codes import RecoveryCodes
 from .refresh_token_body import RefreshTokenBody
 from .registration import Registration
@@ -111,6 +112,7 @@ __all__ = (
     "ReadinessChecks",
     "ReadinessProblem",
     "ReadinessProblemChecks",
+    "ReadinessStatus",
     "RecoveryCodes",
     "RefreshTokenBody",
     "Registration",

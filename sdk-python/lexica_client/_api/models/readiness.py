@@ -2,16 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Literal,
-    TypeVar,
-    cast,
-)
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
+
+from ..models.readiness_status import ReadinessStatus
 
 if TYPE_CHECKING:
     from ..models.readiness_checks import ReadinessChecks
@@ -24,16 +20,20 @@ T = TypeVar("T", bound="Readiness")
 class Readiness:
     """
     Attributes:
-        status (Literal['ok']):
+        status (ReadinessStatus): `ok`: every dependency answers. `degraded`: an optional dependency (Redis) fails; the
+            instance still
+            serves every request, with the fallbacks docs/security.md lists (rate limits counted in process,
+            `Idempotency-Key` writes and job starts refused with 503), so a load balancer keeps it in rotation:
+            Redis is shared by every instance, and taking them all out would turn a Redis outage into an outage.
         checks (ReadinessChecks): The state of each dependency, by name.
     """
 
-    status: Literal["ok"]
+    status: ReadinessStatus
     checks: ReadinessChecks
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        status = self.status
+        status = self.status.value
 
         checks = self.checks.to_dict()
 
@@ -53,9 +53,7 @@ class Readiness:
         from ..models.readiness_checks import ReadinessChecks  # noqa: PLC0415
 
         d = dict(src_dict)
-        status = cast(Literal["ok"], d.pop("status"))
-        if status != "ok":
-            raise ValueError(f"status must match const 'ok', got '{status}'")
+        status = ReadinessStatus(d.pop("status"))
 
         checks = ReadinessChecks.from_dict(d.pop("checks"))
 

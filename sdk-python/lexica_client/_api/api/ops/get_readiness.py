@@ -68,8 +68,8 @@ def sync_detailed(
 ) -> Response[Problem | Readiness | ReadinessProblem]:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
-    as
+     Answers `200` when storage answers and the dictionary is loaded (`status: degraded` while Redis, an
+    optional dependency, fails), `503` otherwise, and `503` as soon as
     the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
     balancer
     should send traffic only to ready instances.
@@ -97,8 +97,8 @@ def sync(
 ) -> Problem | Readiness | ReadinessProblem | None:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
-    as
+     Answers `200` when storage answers and the dictionary is loaded (`status: degraded` while Redis, an
+    optional dependency, fails), `503` otherwise, and `503` as soon as
     the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
     balancer
     should send traffic only to ready instances.
@@ -122,8 +122,8 @@ async def asyncio_detailed(
 ) -> Response[Problem | Readiness | ReadinessProblem]:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
-    as
+     Answers `200` when storage answers and the dictionary is loaded (`status: degraded` while Redis, an
+    optional dependency, fails), `503` otherwise, and `503` as soon as
     the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
     balancer
     should send traffic only to ready instances.
@@ -149,8 +149,8 @@ async def asyncio(
 ) -> Problem | Readiness | ReadinessProblem | None:
     """Readiness probe
 
-     Answers `200` when storage answers and the dictionary is loaded, `503` otherwise, and `503` as soon
-    as
+     Answers `200` when storage answers and the dictionary is loaded (`status: degraded` while Redis, an
+    optional dependency, fails), `503` otherwise, and `503` as soon as
     the instance starts shutting down (SIGTERM: it drains, still answering for a few seconds); a load
     balancer
     should send traffic only to ready instances.
