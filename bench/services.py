@@ -14,12 +14,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import redis
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 from sqlalchemy import text
@@ -181,8 +182,10 @@ class RedisServer:
     one): `start()`, `kill()` (SIGKILL, as an outage), `start()` again on the same port, `stop()`. `persistent`: an
     append-only file synced on every write, so that a restart keeps what was written (as a production Redis would)."""
 
-    def __init__(self, workdir: Path, *, persistent: bool = False) -> None:
+    def __init__(self, workdir: Path, *, persistent: bool = False, arguments: Sequence[str] = ()) -> None:
+        """`arguments`: more `redis-server` options (e.g. a command renamed away, so that it fails for real)."""
         self.port = free_port()
+        self._arguments = list(arguments)
         self._persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._workdir = workdir
@@ -193,7 +196,7 @@ class RedisServer:
         if executable is None:
             raise ServiceUnavailable("redis-server is not installed (Debian package redis-server)")
         command = [executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        command += [*self._persistence, "--dir", str(self._workdir)]
+        command += [*self._persistence, "--dir", str(self._workdir), *self._arguments]
         with (self._workdir / f"redis-{self.port}.log").open("ab") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603 - our argv
         deadline = time.monotonic() + timeout
@@ -220,11 +223,15 @@ class RedisServer:
             stop(self._process)
             self._process = None
 
+    def client(self) -> redis.Redis:
+        """A synchronous client with short timeouts, for a test's own checks."""
+        return redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=1)
+
 
 @contextmanager
-def private_redis(workdir: Path, *, persistent: bool = False) -> Iterator[RedisServer]:
+def private_redis(workdir: Path, *, persistent: bool = False, arguments: Sequence[str] = ()) -> Iterator[RedisServer]:
     """A started `RedisServer`, stopped on exit."""
-    server = RedisServer(workdir, persistent=persistent)
+    server = RedisServer(workdir, persistent=persistent, arguments=arguments)
     server.start()
     try:
         yield server

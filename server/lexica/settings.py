@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         repr=False,  # may carry a password
         description="Redis shared by every instance (rate limits); in-process state when unset.",
     )
-    # Redis clients (see docs/redis-outage.md)
+    # Redis clients (see docs/operations.md, "Redis", and docs/security.md, "When Redis is down")
     redis_socket_timeout_seconds: float = Field(default=2.0, gt=0, description="Longest wait for a Redis reply.")
     redis_connect_timeout_seconds: float = Field(default=1.0, gt=0, description="Longest wait to connect to Redis.")
     redis_health_check_seconds: int = Field(default=15, ge=0, description="PING a connection idle this long first.")

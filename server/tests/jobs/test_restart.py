@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.services import free_port
 from tests.conftest import TEST_SECRET, letter_files, seed
-from tests.jobs.conftest import free_port
 from tests.jobs.test_jobs import ADMIN, NDJSON, entry_line
 
 
