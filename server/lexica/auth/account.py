@@ -33,6 +33,15 @@ def invalid_code() -> ProblemError:
     )
 
 
+# Bounds what one account can store (OWASP API4); checked before the insert, so a concurrent burst may overshoot.
+MAX_API_KEYS_PER_USER = 50
+_KEYS_CONSIDERED = 20 * MAX_API_KEYS_PER_USER  # expired keys stay listed until revoked
+
+
+def _expired(key: ApiKeyRecord, now: datetime) -> bool:
+    return key.expires_at is not None and key.expires_at <= now
+
+
 class AccountService:
     def __init__(self, repository: AuthRepository, auth: AuthService) -> None:
         self._repo = repository
@@ -105,6 +114,15 @@ class AccountService:
             raise validation_problem(
                 "`expires_at` must be in the future.",
                 field_error(["body", "expires_at"], "Must be in the future.", "past"),
+            )
+        held = await self._repo.api_keys_of(principal.user_id, before=None, limit=_KEYS_CONSIDERED)  # unrevoked
+        unexpired = [key for key in held if not _expired(key, now)]
+        if len(unexpired) >= MAX_API_KEYS_PER_USER:
+            raise ProblemError(
+                409,
+                f"You hold {MAX_API_KEYS_PER_USER} API keys, the most an account may; revoke one to create another.",
+                slug="api-key-limit-reached",
+                title="API Key Limit Reached",
             )
         key, prefix = new_api_key()
         record = ApiKeyRecord(

@@ -13,6 +13,9 @@ from datetime import datetime
 from typing import Protocol
 
 MAX_WORDS_PER_LIST = 10_000
+# Bounds what one account can store (OWASP API4). Checked before the insert, so a burst of concurrent creations can
+# overshoot by its own size: a bound on resource use, not an invariant.
+MAX_LISTS_PER_USER = 1_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from lexica._generated.models import ListExportLine
 from lexica.lists.repository import (
+    MAX_LISTS_PER_USER,
     MAX_WORDS_PER_LIST,
     ListDetails,
     ListFull,
@@ -181,6 +182,14 @@ class ListService:
     # --- writing -----------------------------------------------------------------------------------------------
 
     async def create(self, principal: Principal, *, name: str, description: str | None, public: bool) -> ListRecord:
+        held = await self._lists.lists_of(principal.user_id, after=None, limit=MAX_LISTS_PER_USER)
+        if len(held) >= MAX_LISTS_PER_USER:
+            raise ProblemError(
+                409,
+                f"You hold {MAX_LISTS_PER_USER} word lists, the most an account may; delete one to create another.",
+                slug="list-limit-reached",
+                title="List Limit Reached",
+            )
         now = utc_now()
         record = ListRecord(
             id=new_list_id(),

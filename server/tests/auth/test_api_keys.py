@@ -232,3 +232,19 @@ async def test_key_creation_and_revocation_are_audited(
         ("api_key.revoked", created["id"]),
         ("api_key.created", created["prefix"]),
     ]
+
+
+async def test_an_account_holds_at_most_fifty_keys_until_one_is_revoked(
+    api: httpx.AsyncClient, session: Session
+) -> None:
+    created = [await api.post(KEYS_PATH, json={"name": f"key {n}"}, headers=session.headers) for n in range(50)]
+    assert {response.status_code for response in created} == {201}
+
+    refused = await api.post(KEYS_PATH, json={"name": "one too many"}, headers=session.headers)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == "/problems/api-key-limit-reached"
+
+    revoked = await api.delete(f"{KEYS_PATH}/{created[0].json()['id']}", headers=session.headers)
+    assert revoked.status_code == 204
+    assert (await api.post(KEYS_PATH, json={"name": "now it fits"}, headers=session.headers)).status_code == 201

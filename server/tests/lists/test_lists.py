@@ -295,3 +295,19 @@ async def test_account_export_holds_my_lists_and_their_words(
     await new_list(api, bob, name="Bob's", visibility="public")
     export = (await api.get("/api/v1/users/me/export", headers=ada)).json()
     assert [(item["list"]["name"], item["headwords"]) for item in export["word_lists"]] == [("Mine", words)]
+
+
+async def test_an_account_holds_a_bounded_number_of_lists(
+    api: httpx.AsyncClient, ada: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lexica.lists.service.MAX_LISTS_PER_USER", 3)  # the real bound is 1,000
+    held = [await new_list(api, ada, name=f"list {n}") for n in range(3)]
+    assert {response.status_code for response in held} == {201}
+
+    refused = await api.post("/api/v1/lists", json={"name": "one too many"}, headers=ada)
+    assert_problem(refused, 409)
+    assert refused.json()["type"] == "/problems/list-limit-reached"
+
+    deleted = await api.delete(f"/api/v1/lists/{held[0].json()['id']}", headers={**ada, **if_match(held[0])})
+    assert deleted.status_code == 204
+    await new_list(api, ada, name="now it fits")

@@ -118,7 +118,9 @@ def sync_detailed(
 ) -> Response[Problem | ValidationProblem | WordList]:
     """Create a word list
 
-     A new, empty list owned by the caller; private unless `visibility` is `public`.
+     A new, empty list owned by the caller; private unless `visibility` is `public`. A user holds at most
+    1,000
+    lists: one more is a `409` (`/problems/list-limit-reached`) until one is deleted.
 
     Args:
         idempotency_key (str | Unset):
@@ -152,7 +154,9 @@ def sync(
 ) -> Problem | ValidationProblem | WordList | None:
     """Create a word list
 
-     A new, empty list owned by the caller; private unless `visibility` is `public`.
+     A new, empty list owned by the caller; private unless `visibility` is `public`. A user holds at most
+    1,000
+    lists: one more is a `409` (`/problems/list-limit-reached`) until one is deleted.
 
     Args:
         idempotency_key (str | Unset):
@@ -181,7 +185,9 @@ async def asyncio_detailed(
 ) -> Response[Problem | ValidationProblem | WordList]:
     """Create a word list
 
-     A new, empty list owned by the caller; private unless `visibility` is `public`.
+     A new, empty list owned by the caller; private unless `visibility` is `public`. A user holds at most
+    1,000
+    lists: one more is a `409` (`/problems/list-limit-reached`) until one is deleted.
 
     Args:
         idempotency_key (str | Unset):
@@ -213,7 +219,9 @@ async def asyncio(
 ) -> Problem | ValidationProblem | WordList | None:
     """Create a word list
 
-     A new, empty list owned by the caller; private unless `visibility` is `public`.
+     A new, empty list owned by the caller; private unless `visibility` is `public`. A user holds at most
+    1,000
+    lists: one more is a `409` (`/problems/list-limit-reached`) until one is deleted.
 
     Args:
         idempotency_key (str | Unset):

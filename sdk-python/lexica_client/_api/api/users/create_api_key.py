@@ -120,7 +120,9 @@ def sync_detailed(
 
      The response is the only time the key is shown: Lexica stores a hash of it. Send it as
     `X-API-Key: <key>` or `Authorization: Bearer <key>`. Its first characters (`prefix`) identify it in
-    listings.
+    listings. A user holds at most 50 unexpired keys: one more is a `409` (`/problems/api-key-limit-
+    reached`)
+    until one is revoked.
 
     Args:
         idempotency_key (str | Unset):
@@ -156,7 +158,9 @@ def sync(
 
      The response is the only time the key is shown: Lexica stores a hash of it. Send it as
     `X-API-Key: <key>` or `Authorization: Bearer <key>`. Its first characters (`prefix`) identify it in
-    listings.
+    listings. A user holds at most 50 unexpired keys: one more is a `409` (`/problems/api-key-limit-
+    reached`)
+    until one is revoked.
 
     Args:
         idempotency_key (str | Unset):
@@ -187,7 +191,9 @@ async def asyncio_detailed(
 
      The response is the only time the key is shown: Lexica stores a hash of it. Send it as
     `X-API-Key: <key>` or `Authorization: Bearer <key>`. Its first characters (`prefix`) identify it in
-    listings.
+    listings. A user holds at most 50 unexpired keys: one more is a `409` (`/problems/api-key-limit-
+    reached`)
+    until one is revoked.
 
     Args:
         idempotency_key (str | Unset):
@@ -221,7 +227,9 @@ async def asyncio(
 
      The response is the only time the key is shown: Lexica stores a hash of it. Send it as
     `X-API-Key: <key>` or `Authorization: Bearer <key>`. Its first characters (`prefix`) identify it in
-    listings.
+    listings. A user holds at most 50 unexpired keys: one more is a `409` (`/problems/api-key-limit-
+    reached`)
+    until one is revoked.
 
     Args:
         idempotency_key (str | Unset):
