@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cachetools import TTLCache
 from redis.exceptions import RedisError
 
 from lexica.platform.redis_client import RedisOptions, redis_client
@@ -31,6 +32,7 @@ from lexica.platform.sparse_warnings import SparseWarning
 logger = logging.getLogger("lexica.events")
 
 HISTORY_PER_TOPIC = 10_000
+MEMORY_TOPICS = 10_000  # topics one process keeps history for (the in-process bus only)
 LATEST = "$"  # `follow(after=LATEST)`: skip the history
 HISTORY_TTL_SECONDS = 24 * 3600
 UNPUBLISHED = ""  # the id `publish` returns for an event Redis did not take
@@ -59,10 +61,21 @@ class EventBus(Protocol):
 
 
 class MemoryEventBus:
-    """One process's bus: a bounded history per topic and a condition that wakes the followers."""
+    """One process's bus: a bounded history per topic and a condition that wakes the followers.
 
-    def __init__(self, history: int = HISTORY_PER_TOPIC) -> None:
-        self._topics: dict[str, deque[Event]] = {}
+    Memory is bounded like the Redis streams: a topic's history expires `HISTORY_TTL_SECONDS` after its last
+    event, and at most `max_topics` are kept (the least recently written go first); a follower of a dropped topic
+    just waits for its next event.
+    """
+
+    def __init__(
+        self,
+        history: int = HISTORY_PER_TOPIC,
+        *,
+        max_topics: int = MEMORY_TOPICS,
+        ttl_seconds: float = HISTORY_TTL_SECONDS,
+    ) -> None:
+        self._topics: TTLCache[str, deque[Event]] = TTLCache(max_topics, ttl_seconds)
         self._sequence = itertools.count(1)
         self._changed = asyncio.Condition()
         self._history = history
@@ -73,7 +86,11 @@ class MemoryEventBus:
 
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
         event = Event(topic=topic, id=f"{next(self._sequence)}-0", name=name, payload=dict(payload))
-        self._topics.setdefault(topic, deque(maxlen=self._history)).append(event)
+        kept = self._topics.get(topic)
+        if kept is None:
+            kept = deque(maxlen=self._history)
+        kept.append(event)
+        self._topics[topic] = kept  # (re)sets the topic's expiry and recency
         async with self._changed:
             self._changed.notify_all()
         return event.id

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench.services import RedisServer, ServiceUnavailable
-from lexica.platform.events import UNPUBLISHED, Event, RedisEventBus
+from lexica.platform.events import UNPUBLISHED, Event, MemoryEventBus, RedisEventBus
 from lexica.platform.redis_client import RedisOptions
 
 OPTIONS = RedisOptions(socket_timeout=0.5, connect_timeout=0.5, breaker_failures=3, breaker_reset_seconds=0.2)
@@ -85,3 +85,28 @@ async def test_a_follower_rides_out_an_outage_and_resumes_after_the_last_event(
 
     assert published != UNPUBLISHED
     assert [event.payload["n"] for event in seen] == [1, 2]
+
+
+async def test_the_in_process_bus_keeps_a_bounded_number_of_topics() -> None:
+    bus = MemoryEventBus(history=5, max_topics=3)
+    for n in range(10):
+        await bus.publish(f"list:{n}", "list.changed", {"n": n})
+
+    follower = bus.follow("list:9", after=None)
+    assert (await anext(follower)).payload == {"n": 9}
+    dropped = bus.follow("list:0", after=None)  # its history went first; following it just waits
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await anext(dropped)
+
+
+async def test_the_in_process_bus_forgets_a_topic_idle_past_its_ttl() -> None:
+    bus = MemoryEventBus(ttl_seconds=0.05)
+    await bus.publish("list:a", "list.changed", {"n": 1})
+    await asyncio.sleep(0.1)
+    await bus.publish("list:b", "list.changed", {"n": 2})  # any write expires what is due
+
+    idle = bus.follow("list:a", after=None)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await anext(idle)
