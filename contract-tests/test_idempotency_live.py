@@ -17,7 +17,7 @@ import pytest
 from conftest import _server_env, _stop, _wait_until_ready, seed_database
 from seed import SAMPLE_ENTRIES
 
-from tests.platform.private_redis import free_port
+from bench.services import free_port
 
 UPLOADS = 4
 UPLOAD_BYTES = 48 * 1_048_576

@@ -20,9 +20,11 @@ from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from lexica.auth import passwords
 from lexica.platform.docs import bundled_spec
 from lexica.platform.problems import unstorable_text_problem
 from lexica.storage.sql.database import create_engine
+from tests.auth.conftest import FAST_HASHER
 from tests.conftest import _client, make_settings
 
 ADMIN = ("walker@lexica.test", "a long and private passphrase")
@@ -173,7 +175,8 @@ def _operation_cases(template: str, method: str, path_item: dict[str, Any], ids:
 
 
 @pytest.fixture
-async def api(storage_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def api(storage_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setattr(passwords, "_HASHER", FAST_HASHER)  # the walk is about text, not password hashing
     settings = make_settings(storage_url, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]))
     async for client in _client(settings):
         token = await client.post(
