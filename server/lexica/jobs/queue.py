@@ -17,12 +17,16 @@ from typing import Any, Protocol
 from redis.exceptions import RedisError
 from saq.job import Status
 from saq.queue.redis import RedisQueue
+from saq.utils import now as now_millis
 
 from lexica.platform.redis_client import RedisOptions, redis_client
 
 logger = logging.getLogger("lexica.jobs")
 
 QUEUE_NAME = "lexica-jobs"
+# How many heartbeats of silence make a job SAQ holds as `aborting` or `active` a lost one (see SaqJobQueue.lost).
+ABORTING_SILENCE_HEARTBEATS = 3
+ACTIVE_SILENCE_HEARTBEATS = 10
 FUNCTION = "run_lexica_job"
 
 # (job id, heartbeat) -> runs the job to a terminal state
@@ -129,9 +133,18 @@ class SaqJobQueue:
         )
 
     async def lost(self, job_id: str) -> bool:
-        # No SAQ job at all: it was never enqueued (Redis failed in between) or SAQ forgot it; nothing will run it.
         job = await self.queue.job(job_id)
-        return job is None or job.status in (Status.ABORTED, Status.FAILED)
+        if job is None:  # never enqueued (Redis failed in between) or SAQ forgot it: nothing will run it
+            return True
+        if job.status in (Status.ABORTED, Status.FAILED):
+            return True
+        # A job being aborted, or active without a heartbeat long after any sweep would have retried it, is in no
+        # worker's hands: seen after a Redis outage cut SAQ's own abort-then-retry in half (the fault-injection
+        # suite), the job sits `aborting` in no queue, forever.
+        silent_ms = now_millis() - job.touched
+        if job.status is Status.ABORTING:
+            return silent_ms > ABORTING_SILENCE_HEARTBEATS * self._heartbeat * 1000
+        return job.status is Status.ACTIVE and silent_ms > ACTIVE_SILENCE_HEARTBEATS * self._heartbeat * 1000
 
     async def close(self) -> None:
         try:

@@ -14,8 +14,11 @@ import httpx
 from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from saq.job import Status
+from saq.utils import now as now_millis
 
 from lexica.cli import _work
+from lexica.jobs.queue import SaqJobQueue
 from tests.conftest import _client, letter_files, make_settings, seed
 from tests.jobs.conftest import redis_server
 from tests.jobs.test_jobs import ADMIN, NDJSON, entry_line, sign_in, wait_for
@@ -116,3 +119,26 @@ async def test_export_files_are_on_the_shared_disk_not_in_redis(tmp_path: Path, 
             assert 0 < await client.ttl(job_key) <= 86_400  # kept for the retention period once finished
         finally:
             await client.aclose()
+
+
+async def test_a_job_left_aborting_in_no_workers_hands_is_lost(private_redis_url: str) -> None:
+    # Seen in the fault-injection suite: Redis died between SAQ's abort and its retry of a swept job, which then sat
+    # `aborting` in no queue; reading the job must fail it rather than report it running forever.
+    queue = SaqJobQueue(private_redis_url, heartbeat_seconds=1, retries=1)
+    try:
+        await queue.enqueue("01a21db7286eaf56210b96582e55075f")
+        await queue.enqueue("01a21db7286eaf56210b96582e550760")
+        assert not await queue.lost("01a21db7286eaf56210b96582e55075f")  # queued: a worker will take it
+        stranded = await queue.queue.job("01a21db7286eaf56210b96582e55075f")
+        active = await queue.queue.job("01a21db7286eaf56210b96582e550760")
+        assert stranded is not None
+        assert active is not None
+        await stranded.update(status=Status.ABORTING, touched=now_millis() - 10_000)
+        await active.update(status=Status.ACTIVE, touched=now_millis())
+
+        assert await queue.lost("01a21db7286eaf56210b96582e55075f")
+        assert not await queue.lost("01a21db7286eaf56210b96582e550760")  # heartbeating: in a worker's hands
+        await active.update(touched=now_millis() - 60_000)
+        assert await queue.lost("01a21db7286eaf56210b96582e550760")  # silent far past any sweep's retry
+    finally:
+        await queue.close()
