@@ -1,9 +1,10 @@
 """A Redis outage, against real processes: a uvicorn server on SQLite and a private `redis-server` that the tests
 kill, freeze (SIGSTOP: a Redis that accepts connections and never answers, like an unreachable host) and restart.
 
-What must hold (docs/security.md, "When Redis is down"): sign-in keeps working (counted in this process), writes that happened answer
-2xx and exist, nothing answers 5xx, an outage costs a few fast failures rather than a timeout per request (circuit
-breaker), readiness says Redis is failing, and once Redis is back no request fails on a stale pooled connection.
+What must hold (docs/security.md, "When Redis is down"): sign-in keeps working (counted in this process), writes
+that happened answer 2xx and exist, nothing answers 5xx, an outage costs a few fast failures rather than a timeout
+per request (circuit breaker), readiness stays 200 but says Redis is failing (degraded), and once Redis is back no
+request fails on a stale pooled connection.
 """
 
 from __future__ import annotations
