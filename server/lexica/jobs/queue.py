@@ -25,8 +25,7 @@ logger = logging.getLogger("lexica.jobs")
 
 QUEUE_NAME = "lexica-jobs"
 # How many heartbeats of silence make a job SAQ holds as `aborting` or `active` a lost one (see SaqJobQueue.lost).
-ABORTING_SILENCE_HEARTBEATS = 3
-ACTIVE_SILENCE_HEARTBEATS = 10
+LOST_AFTER_SILENT_HEARTBEATS = 10
 FUNCTION = "run_lexica_job"
 
 # (job id, heartbeat) -> runs the job to a terminal state
@@ -138,13 +137,13 @@ class SaqJobQueue:
             return True
         if job.status in (Status.ABORTED, Status.FAILED):
             return True
-        # A job being aborted, or active without a heartbeat long after any sweep would have retried it, is in no
-        # worker's hands: seen after a Redis outage cut SAQ's own abort-then-retry in half (the fault-injection
-        # suite), the job sits `aborting` in no queue, forever.
+        # A job being aborted or active, silent long after any sweep would have retried it, is in no worker's hands:
+        # seen after a Redis outage cut SAQ's own abort-then-retry in half (the fault-injection suite), the job sat
+        # `aborting` in no queue, forever. The bound is well past a sweep's own abort wait (5 s) plus a heartbeat, so
+        # a sweep that is retrying the job right now is never pre-empted.
         silent_ms = now_millis() - job.touched
-        if job.status is Status.ABORTING:
-            return silent_ms > ABORTING_SILENCE_HEARTBEATS * self._heartbeat * 1000
-        return job.status is Status.ACTIVE and silent_ms > ACTIVE_SILENCE_HEARTBEATS * self._heartbeat * 1000
+        quiet_enough = silent_ms > LOST_AFTER_SILENT_HEARTBEATS * self._heartbeat * 1000
+        return job.status in (Status.ABORTING, Status.ACTIVE) and quiet_enough
 
     async def close(self) -> None:
         try:
