@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from bench.services import RedisServer
+from tests.platform.private_redis import private_redis
+
 TEST_REDIS_URL_ENV = "LEXICA_TEST_REDIS_URL"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -55,3 +58,10 @@ def redis_key_prefix(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@pytest.fixture
+def killable_redis() -> Iterator[RedisServer]:
+    """A private Redis of the test's own, which it may kill and start again (never the shared one)."""
+    with private_redis() as server:
+        yield server

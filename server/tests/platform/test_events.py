@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 
-from bench.services import RedisServer, ServiceUnavailable
+from bench.services import RedisServer
 from lexica.platform.events import UNPUBLISHED, Event, MemoryEventBus, RedisEventBus
 from lexica.platform.redis_client import RedisOptions
 
@@ -19,23 +17,8 @@ OPTIONS = RedisOptions(socket_timeout=0.5, connect_timeout=0.5, breaker_failures
 
 
 @pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    try:
-        server.start()
-    except ServiceUnavailable as exc:
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-@pytest.fixture
-async def bus(private_redis: RedisServer) -> AsyncIterator[RedisEventBus]:
-    events = RedisEventBus(private_redis.url, block_ms=200, options=OPTIONS)
+async def bus(killable_redis: RedisServer) -> AsyncIterator[RedisEventBus]:
+    events = RedisEventBus(killable_redis.url, block_ms=200, options=OPTIONS)
     try:
         yield events
     finally:
@@ -43,9 +26,9 @@ async def bus(private_redis: RedisServer) -> AsyncIterator[RedisEventBus]:
 
 
 async def test_publishing_with_redis_down_logs_once_and_does_not_raise(
-    private_redis: RedisServer, bus: RedisEventBus, caplog: pytest.LogCaptureFixture
+    killable_redis: RedisServer, bus: RedisEventBus, caplog: pytest.LogCaptureFixture
 ) -> None:
-    private_redis.kill()
+    killable_redis.kill()
 
     with caplog.at_level(logging.WARNING, logger="lexica.events"):
         ids = [await bus.publish("list:1", "list.changed", {"n": n}) for n in range(5)]
@@ -57,7 +40,7 @@ async def test_publishing_with_redis_down_logs_once_and_does_not_raise(
 
 
 async def test_a_follower_rides_out_an_outage_and_resumes_after_the_last_event(
-    private_redis: RedisServer, bus: RedisEventBus
+    killable_redis: RedisServer, bus: RedisEventBus
 ) -> None:
     seen: list[Event] = []
     first = asyncio.Event()
@@ -72,9 +55,9 @@ async def test_a_follower_rides_out_an_outage_and_resumes_after_the_last_event(
     follower = asyncio.create_task(follow())
     await bus.publish("list:1", "list.changed", {"n": 1})
     await asyncio.wait_for(first.wait(), timeout=3)
-    private_redis.kill()
+    killable_redis.kill()
     await asyncio.sleep(0.5)  # the follower's reads fail meanwhile
-    await asyncio.to_thread(private_redis.start)
+    await asyncio.to_thread(killable_redis.start)
     published = UNPUBLISHED
     for _ in range(30):  # until the circuit lets calls through again
         published = await bus.publish("list:1", "list.changed", {"n": 2})

@@ -5,16 +5,13 @@ restarted."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from bench.services import RedisServer, ServiceUnavailable
+from bench.services import RedisServer
 from lexica.platform.redis_client import CircuitBreaker, CircuitOpenError, RedisOptions, redis_client
 
 CLOSED_PORT = "redis://127.0.0.1:1/0"
@@ -93,28 +90,13 @@ async def test_errors_redis_answers_with_do_not_open_the_circuit(redis_url: str,
     assert breaker.state == "closed"
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    try:
-        server.start()
-    except ServiceUnavailable as exc:
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-async def test_pooled_connections_survive_a_restart_of_redis(private_redis: RedisServer) -> None:
+async def test_pooled_connections_survive_a_restart_of_redis(killable_redis: RedisServer) -> None:
     breaker = CircuitBreaker(failures=3, reset_seconds=60)
-    client = redis_client(private_redis.url, FAST, breaker=breaker)
+    client = redis_client(killable_redis.url, FAST, breaker=breaker)
     try:
         await asyncio.gather(*(client.set(f"key{n}", n) for n in range(10)))  # ten pooled connections
-        private_redis.kill()
-        await asyncio.to_thread(private_redis.start)
+        killable_redis.kill()
+        await asyncio.to_thread(killable_redis.start)
 
         started = time.monotonic()
         answers = await asyncio.gather(*(client.incr(f"counter{n}") for n in range(10)))
@@ -127,12 +109,12 @@ async def test_pooled_connections_survive_a_restart_of_redis(private_redis: Redi
     assert breaker.state == "closed"
 
 
-async def test_an_outage_of_a_private_redis_costs_only_the_first_failures(private_redis: RedisServer) -> None:
+async def test_an_outage_of_a_private_redis_costs_only_the_first_failures(killable_redis: RedisServer) -> None:
     breaker = CircuitBreaker(failures=3, reset_seconds=60)
-    client = redis_client(private_redis.url, FAST, breaker=breaker)
+    client = redis_client(killable_redis.url, FAST, breaker=breaker)
     try:
         await client.ping()
-        private_redis.kill()
+        killable_redis.kill()
         outcomes = []
         for _ in range(20):
             try:
