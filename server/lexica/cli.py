@@ -100,8 +100,9 @@ def _kept_edits(counts: UpsertCounts) -> str:
     more = counts.skipped_edited - len(counts.conflicts)
     named = ", ".join(counts.conflicts) + (f" and {more:,} more" if more > 0 else "")
     return (
-        f"[yellow]Kept {counts.skipped_edited:,} entries edited since they were imported, whose GCIDE content "
-        f"differs: {escape(named)}. Run again with --overwrite-edited to replace them with GCIDE's.[/yellow]"
+        f"[yellow]Kept {counts.skipped_edited:,} entries edited (or deleted) through the API since they were "
+        f"imported, whose GCIDE content differs: {escape(named)}. Run again with --overwrite-edited to replace "
+        f"(or restore) them with GCIDE's.[/yellow]"
     )
 
 
@@ -113,7 +114,7 @@ def import_gcide(
         bool,
         typer.Option(
             "--overwrite-edited",
-            help="Replace entries editors changed since they were imported (by default they are kept and reported).",
+            help="Replace entries editors changed or deleted since they were imported (by default they are kept).",
         ),
     ] = False,
 ) -> None:

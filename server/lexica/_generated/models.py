@@ -556,7 +556,7 @@ class Job(BaseModel):
     result: Annotated[
         dict[str, Any] | None,
         Field(
-            description="Imports: `inserted`, `updated`, `unchanged`, `skipped` (source records that are not entries) and\n`skipped_edited` (entries edited through the API since they were imported, kept because the imported\ncontent differs; see `overwrite_edited`) counts. Exports: `lines`, the number of lines in the file.\n"
+            description="Imports: `inserted`, `updated`, `unchanged`, `skipped` (source records that are not entries) and\n`skipped_edited` (entries edited or deleted through the API since they were imported, kept as the\neditors left them because the imported content differs; see `overwrite_edited`) counts. Exports: `lines`, the number of lines in the file.\n"
         ),
     ]
     error: Annotated[

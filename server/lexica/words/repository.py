@@ -50,7 +50,7 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-    skipped_edited: int = 0  # edited entries the import would have changed, left as the editors made them
+    skipped_edited: int = 0  # entries edited or deleted through the API that the import would have changed: kept
     conflicts: tuple[str, ...] = ()  # the first REPORTED_CONFLICTS of those, by headword
 
     def __add__(self, other: UpsertCounts) -> UpsertCounts:
@@ -116,7 +116,8 @@ class WordRepository(Protocol):
     async def count(self) -> int: ...
 
     async def create(self, entry: NewEntry) -> StoredEntry | None:
-        """Insert a new entry at version 1, from the API (source "api", edited); None when the key exists."""
+        """Insert a new entry at version 1, from the API (source "api", edited), removing any tombstone of its key;
+        None when the key exists."""
         ...
 
     async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
@@ -124,7 +125,8 @@ class WordRepository(Protocol):
         ...
 
     async def delete_if(self, key: str, precondition: Precondition) -> bool:
-        """One conditional delete; False when nothing matched (missing or stale)."""
+        """One conditional delete that leaves a tombstone (imports do not bring the entry back); False when nothing
+        matched (missing or stale)."""
         ...
 
     async def upsert_many(
@@ -132,8 +134,9 @@ class WordRepository(Protocol):
     ) -> UpsertCounts:
         """Import a batch: insert new keys, bump the version of keys whose content changed, leave the rest untouched.
 
-        An edited entry whose content differs is skipped (counted in `skipped_edited`) unless `overwrite_edited`;
-        the edited test is part of each conditional write, so an edit committed while the batch runs is never
-        overwritten either. A written entry records `source` and is no longer edited.
+        An edited entry whose content differs, or an entry deleted through the API (its tombstone), is skipped
+        (counted in `skipped_edited`) unless `overwrite_edited`; the edited test is part of each conditional write
+        and a tombstone found after an insert takes the insert back, so an edit or a delete committed while the
+        batch runs is never overwritten either. A written entry records `source` and is no longer edited.
         """
         ...

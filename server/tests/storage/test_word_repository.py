@@ -218,3 +218,69 @@ async def test_an_import_never_overwrites_an_edit_made_while_it_runs(words: Word
         stored = await words.get(key)
         assert stored is not None
         assert (stored.content, stored.edited) == ('["editor"]', True), key
+
+
+async def test_an_import_does_not_bring_back_a_deleted_entry(words: WordRepository) -> None:
+    await import_entries(words, [entry("apple"), entry("pear")])
+    assert await words.delete_if("apple", Precondition(version=1))
+
+    again = await import_entries(words, [entry("apple"), entry("pear")])
+    assert again.counts == UpsertCounts(unchanged=1, skipped_edited=1, conflicts=("Apple",))
+    assert await words.get("apple") is None
+    uploaded = await import_entries(words, [entry("apple", "[2]")], source="upload")
+    assert uploaded.counts == UpsertCounts(skipped_edited=1, conflicts=("Apple",))
+    assert await words.get("apple") is None
+
+    restored = await import_entries(words, [entry("apple")], overwrite_edited=True)
+    assert restored.counts == UpsertCounts(inserted=1)
+    apple = await words.get("apple")
+    assert apple is not None
+    assert (apple.version, apple.source, apple.edited) == (1, "gcide", False)
+    # Brought back by an import, it is an imported entry again: the next import keeps it up to date.
+    assert (await import_entries(words, [entry("apple", "[3]")])).counts == UpsertCounts(updated=1)
+
+
+async def test_an_entry_created_again_through_the_api_is_no_longer_a_tombstone(words: WordRepository) -> None:
+    await import_entries(words, [entry("apple")])
+    assert await words.delete_if("apple", Precondition())
+    assert await words.create(entry("apple", "[1]")) is not None
+    assert await words.delete_if("apple", Precondition(version=1))
+    assert (await import_entries(words, [entry("apple")])).counts == UpsertCounts(
+        skipped_edited=1, conflicts=("Apple",)
+    )
+    assert await words.create(entry("apple", "[1]")) is not None
+    # The created entry is an editor's: kept, as any edited entry; and deleted no more.
+    assert (await import_entries(words, [entry("apple")])).counts == UpsertCounts(
+        skipped_edited=1, conflicts=("Apple",)
+    )
+    apple = await words.get("apple")
+    assert apple is not None
+    assert (apple.content, apple.source) == ("[1]", "api")
+
+
+async def test_a_refused_delete_leaves_no_tombstone(words: WordRepository) -> None:
+    await import_entries(words, [entry("apple")])
+    assert not await words.delete_if("apple", Precondition(version=7))
+    assert not await words.delete_if("missing", Precondition())
+    assert await words.get("apple") is not None
+    counts = (await import_entries(words, [entry("apple", "[2]"), entry("missing")])).counts
+    assert counts == UpsertCounts(inserted=1, updated=1)
+
+
+async def test_an_import_never_brings_back_an_entry_deleted_while_it_runs(words: WordRepository) -> None:
+    """Editors create and at once delete the keys an import is inserting: whichever lands first, no key exists
+    afterwards — the import either sees the tombstone or takes its own insert back."""
+    keys = [f"gone {n:03d}" for n in range(120)]
+
+    async def create_and_delete(key: str) -> None:
+        await words.create(entry(key, '["editor"]'))  # None when the import inserted the key first
+        assert await words.delete_if(key, Precondition())
+
+    async def run_import() -> UpsertCounts:
+        result = await import_entries(words, [entry(key) for key in keys], batch_size=10)
+        return result.counts
+
+    counts, *_ = await asyncio.gather(run_import(), *(create_and_delete(key) for key in keys))
+    assert isinstance(counts, UpsertCounts)
+    assert counts.inserted + counts.unchanged + counts.skipped_edited == len(keys)
+    assert [key for key in keys if await words.get(key) is not None] == []

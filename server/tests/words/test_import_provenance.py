@@ -146,7 +146,7 @@ async def test_a_rerun_of_lexica_import_gcide_keeps_an_edited_entry(
 
     rerun = await lexica_import_gcide(database_url, gcide_dir)
     assert "0 new, 0 changed, 2 unchanged, 1 edited kept" in rerun
-    assert "Kept 1 entries edited since they were imported" in rerun
+    assert "Kept 1 entries edited (or deleted) through the API since they were imported" in rerun
     assert "apple" in rerun
     assert "--overwrite-edited" in rerun
     apple = await api.get("/api/v1/words/apple", headers=FRESH)
@@ -199,3 +199,26 @@ async def test_overwrite_edited_must_be_a_boolean(api: httpx.AsyncClient, admin:
     )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_entry_deleted_through_the_api_stays_deleted_across_imports(
+    api: httpx.AsyncClient, admin: dict[str, str], database_url: str, gcide_dir: Path
+) -> None:
+    await run_import(api, admin)
+    etag = (await api.get("/api/v1/words/apricot", headers=FRESH)).headers["etag"]
+    deleted = await api.delete("/api/v1/words/apricot", headers={**admin, "If-Match": etag})
+    assert deleted.status_code == 204, deleted.text
+
+    rerun = await run_import(api, admin)
+    assert rerun["result"] == {"inserted": 0, "updated": 0, "unchanged": 2, "skipped": 0, "skipped_edited": 1}
+    assert (await api.get("/api/v1/words/apricot", headers=FRESH)).status_code == 404
+    uploaded = await run_import(api, admin, upload=entry_line("apricot", "Uploaded."))
+    assert uploaded["result"]["skipped_edited"] == 1
+    assert (await api.get("/api/v1/words/apricot", headers=FRESH)).status_code == 404
+    cli_rerun = await lexica_import_gcide(database_url, gcide_dir)
+    assert "0 new, 0 changed, 2 unchanged, 1 edited kept" in cli_rerun
+    assert "apricot" in cli_rerun
+
+    restored = await run_import(api, admin, overwrite=True)
+    assert restored["result"]["inserted"] == 1
+    assert (await api.get("/api/v1/words/apricot", headers=FRESH)).status_code == 200

@@ -36,8 +36,9 @@ class Job:
         cancel_requested (bool):
         result (JobResultType0 | None): Imports: `inserted`, `updated`, `unchanged`, `skipped` (source records that are
             not entries) and
-            `skipped_edited` (entries edited through the API since they were imported, kept because the imported
-            content differs; see `overwrite_edited`) counts. Exports: `lines`, the number of lines in the file.
+            `skipped_edited` (entries edited or deleted through the API since they were imported, kept as the
+            editors left them because the imported content differs; see `overwrite_edited`) counts. Exports: `lines`, the
+            number of lines in the file.
         error (None | Problem): Why a `failed` job failed, as a problem document. Among its `type`s: `/problems/job-
             interrupted`
             (the server stopped while the job was queued or running, and nothing will run it again: start it

@@ -13,8 +13,9 @@ T = TypeVar("T", bound="JobResultType0")
 @_attrs_define
 class JobResultType0:
     """Imports: `inserted`, `updated`, `unchanged`, `skipped` (source records that are not entries) and
-    `skipped_edited` (entries edited through the API since they were imported, kept because the imported
-    content differs; see `overwrite_edited`) counts. Exports: `lines`, the number of lines in the file.
+    `skipped_edited` (entries edited or deleted through the API since they were imported, kept as the
+    editors left them because the imported content differs; see `overwrite_edited`) counts. Exports: `lines`, the number
+    of lines in the file.
 
     """
 

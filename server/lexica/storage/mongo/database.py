@@ -19,8 +19,9 @@ SERVER_SELECTION_TIMEOUT_MS = 5_000  # how long an operation waits for a reachab
 CONNECT_TIMEOUT_MS = 5_000
 SOCKET_TIMEOUT_MS = 60_000  # one reply; the largest is an import batch of a few thousand entries
 
-# Collections; `counters` numbers audit events and `guards` holds the admin guard (see auth.py).
-ENTRIES, WORD_LISTS = "entries", "word_lists"
+# Collections; `entry_tombstones` holds the keys (as `_id`) of entries deleted through the API, so that imports
+# do not bring them back; `counters` numbers audit events and `guards` holds the admin guard (see auth.py).
+ENTRIES, ENTRY_TOMBSTONES, WORD_LISTS = "entries", "entry_tombstones", "word_lists"
 USERS, REFRESH_TOKENS, API_KEYS, AUDIT_EVENTS = "users", "refresh_tokens", "api_keys", "audit_events"
 COUNTERS, GUARDS = "counters", "guards"
 ADMINS_GUARD = "admins"

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from lexica.storage.mongo.database import ENTRIES, Database, Document
+from lexica.storage.mongo.database import ENTRIES, ENTRY_TOMBSTONES, Database, Document
 from lexica.words.keys import prefix_upper_bound
 from lexica.words.repository import (
     HeadwordRow,
@@ -65,6 +65,7 @@ def _fields(entry: NewEntry) -> Document:
 class MongoWordRepository:
     def __init__(self, database: Database) -> None:
         self._entries = database[ENTRIES]
+        self._tombstones = database[ENTRY_TOMBSTONES]
 
     async def get(self, key: str) -> StoredEntry | None:
         document = await self._entries.find_one({"key": key}, _STORED)
@@ -105,6 +106,9 @@ class MongoWordRepository:
         return await self._entries.count_documents({})
 
     async def create(self, entry: NewEntry) -> StoredEntry | None:
+        # No transaction across collections here: the tombstone goes first. Were the insert to fail, the key is
+        # merely no longer protected from imports, which is what creating it again through the API means anyway.
+        await self._tombstones.delete_one({"_id": entry.key})
         try:
             await self._entries.insert_one(
                 {"key": entry.key, "version": 1, **_fields(entry), "source": "api", "edited": True}
@@ -123,8 +127,17 @@ class MongoWordRepository:
         return None if document is None else _stored(document)
 
     async def delete_if(self, key: str, precondition: Precondition) -> bool:
+        # The tombstone goes first (no transaction across collections): an import never sees the entry gone without
+        # it. When the delete matches nothing, a tombstone this call made is taken back.
+        buried = await self._tombstones.update_one(
+            {"_id": key}, {"$set": {"deleted_at": datetime.now(UTC)}}, upsert=True
+        )
         result = await self._entries.delete_one(_matches(key, precondition))
-        return result.deleted_count == 1
+        if result.deleted_count == 1:
+            return True
+        if buried.upserted_id is not None:
+            await self._tombstones.delete_one({"_id": key})
+        return False
 
     async def upsert_many(
         self, batch: Sequence[NewEntry], *, source: ImportSource, overwrite_edited: bool = False
@@ -132,10 +145,13 @@ class MongoWordRepository:
         if not batch:
             return UpsertCounts()
         existing = await self._states([entry.key for entry in batch])
-        new = [entry for entry in batch if entry.key not in existing]
+        absent = [entry for entry in batch if entry.key not in existing]
+        buried = set() if overwrite_edited else await self._tombstoned([e.key for e in absent])
+        new = [entry for entry in absent if entry.key not in buried]
         differing = [e for e in batch if e.key in existing and existing[e.key][0] != e.content_hash]
         changed = [e for e in differing if overwrite_edited or not existing[e.key][1]]
-        held = [e for e in differing if not overwrite_edited and existing[e.key][1]]
+        held = [e for e in absent if e.key in buried]
+        held += [e for e in differing if not overwrite_edited and existing[e.key][1]]
         provenance = {"source": source, "edited": False}
         if new:
             try:
@@ -147,6 +163,13 @@ class MongoWordRepository:
                 # back below reports them); anything but a duplicate key is a real failure.
                 if any(item.get("code") != _DUPLICATE_KEY for item in error.details.get("writeErrors", [])):
                     raise
+            if overwrite_edited:
+                await self._tombstones.delete_many({"_id": {"$in": [e.key for e in new]}})
+            else:
+                # An entry deleted while this batch ran (its tombstone written after our read) is taken out again.
+                reburied = await self._rebury(new, source)
+                held += [e for e in new if e.key in reburied]
+                new = [e for e in new if e.key not in reburied]
         if changed:
             # One conditional update per entry: the hash test, the edited test and the version bump are a single
             # write, so an edit committed after our read is never overwritten.
@@ -164,6 +187,30 @@ class MongoWordRepository:
         # What the conditional writes did not write (an editor got there first) is read back, to be reported.
         after = await self._states([e.key for e in new + changed]) if new or changed else {}
         return tally(batch, new=new, changed=changed, held=held, after=after)
+
+    async def _tombstoned(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` whose entries were deleted through the API."""
+        found: set[str] = set()
+        for start in range(0, len(keys), _LOOKUP_CHUNK):
+            chunk = list(keys[start : start + _LOOKUP_CHUNK])
+            found.update([document["_id"] async for document in self._tombstones.find({"_id": {"$in": chunk}})])
+        return found
+
+    async def _rebury(self, inserted: Sequence[NewEntry], source: ImportSource) -> set[str]:
+        """Delete again the documents this import just inserted whose key has a tombstone; the keys it deleted."""
+        hashes = {e.key: e.content_hash for e in inserted}
+        buried = await self._tombstoned(list(hashes))
+        if not buried:
+            return set()
+        # Only our own insert: version 1, our content, our source, not edited (anything else is someone else's).
+        await self._entries.bulk_write(
+            [
+                DeleteOne({"key": key, "content_hash": hashes[key], "version": 1, "source": source, **_NOT_EDITED})
+                for key in buried
+            ],
+            ordered=False,
+        )
+        return buried - set(await self._states(list(buried)))
 
     async def _states(self, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:
         """Key -> (content hash, edited) of those of `keys` that are stored."""

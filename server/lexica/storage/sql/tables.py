@@ -63,6 +63,15 @@ entries = Table(
     Column("edited", Boolean, nullable=False, server_default=false()),
 )
 
+# Keys of entries deleted through the API: an import does not bring them back (unless told to overwrite edited
+# entries); creating the entry through the API again removes the tombstone.
+entry_tombstones = Table(
+    "entry_tombstones",
+    metadata,
+    Column("key", String(512).with_variant(String(512, collation="C"), "postgresql"), primary_key=True),
+    Column("deleted_at", UtcDateTime(), nullable=False),
+)
+
 users = Table(
     "users",
     metadata,

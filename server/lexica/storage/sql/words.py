@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, bindparam, delete, false, func, insert, select, update
@@ -11,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
-from lexica.storage.sql.tables import entries
+from lexica.storage.sql.tables import entries, entry_tombstones
 from lexica.words.keys import prefix_upper_bound
 from lexica.words.repository import (
     HeadwordRow,
@@ -135,6 +136,7 @@ class SqlWordRepository:
         }
         try:
             async with self._engine.begin() as connection:
+                await connection.execute(delete(entry_tombstones).where(entry_tombstones.c.key == entry.key))
                 await connection.execute(insert(entries).values(**values))
         except IntegrityError:
             return None
@@ -162,7 +164,12 @@ class SqlWordRepository:
     async def delete_if(self, key: str, precondition: Precondition) -> bool:
         async with self._engine.begin() as connection:
             result = await connection.execute(delete(entries).where(*_matches(key, precondition)))
-        return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            # In the same transaction as the delete: an import never sees the entry gone without its tombstone.
+            await connection.execute(delete(entry_tombstones).where(entry_tombstones.c.key == key))
+            await connection.execute(insert(entry_tombstones).values(key=key, deleted_at=datetime.now(UTC)))
+        return True
 
     async def upsert_many(
         self, batch: Sequence[NewEntry], *, source: ImportSource, overwrite_edited: bool = False
@@ -172,10 +179,13 @@ class SqlWordRepository:
         keys = [entry.key for entry in batch]
         async with self._engine.begin() as connection:
             existing = await _states(connection, keys)
-            new = [entry for entry in batch if entry.key not in existing]
+            absent = [entry for entry in batch if entry.key not in existing]
+            buried = set() if overwrite_edited else await _tombstoned(connection, [e.key for e in absent])
+            new = [entry for entry in absent if entry.key not in buried]
             differing = [e for e in batch if e.key in existing and existing[e.key][0] != e.content_hash]
             changed = [e for e in differing if overwrite_edited or not existing[e.key][1]]
-            held = [e for e in differing if not overwrite_edited and existing[e.key][1]]
+            held = [e for e in absent if e.key in buried]
+            held += [e for e in differing if not overwrite_edited and existing[e.key][1]]
             if new:
                 # ON CONFLICT DO NOTHING: an editor or another import may insert a key between our read and this
                 # insert; the row they wrote stays (it is checked below) instead of the batch failing on the key.
@@ -195,6 +205,14 @@ class SqlWordRepository:
                         for e in new
                     ],
                 )
+                if overwrite_edited:
+                    await _exhume(connection, [e.key for e in new])
+                else:
+                    # An entry deleted while this batch ran (its tombstone committed after our read) is taken out
+                    # again; at READ COMMITTED this statement sees every delete that our insert waited for.
+                    reburied = await _rebury(connection, new, source)
+                    held += [e for e in new if e.key in reburied]
+                    new = [e for e in new if e.key not in reburied]
             if changed:
                 # One conditional statement per row: the hash test, the edited test and the version bump are a
                 # single write, so an edit committed after our read is never overwritten.
@@ -231,6 +249,43 @@ class SqlWordRepository:
             # What the conditional writes did not write (an editor got there first) is read back, to be reported.
             after = await _states(connection, [e.key for e in new + changed]) if new or changed else {}
         return tally(batch, new=new, changed=changed, held=held, after=after)
+
+
+async def _tombstoned(connection: AsyncConnection, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` whose entries were deleted through the API."""
+    found: set[str] = set()
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = list(keys[start : start + _LOOKUP_CHUNK])
+        rows = await connection.execute(select(entry_tombstones.c.key).where(entry_tombstones.c.key.in_(chunk)))
+        found.update(row.key for row in rows)
+    return found
+
+
+async def _exhume(connection: AsyncConnection, keys: Sequence[str]) -> None:
+    """Forget the deletion of `keys`: an import told to overwrite edited entries brought them back."""
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = list(keys[start : start + _LOOKUP_CHUNK])
+        await connection.execute(delete(entry_tombstones).where(entry_tombstones.c.key.in_(chunk)))
+
+
+async def _rebury(connection: AsyncConnection, inserted: Sequence[NewEntry], source: ImportSource) -> set[str]:
+    """Delete again the rows this import just inserted whose key has a tombstone; the keys it deleted."""
+    keys = [e.key for e in inserted]
+    buried = await _tombstoned(connection, keys)
+    if not buried:
+        return set()
+    hashes = {e.key: e.content_hash for e in inserted if e.key in buried}
+    # Only our own insert: version 1, our content, our source, not edited (anything else is someone else's row).
+    statement = (
+        delete(entries)
+        .where(entries.c.key == bindparam("b_key"))
+        .where(entries.c.content_hash == bindparam("b_hash"))
+        .where(entries.c.version == 1)
+        .where(entries.c.source == source)
+        .where(entries.c.edited == false())
+    )
+    await connection.execute(statement, [{"b_key": key, "b_hash": digest} for key, digest in hashes.items()])
+    return set(hashes) - set(await _states(connection, list(hashes)))
 
 
 async def _states(connection: AsyncConnection, keys: Sequence[str]) -> dict[str, tuple[str, bool]]:

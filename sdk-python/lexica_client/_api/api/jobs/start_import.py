@@ -148,7 +148,9 @@ def sync_detailed(
     An import never overwrites an entry that an editor created, replaced or patched since it was
     imported:
     when the imported content differs, the entry is kept as the editor left it and counted in the job's
-    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
+    `result.skipped_edited`. Nor does it bring back an entry deleted through the API (`deleteEntry`);
+    that is
+    counted there too. With `overwrite_edited=true` the import replaces (or restores) those entries too.
 
     Args:
         overwrite_edited (bool | Unset):  Default: False.
@@ -197,7 +199,9 @@ def sync(
     An import never overwrites an entry that an editor created, replaced or patched since it was
     imported:
     when the imported content differs, the entry is kept as the editor left it and counted in the job's
-    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
+    `result.skipped_edited`. Nor does it bring back an entry deleted through the API (`deleteEntry`);
+    that is
+    counted there too. With `overwrite_edited=true` the import replaces (or restores) those entries too.
 
     Args:
         overwrite_edited (bool | Unset):  Default: False.
@@ -241,7 +245,9 @@ async def asyncio_detailed(
     An import never overwrites an entry that an editor created, replaced or patched since it was
     imported:
     when the imported content differs, the entry is kept as the editor left it and counted in the job's
-    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
+    `result.skipped_edited`. Nor does it bring back an entry deleted through the API (`deleteEntry`);
+    that is
+    counted there too. With `overwrite_edited=true` the import replaces (or restores) those entries too.
 
     Args:
         overwrite_edited (bool | Unset):  Default: False.
@@ -288,7 +294,9 @@ async def asyncio(
     An import never overwrites an entry that an editor created, replaced or patched since it was
     imported:
     when the imported content differs, the entry is kept as the editor left it and counted in the job's
-    `result.skipped_edited`. With `overwrite_edited=true` the import replaces those entries too.
+    `result.skipped_edited`. Nor does it bring back an entry deleted through the API (`deleteEntry`);
+    that is
+    counted there too. With `overwrite_edited=true` the import replaces (or restores) those entries too.
 
     Args:
         overwrite_edited (bool | Unset):  Default: False.

@@ -109,7 +109,9 @@ def sync_detailed(
 ) -> Response[Any | Problem | ValidationProblem]:
     """Delete an entry (editor)
 
-     Deletes the entry; `If-Match` is required as for `replaceEntry`.
+     Deletes the entry; `If-Match` is required as for `replaceEntry`. Imports do not bring a deleted
+    entry back
+    (unless run with `overwrite_edited=true`); creating it again with `createEntry` does.
 
     Args:
         headword (str):
@@ -143,7 +145,9 @@ def sync(
 ) -> Any | Problem | ValidationProblem | None:
     """Delete an entry (editor)
 
-     Deletes the entry; `If-Match` is required as for `replaceEntry`.
+     Deletes the entry; `If-Match` is required as for `replaceEntry`. Imports do not bring a deleted
+    entry back
+    (unless run with `overwrite_edited=true`); creating it again with `createEntry` does.
 
     Args:
         headword (str):
@@ -172,7 +176,9 @@ async def asyncio_detailed(
 ) -> Response[Any | Problem | ValidationProblem]:
     """Delete an entry (editor)
 
-     Deletes the entry; `If-Match` is required as for `replaceEntry`.
+     Deletes the entry; `If-Match` is required as for `replaceEntry`. Imports do not bring a deleted
+    entry back
+    (unless run with `overwrite_edited=true`); creating it again with `createEntry` does.
 
     Args:
         headword (str):
@@ -204,7 +210,9 @@ async def asyncio(
 ) -> Any | Problem | ValidationProblem | None:
     """Delete an entry (editor)
 
-     Deletes the entry; `If-Match` is required as for `replaceEntry`.
+     Deletes the entry; `If-Match` is required as for `replaceEntry`. Imports do not bring a deleted
+    entry back
+    (unless run with `overwrite_edited=true`); creating it again with `createEntry` does.
 
     Args:
         headword (str):
