@@ -14,7 +14,7 @@ from typing import Any
 
 import jinja2
 
-from codegen import python_server
+from codegen import python_sdk, python_server
 from codegen.asyncapi import events_json_schema, load_asyncapi, render_unions
 from codegen.spec import bundled_json, load_document, operations
 
@@ -23,6 +23,7 @@ SPEC = ROOT / "openapi" / "lexica.yaml"
 EVENTS_SPEC = ROOT / "asyncapi" / "lexica.yaml"
 SERVER_OUT = ROOT / "server" / "lexica" / "_generated"
 SDK_OUT = ROOT / "sdk-python" / "lexica_client" / "_api"
+SDK_RESOURCES_OUT = ROOT / "sdk-python" / "lexica_client" / "resources.py"
 EVENTS_OUT = (SERVER_OUT / "events.py", ROOT / "sdk-python" / "lexica_client" / "events.py")
 
 
@@ -164,8 +165,14 @@ def main() -> None:
     for name, content in python_server.render(list(operations(document))).items():
         (SERVER_OUT / name).write_text(content, encoding="utf-8")
     generate_sdk(bundle, SDK_OUT)
+    SDK_RESOURCES_OUT.write_text(python_sdk.render(document, operations(document), HEADER), encoding="utf-8")
     events, sdk_events = EVENTS_OUT
     generate_events(events_document, events)
+    subprocess.run(  # noqa: S603 - fixed argument list, no shell
+        [_tool("ruff"), "check", "--quiet", "--fix", "--select", "I", str(SDK_RESOURCES_OUT)],
+        check=True,
+        env=_env(),
+    )
     subprocess.run(  # noqa: S603 - fixed argument list, no shell
         [
             _tool("ruff"),
@@ -174,6 +181,7 @@ def main() -> None:
             str(SERVER_OUT / "interfaces.py"),
             str(SERVER_OUT / "routes.py"),
             str(events),
+            str(SDK_RESOURCES_OUT),
         ],
         check=True,
         env=_env(),
@@ -181,7 +189,10 @@ def main() -> None:
     # The SDK gets the very same module: server and clients parse events with the same models.
     sdk_events.parent.mkdir(parents=True, exist_ok=True)
     sdk_events.write_bytes(events.read_bytes())
-    outputs = f"{SERVER_OUT.relative_to(ROOT)}, {SDK_OUT.relative_to(ROOT)} and {sdk_events.relative_to(ROOT)}"
+    outputs = (
+        f"{SERVER_OUT.relative_to(ROOT)}, {SDK_OUT.relative_to(ROOT)}, {SDK_RESOURCES_OUT.relative_to(ROOT)} "
+        f"and {sdk_events.relative_to(ROOT)}"
+    )
     print(f"generated {outputs} from {SPEC.relative_to(ROOT)} and {EVENTS_SPEC.relative_to(ROOT)}")
 
 

@@ -95,6 +95,7 @@ class Response:
     status: str
     content_types: tuple[str, ...]
     schema_ref: str | None
+    headers: tuple[str, ...] = ()  # names of the response headers it declares
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Operation:
     security: tuple[str, ...] = ()  # names of the security schemes that may authenticate; () = public
     role: str | None = None  # `x-lexica-role`: the least role the operation requires
     anonymous_allowed: bool = False  # an empty requirement (`- {}`) among `security`: credentials are optional
+    sdk_method: str | None = None  # `x-lexica-sdk-method`: the method's name on the SDK's resource for its tag
 
     @property
     def consumes(self) -> tuple[str, ...]:
@@ -162,6 +164,7 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                         status=str(status),
                         content_types=tuple(content),
                         schema_ref=Resolver.ref_name(first.get("schema")),
+                        headers=tuple(resolved.get("headers", {})),
                     )
                 )
             tags = raw.get("tags") or ["default"]
@@ -178,5 +181,6 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                 request_body=resolver.deref(raw["requestBody"]) if "requestBody" in raw else None,
                 security=schemes,
                 role=raw.get("x-lexica-role"),
+                sdk_method=raw.get("x-lexica-sdk-method"),
                 anonymous_allowed=bool(schemes) and any(not requirement for requirement in requirements),
             )

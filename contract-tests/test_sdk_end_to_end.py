@@ -36,9 +36,11 @@ async def async_client(live_server: str) -> AsyncIterator[AsyncLexica]:
 
 
 def test_lookup_returns_the_entry_with_its_definitions(client: Lexica) -> None:
-    entry = client.lookup("apple")
+    looked_up = client.lookup("apple")
+    entry = looked_up.value
 
     assert isinstance(entry, Entry)
+    assert looked_up.etag.startswith('"1-')
     assert entry.headword == "apple"
     assert entry.version == 1
     [section] = entry.parts_of_speech
@@ -52,18 +54,18 @@ def test_lookup_returns_the_entry_with_its_definitions(client: Lexica) -> None:
 
 @pytest.mark.parametrize("headword", ["24/7", "9/11", "rock 'n' roll", "o'clock", "jam session", "café"])
 def test_lookup_of_headword_needing_url_escapes(client: Lexica, headword: str) -> None:
-    assert client.lookup(headword).headword == headword
+    assert client.lookup(headword).value.headword == headword
 
 
 def test_lookup_ignores_case_spacing_and_unicode_form(client: Lexica) -> None:
-    assert client.lookup("ZEUS").headword == "Zeus"
-    assert client.lookup("  Rock   'N'  Roll ").headword == "rock 'n' roll"
+    assert client.lookup("ZEUS").value.headword == "Zeus"
+    assert client.lookup("  Rock   'N'  Roll ").value.headword == "rock 'n' roll"
     assert client.lookup(unicodedata.normalize("NFD", "café")).headword == "café"
 
 
 def test_every_listed_headword_can_be_looked_up(client: Lexica) -> None:
     for headword in client.iter_words(page_size=7):
-        assert client.lookup(headword).headword == headword
+        assert client.lookup(headword).value.headword == headword
 
 
 def test_lookup_of_unknown_word_raises_not_found_with_the_problem_detail(client: Lexica) -> None:
@@ -173,7 +175,7 @@ def test_search_limit_zero_raises_validation_error(client: Lexica) -> None:
 
 
 async def test_async_lookup_of_headword_with_slash(async_client: AsyncLexica) -> None:
-    entry = await async_client.lookup("24/7")
+    entry = (await async_client.lookup("24/7")).value
 
     assert entry.headword == "24/7"
     assert entry.parts_of_speech[0].part_of_speech == "adv."

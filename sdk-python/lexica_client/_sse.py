@@ -36,7 +36,7 @@ def job_path(job_id: str, leaf: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Message:
+class Message:
     """One dispatched block of the stream: `data` is None without `data:` lines, `id` None without `id:`."""
 
     event: str
@@ -45,7 +45,7 @@ class _Message:
     retry_ms: int | None
 
 
-class _SseDecoder:
+class SseDecoder:
     """The WHATWG `text/event-stream` format, fed bytes as they arrive: UTF-8, lines ending in CRLF, LF or CR,
     comment lines starting with `:`, and a blank line ending each event."""
 
@@ -61,7 +61,7 @@ class _SseDecoder:
         self._id: str | None = None
         self._retry: int | None = None
 
-    def feed(self, chunk: bytes) -> list[_Message]:
+    def feed(self, chunk: bytes) -> list[Message]:
         text = self._pending + self._text.decode(chunk)
         held = "\r" if text.endswith("\r") else ""  # it may be the first half of a CRLF
         *lines, rest = _LINE_END.split(text.removesuffix(held))
@@ -73,12 +73,12 @@ class _SseDecoder:
                 messages.append(message)
         return messages
 
-    def _line(self, line: str) -> _Message | None:
+    def _line(self, line: str) -> Message | None:
         if not line:
             message = None
             if self._seen_field:
                 data = "\n".join(self._data) if self._data else None
-                message = _Message(self._event or "message", data, self._id, self._retry)
+                message = Message(self._event or "message", data, self._id, self._retry)
             self._reset()
             return message
         if line.startswith(":"):
@@ -96,6 +96,15 @@ class _SseDecoder:
         elif name == "retry" and value.isascii() and value.isdigit():
             self._retry = int(value)
         return None
+
+
+def event_of(message: Message) -> JobEvent | None:
+    """The job event a message carries; None for comments, reconnect hints and events this client does not know."""
+    model = _EVENT_MODELS.get(message.event)
+    if model is None or message.data is None:
+        return None
+    with parsing(model):
+        return model.model_validate_json(message.data)
 
 
 class Follow:
@@ -134,7 +143,7 @@ class Follow:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             raise TimeoutError(f"the job {self.job_id} did not finish within {self._timeout} s")
 
-    def opened(self, response: httpx.Response) -> _SseDecoder:
+    def opened(self, response: httpx.Response) -> SseDecoder:
         """The decoder for a new connection, once it is sure to be an event stream."""
         self._reconnect_hinted = False
         media_type = response.headers.get("content-type", "").split(";", 1)[0].strip()
@@ -142,9 +151,9 @@ class Follow:
             raise UnexpectedResponseError(
                 response.status_code, "Unexpected Response", f"expected an event stream, got {media_type!r}"
             )
-        return _SseDecoder()
+        return SseDecoder()
 
-    def receive(self, messages: list[_Message]) -> list[JobEvent]:
+    def receive(self, messages: list[Message]) -> list[JobEvent]:
         """The job events among `messages` not seen before; notes the resume point and the reconnect hints."""
         events: list[JobEvent] = []
         for message in messages:
@@ -159,13 +168,13 @@ class Follow:
                     self._delay = StreamReconnect.model_validate_json(message.data).reconnect_after_ms / 1000
                 self._reconnect_hinted = True
                 continue
-            model = _EVENT_MODELS.get(message.event)
-            if model is None or (message.id is not None and message.id in self._seen):
-                continue  # an event this client does not know, or a duplicate
+            if message.id is not None and message.id in self._seen:
+                continue  # a duplicate
+            event = event_of(message)
+            if event is None:
+                continue  # an event this client does not know
             if message.id is not None:
                 self._seen.add(message.id)
-            with parsing(model):
-                event = model.model_validate_json(message.data)
             self._failures = 0
             events.append(event)
             if isinstance(event, JobFinished):

@@ -12,6 +12,7 @@ clients' httpx client, so they also go with the requests of the generated functi
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator, Mapping
@@ -20,24 +21,41 @@ from typing import Any, Self
 
 import httpx
 
-from lexica_client._api.api.words import get_entry as _get_entry
-from lexica_client._api.api.words import list_words as _list_words
-from lexica_client._api.api.words import search_words as _search_words
 from lexica_client._api.client import AuthenticatedClient
 from lexica_client._api.models.entry import Entry
-from lexica_client._api.models.headword_page import HeadwordPage
+from lexica_client._api.models.headword_item import HeadwordItem
 from lexica_client._api.models.search_mode import SearchMode
 from lexica_client._api.models.search_results import SearchResults
 from lexica_client._api.models.token_pair import TokenPair
 from lexica_client._api.models.token_request import TokenRequest
 from lexica_client._api.models.token_request_grant_type import TokenRequestGrantType
 from lexica_client._api.types import UNSET, Unset
+from lexica_client._logs import configure_from_environment
+from lexica_client._retries import DEFAULT_MAX_RETRIES, AsyncRetryTransport, RetryPolicy, RetryTransport
+from lexica_client._runtime import AsyncPage, Page, Tagged
 from lexica_client._version import __version__
-from lexica_client.errors import error_from_response, expect, parsing
+from lexica_client.errors import error_from_response, parsing
 from lexica_client.jobs import AsyncJobMethods, JobMethods
 from lexica_client.lists import AsyncListMethods, ListMethods
+from lexica_client.resources import (
+    Admin,
+    AsyncAdmin,
+    AsyncAuth,
+    AsyncJobs,
+    AsyncLists,
+    AsyncOps,
+    AsyncUsers,
+    AsyncWords,
+    Auth,
+    Jobs,
+    Lists,
+    Ops,
+    Users,
+    Words,
+)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+BASE_URL_ENV, API_KEY_ENV = "LEXICA_BASE_URL", "LEXICA_API_KEY"
 DEFAULT_TIMEOUT = 10.0
 USER_AGENT = f"lexica-client/{__version__} (python)"
 TOKEN_PATH = "/api/v1/auth/token"  # noqa: S105 (a URL path, not a secret)
@@ -168,6 +186,17 @@ class _Credentials(httpx.Auth):
         yield request
 
 
+def _base_url(given: str | None) -> str:
+    return given or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+
+
+def _api_key(given: str | None, access_token: str | None) -> str | None:
+    """The API key given, else `LEXICA_API_KEY` (unless a bearer token was given)."""
+    if given is not None or access_token is not None:
+        return given
+    return os.environ.get(API_KEY_ENV) or None
+
+
 def _password_grant(email: str, password: str, otp: str | None) -> dict[str, Any]:
     grant = TokenRequestGrantType.PASSWORD
     return TokenRequest(grant_type=grant, username=email, password=password, otp=_unset(otp)).to_dict()
@@ -184,33 +213,48 @@ def _mode(mode: SearchMode | str) -> SearchMode:
 class Lexica(ListMethods, JobMethods):
     """Synchronous client of the Lexica API. Use it as a context manager, or call `close()`.
 
-    Dictionary reads need no credentials. For word lists and jobs pass `api_key` (a personal API key) or
-    `access_token` (a bearer token, not refreshed), or call `sign_in`. Errors come back as
-    `lexica_client.errors.LexicaError` subclasses; network failures and timeouts as httpx's own exceptions
-    (`httpx.TransportError`).
+    Every operation of the API is a method of a resource named for its tag: `words`, `lists`, `jobs`, `users`,
+    `auth`, `admin`, `ops` (e.g. `lexica.words.get("apple")`); the methods on the client itself are friendly
+    helpers over them. Dictionary reads need no credentials. For word lists and jobs pass `api_key` (a personal
+    API key; default `LEXICA_API_KEY`) or `access_token` (a bearer token, not refreshed), or call `sign_in`.
+    `base_url` defaults to `LEXICA_BASE_URL`, then to http://127.0.0.1:8000. Failed attempts are retried
+    `max_retries` times (see `lexica_client._retries`). Every error is a `lexica_client.LexicaError`.
     """
 
     def __init__(
         self,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         *,
         api_key: str | None = None,
         access_token: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._credentials = _Credentials(self._token_request, api_key=api_key, access_token=access_token)
+        configure_from_environment()
+        url = _base_url(base_url)
+        self._credentials = _Credentials(
+            self._token_request, api_key=_api_key(api_key, access_token), access_token=access_token
+        )
+        self.retries = RetryTransport(transport or httpx.HTTPTransport(), RetryPolicy(max_retries=max_retries))
         self._http = httpx.Client(
-            base_url=base_url,
+            base_url=url,
             auth=self._credentials,
             timeout=timeout,
             headers=_headers(headers),
-            transport=transport,
+            transport=self.retries,
             event_hooks={"response": [_raise_for_error]},
         )
         # The generated client's own token is only used by httpx clients it builds itself; ours brings its auth.
-        self._api = AuthenticatedClient(base_url=base_url, token="").set_httpx_client(self._http)
+        self._api = AuthenticatedClient(base_url=url, token="").set_httpx_client(self._http)
+        self.words = Words(self._http)
+        self.lists = Lists(self._http)
+        self.jobs = Jobs(self._http)
+        self.users = Users(self._http)
+        self.auth = Auth(self._http)
+        self.admin = Admin(self._http)
+        self.ops = Ops(self._http)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self._http.base_url)!r}, credentials={self._credentials.kind})"
@@ -248,66 +292,73 @@ class Lexica(ListMethods, JobMethods):
         response = self._http.send(self._token_request(_password_grant(email, password, otp)), auth=None)
         self._credentials.signed_in(_token_pair(response))
 
-    def lookup(self, headword: str) -> Entry:
-        """The entry for `headword` (any case; `/`, spaces and apostrophes are fine). 404: `NotFoundError`."""
-        with parsing(Entry):
-            response = _get_entry.sync_detailed(headword, client=self._api)
-        return expect(response, Entry)
+    def lookup(self, headword: str, *, fresh: bool = False) -> Tagged[Entry]:
+        """The entry for `headword` (any case; `/`, spaces and apostrophes are fine) and its ETag (`.etag`, for
+        a conditional read or an edit). 404: `NotFoundError`. `fresh=True` reads the stored entry, not a server
+        cache (do so before an edit). A conditional read is `words.get(headword, if_none_match=etag)`."""
+        return self.words.get(headword, cache_control="no-cache" if fresh else None)
 
-    def list_words(self, prefix: str | None = None, *, limit: int = 20, cursor: str | None = None) -> HeadwordPage:
-        """One page of headwords in key order; pass a page's `next_cursor` as `cursor` for the next."""
-        with parsing(HeadwordPage):
-            response = _list_words.sync_detailed(
-                client=self._api, prefix=_unset(prefix), limit=limit, cursor=_unset(cursor)
-            )
-        return expect(response, HeadwordPage)
+    def list_words(
+        self, prefix: str | None = None, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[HeadwordItem]:
+        """One page of headwords in key order; iterating it walks on to the end. To resume a walk that failed,
+        pass the last page's `next_cursor` as `cursor`."""
+        return self.words.list(prefix=prefix, limit=limit, cursor=cursor)
 
-    def iter_words(self, prefix: str | None = None, *, page_size: int = 100) -> Iterator[str]:
+    def iter_words(
+        self, prefix: str | None = None, *, page_size: int = 100, cursor: str | None = None
+    ) -> Iterator[str]:
         """Every headword (starting with `prefix`), in key order, following the cursors page by page."""
-        cursor: str | None = None
-        while True:
-            page = self.list_words(prefix, limit=page_size, cursor=cursor)
-            for item in page.items:
-                yield item.headword
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        for item in self.list_words(prefix, limit=page_size, cursor=cursor):
+            yield item.headword
 
     def search(self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10) -> SearchResults:
         """Headwords matching `q`, best first: exact, then prefix, then close spellings (`mode="auto"`)."""
-        search_mode = _mode(mode)
-        with parsing(SearchResults):
-            response = _search_words.sync_detailed(client=self._api, q=q, mode=search_mode, limit=limit)
-        return expect(response, SearchResults)
+        return self.words.search(q, mode=_mode(mode), limit=limit)
 
 
 class AsyncLexica(AsyncListMethods, AsyncJobMethods):
     """Asynchronous client of the Lexica API. Use it as an async context manager, or await `aclose()`.
 
-    It takes the same credentials as `Lexica`.
+    It takes the same settings as `Lexica` and has the same resources, with coroutine methods.
     """
 
     def __init__(
         self,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         *,
         api_key: str | None = None,
         access_token: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._credentials = _Credentials(self._token_request, api_key=api_key, access_token=access_token)
+        configure_from_environment()
+        url = _base_url(base_url)
+        self._credentials = _Credentials(
+            self._token_request, api_key=_api_key(api_key, access_token), access_token=access_token
+        )
+        self.retries = AsyncRetryTransport(
+            transport or httpx.AsyncHTTPTransport(), RetryPolicy(max_retries=max_retries)
+        )
         self._http = httpx.AsyncClient(
-            base_url=base_url,
+            base_url=url,
             auth=self._credentials,
             timeout=timeout,
             headers=_headers(headers),
-            transport=transport,
+            transport=self.retries,
             event_hooks={"response": [_araise_for_error]},
         )
         # The generated client's own token is only used by httpx clients it builds itself; ours brings its auth.
-        self._api = AuthenticatedClient(base_url=base_url, token="").set_async_httpx_client(self._http)
+        self._api = AuthenticatedClient(base_url=url, token="").set_async_httpx_client(self._http)
+        self.words = AsyncWords(self._http)
+        self.lists = AsyncLists(self._http)
+        self.jobs = AsyncJobs(self._http)
+        self.users = AsyncUsers(self._http)
+        self.auth = AsyncAuth(self._http)
+        self.admin = AsyncAdmin(self._http)
+        self.ops = AsyncOps(self._http)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self._http.base_url)!r}, credentials={self._credentials.kind})"
@@ -344,39 +395,26 @@ class AsyncLexica(AsyncListMethods, AsyncJobMethods):
         response = await self._http.send(request, auth=None)
         self._credentials.signed_in(_token_pair(response))
 
-    async def lookup(self, headword: str) -> Entry:
-        """The entry for `headword` (any case; `/`, spaces and apostrophes are fine). 404: `NotFoundError`."""
-        with parsing(Entry):
-            response = await _get_entry.asyncio_detailed(headword, client=self._api)
-        return expect(response, Entry)
+    async def lookup(self, headword: str, *, fresh: bool = False) -> Tagged[Entry]:
+        """As `Lexica.lookup`."""
+        return await self.words.get(headword, cache_control="no-cache" if fresh else None)
 
     async def list_words(
         self, prefix: str | None = None, *, limit: int = 20, cursor: str | None = None
-    ) -> HeadwordPage:
-        """One page of headwords in key order; pass a page's `next_cursor` as `cursor` for the next."""
-        with parsing(HeadwordPage):
-            response = await _list_words.asyncio_detailed(
-                client=self._api, prefix=_unset(prefix), limit=limit, cursor=_unset(cursor)
-            )
-        return expect(response, HeadwordPage)
+    ) -> AsyncPage[HeadwordItem]:
+        """As `Lexica.list_words`: `async for item in page` walks on to the end."""
+        return await self.words.list(prefix=prefix, limit=limit, cursor=cursor)
 
-    async def aiter_words(self, prefix: str | None = None, *, page_size: int = 100) -> AsyncIterator[str]:
+    async def aiter_words(
+        self, prefix: str | None = None, *, page_size: int = 100, cursor: str | None = None
+    ) -> AsyncIterator[str]:
         """Every headword (starting with `prefix`), in key order, following the cursors page by page."""
-        cursor: str | None = None
-        while True:
-            page = await self.list_words(prefix, limit=page_size, cursor=cursor)
-            for item in page.items:
-                yield item.headword
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+        async for item in await self.list_words(prefix, limit=page_size, cursor=cursor):
+            yield item.headword
 
     async def search(self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10) -> SearchResults:
         """Headwords matching `q`, best first: exact, then prefix, then close spellings (`mode="auto"`)."""
-        search_mode = _mode(mode)
-        with parsing(SearchResults):
-            response = await _search_words.asyncio_detailed(client=self._api, q=q, mode=search_mode, limit=limit)
-        return expect(response, SearchResults)
+        return await self.words.search(q, mode=_mode(mode), limit=limit)
 
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncLexica", "Lexica"]

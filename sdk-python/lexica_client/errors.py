@@ -1,8 +1,31 @@
-"""The exceptions the client raises when the API answers with an error status.
+"""Every exception the client raises derives from `LexicaError`.
 
-Every error the API sends is an RFC 9457 problem document (`application/problem+json`). Each exception
-carries the status, the problem's title and detail, and the parsed document itself. A response that is
-not a problem document (a proxy's HTML page, say) still raises, with the status's reason as the title.
+    LexicaError
+    ├── APIConnectionError          the request did not get a response (refused, reset, DNS, TLS)
+    │   └── APITimeoutError         ... because a timeout ran out
+    └── APIStatusError              the API answered with an error status (RFC 9457 problem document)
+        ├── BadRequestError                400
+        ├── UnauthorizedError              401
+        ├── ForbiddenError                 403
+        ├── NotFoundError                  404
+        ├── MethodNotAllowedError          405
+        ├── NotAcceptableError             406
+        ├── RequestTimeoutError            408
+        ├── ConflictError                  409
+        ├── PreconditionFailedError        412
+        ├── PayloadTooLargeError           413
+        ├── UnsupportedMediaTypeError      415
+        ├── ValidationError                422 (`errors`: which field, why)
+        ├── PreconditionRequiredError      428
+        ├── RateLimitedError               429 (`retry_after`)
+        ├── InternalServerError            5xx
+        │   └── ServiceUnavailableError    503 (`retry_after`)
+        └── UnexpectedResponseError        any other status, or a body the client cannot use
+
+An `APIStatusError` carries the status, the problem's `type`, `title` and `detail`, the parsed problem document
+(`problem`) and its raw JSON (`body`), the server's request id (`request_id`: quote it when reporting a
+problem), the response `headers` and the `response` itself. A response that is not a problem document (a proxy's
+HTML page, say) still raises the class of its status, with the status's reason as the title.
 """
 
 from __future__ import annotations
@@ -23,12 +46,37 @@ from lexica_client._api.models.validation_problem import ValidationProblem
 from lexica_client._api.types import Response
 
 _MAX_DETAIL_CHARS = 500
+REQUEST_ID_HEADER = "x-request-id"
 
 _Model = TypeVar("_Model")
 
 
 class LexicaError(Exception):
-    """The API answered with an error status. Subclasses name the statuses a caller usually handles."""
+    """The base of every exception this client raises."""
+
+    request_id: str | None = None
+
+
+class APIConnectionError(LexicaError):
+    """No response: the connection was refused, reset or dropped, or the name did not resolve.
+
+    Raised after the client's retries are used up; `__cause__` is the underlying `httpx` exception.
+    """
+
+    def __init__(self, message: str = "Connection error.", *, request: httpx.Request | None = None) -> None:
+        self.request = request
+        super().__init__(message)
+
+
+class APITimeoutError(APIConnectionError):
+    """No response within the timeout (connecting, sending, waiting for or reading the response)."""
+
+    def __init__(self, message: str = "Request timed out.", *, request: httpx.Request | None = None) -> None:
+        super().__init__(message, request=request)
+
+
+class APIStatusError(LexicaError):
+    """The API answered with an error status; subclasses name each status the spec declares."""
 
     def __init__(
         self,
@@ -38,79 +86,135 @@ class LexicaError(Exception):
         *,
         problem: Problem | ValidationProblem | None = None,
         request_id: str | None = None,
+        body: Mapping[str, Any] | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
         self.status = status
         self.title = title
         self.detail = detail
         self.problem = problem
-        self.request_id = request_id  # the server's X-Request-ID: quote it when reporting a problem
-        super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
+        self.request_id = request_id
+        self.body: Mapping[str, Any] | None = body
+        self.response = response
+        self.headers: httpx.Headers = response.headers if response is not None else httpx.Headers()
+        raw_type = body.get("type") if body is not None else None
+        self.type: str = raw_type if isinstance(raw_type, str) else "about:blank"
+        super().__init__(self._message())
+
+    @property
+    def status_code(self) -> int:
+        return self.status
+
+    def _message(self) -> str:
+        text = f"{self.status} {self.title}: {self.detail}" if self.detail else f"{self.status} {self.title}"
+        return f"{text} (request id {self.request_id})" if self.request_id else text
+
+    def __str__(self) -> str:
+        return self._message()
 
 
-class BadRequestError(LexicaError):
+class BadRequestError(APIStatusError):
     """400: the request cannot be served as sent, e.g. a cursor that was altered or is for another listing."""
 
 
-class UnauthorizedError(LexicaError):
+class UnauthorizedError(APIStatusError):
     """401: credentials are missing, invalid, expired or revoked."""
 
 
-class ForbiddenError(LexicaError):
+class ForbiddenError(APIStatusError):
     """403: the credentials are valid but do not allow this, e.g. changing another user's public list."""
 
 
-class NotFoundError(LexicaError):
+class NotFoundError(APIStatusError):
     """404: no entry for the headword, no such list (or a private list of another user), or nothing at the URL."""
 
 
-class ConflictError(LexicaError):
-    """409: the request conflicts with the resource's state, e.g. a list that is full."""
+class MethodNotAllowedError(APIStatusError):
+    """405: the path exists, the method does not."""
 
 
-class PreconditionFailedError(LexicaError):
+class NotAcceptableError(APIStatusError):
+    """406: the API cannot answer in a media type the request's `Accept` allows."""
+
+
+class RequestTimeoutError(APIStatusError):
+    """408: the request (its head or body) did not arrive in time; retried by default."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's state, e.g. a list that is full or a finished job.
+
+    A 409 `idempotency-key-in-use` (the first request with the same `Idempotency-Key` still runs) is retried.
+    """
+
+
+class PreconditionFailedError(APIStatusError):
     """412: the resource changed since the ETag sent in `If-Match`; fetch it again and reapply the change."""
 
 
-class ValidationError(LexicaError):
-    """422: a parameter is not valid; `errors` says which and why."""
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str | None = None,
-        *,
-        problem: Problem | ValidationProblem | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(status, title, detail, problem=problem, request_id=request_id)
-        self.errors: list[ValidationErrorItem] = list(problem.errors) if isinstance(problem, ValidationProblem) else []
+class PayloadTooLargeError(APIStatusError):
+    """413: the body is larger than the operation accepts."""
 
 
-class PreconditionRequiredError(LexicaError):
+class UnsupportedMediaTypeError(APIStatusError):
+    """415: the body's `Content-Type` is not one the operation accepts."""
+
+
+class ValidationError(APIStatusError):
+    """422: a parameter or a body member is not valid; `errors` says which and why (also in `str(error)`)."""
+
+    @property
+    def errors(self) -> list[ValidationErrorItem]:
+        return list(self.problem.errors) if isinstance(self.problem, ValidationProblem) else []
+
+    def _message(self) -> str:
+        fields = "; ".join(f"{'.'.join(str(part) for part in item.location)}: {item.message}" for item in self.errors)
+        return f"{super()._message()} [{fields}]" if fields else super()._message()
+
+
+class PreconditionRequiredError(APIStatusError):
     """428: the write needs `If-Match` with the resource's current ETag."""
 
 
-class RateLimitedError(LexicaError):
-    """429: over the request quota; `retry_after` is how many seconds to wait, when the server says."""
+class RateLimitedError(APIStatusError):
+    """429: over the request quota (or a job limit); `retry_after` is how many seconds to wait, when known.
+
+    Retried by default, after the server's `Retry-After`.
+    """
 
     retry_after: float | None = None
 
 
-class UnexpectedResponseError(LexicaError):
-    """Any other error status (405, 406, 5xx, ...), or a response the client cannot use."""
+class InternalServerError(APIStatusError):
+    """5xx: the server failed. Retried by default for reads and for writes sent with an `Idempotency-Key`."""
 
 
-_BY_STATUS: dict[int, type[LexicaError]] = {
+class ServiceUnavailableError(InternalServerError):
+    """503: a dependency (the database, Redis, the job queue) is down for now; `retry_after` says when to retry."""
+
+    retry_after: float | None = None
+
+
+class UnexpectedResponseError(APIStatusError):
+    """Any other error status, or a response the client cannot use (not the declared status or body)."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: UnauthorizedError,
     403: ForbiddenError,
     404: NotFoundError,
+    405: MethodNotAllowedError,
+    406: NotAcceptableError,
+    408: RequestTimeoutError,
     409: ConflictError,
     412: PreconditionFailedError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
     422: ValidationError,
     428: PreconditionRequiredError,
     429: RateLimitedError,
+    503: ServiceUnavailableError,
 }
 
 
@@ -139,7 +243,8 @@ def _parse_problem(document: Mapping[str, Any]) -> Problem | ValidationProblem |
         return None  # not shaped like the spec's problem schema; title and detail are still read below
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` as seconds from now: delay-seconds or an HTTP date (RFC 9110 §10.2.3); None if unusable."""
     if value is None:
         return None
     try:
@@ -148,14 +253,22 @@ def _retry_after(value: str | None) -> float | None:
         pass
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max((moment - datetime.now(UTC)).total_seconds(), 0.0)
 
 
-def error_from_parts(status: int, headers: Mapping[str, str], content: bytes) -> LexicaError:
+def error_class(status: int) -> type[APIStatusError]:
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    return InternalServerError if status >= 500 else UnexpectedResponseError
+
+
+def error_from_parts(
+    status: int, headers: Mapping[str, str], content: bytes, *, response: httpx.Response | None = None
+) -> APIStatusError:
     """The exception for an error response, built from its status, headers and body."""
     document = _document(content)
     if document is None:
@@ -166,32 +279,51 @@ def error_from_parts(status: int, headers: Mapping[str, str], content: bytes) ->
         raw_detail = document.get("detail")
         detail = raw_detail if isinstance(raw_detail, str) else None
         problem = _parse_problem(document)
-    error_class = _BY_STATUS.get(status, UnexpectedResponseError)
-    error = error_class(status, title, detail, problem=problem, request_id=headers.get("x-request-id"))
-    if isinstance(error, RateLimitedError):
-        error.retry_after = _retry_after(headers.get("retry-after"))
+    error = error_class(status)(
+        status,
+        title,
+        detail,
+        problem=problem,
+        request_id=headers.get(REQUEST_ID_HEADER),
+        body=document,
+        response=response,
+    )
+    if isinstance(error, RateLimitedError | ServiceUnavailableError):
+        error.retry_after = retry_after_seconds(headers.get("retry-after"))
     return error
 
 
-def error_from_response(response: httpx.Response) -> LexicaError:
+def error_from_response(response: httpx.Response) -> APIStatusError:
     """The exception for an error response whose body has been read."""
-    return error_from_parts(response.status_code, response.headers, response.content)
+    return error_from_parts(response.status_code, response.headers, response.content, response=response)
+
+
+def unexpected(response: httpx.Response, detail: str) -> UnexpectedResponseError:
+    """A success status whose response the client cannot use (wrong status, no ETag, a body not in the spec)."""
+    return UnexpectedResponseError(
+        response.status_code,
+        "Unexpected Response",
+        detail,
+        request_id=response.headers.get(REQUEST_ID_HEADER),
+        response=response,
+    )
 
 
 @contextmanager
-def parsing(model: type[Any]) -> Iterator[None]:
+def parsing(model: type[Any], response: httpx.Response | None = None) -> Iterator[None]:
     """Turns the generated parser's failure on a body that does not match the spec into a LexicaError."""
     try:
         yield
     except (KeyError, TypeError, ValueError) as exc:
-        # Error statuses never reach the parser (the response hook raises first): this was a success status.
-        raise UnexpectedResponseError(
-            200, "Unexpected Response", f"the body is not a valid {model.__name__}: {exc!r}"
-        ) from exc
+        # Error statuses never reach the parser (they raise first): this was a success status.
+        detail = f"the body is not a valid {model.__name__}: {exc!r}"
+        if response is not None:
+            raise unexpected(response, detail) from exc
+        raise UnexpectedResponseError(200, "Unexpected Response", detail) from exc
 
 
 def expect(response: Response[Any], model: type[_Model]) -> _Model:
-    """The parsed body if it is a `model`; anything else (a 3xx, an undeclared 2xx) raises."""
+    """The parsed body of a generated `_api` function's response if it is a `model`; anything else raises."""
     if isinstance(response.parsed, model):
         return response.parsed
     error = error_from_parts(int(response.status_code), response.headers, response.content)
