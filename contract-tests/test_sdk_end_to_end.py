@@ -60,7 +60,7 @@ def test_lookup_of_headword_needing_url_escapes(client: Lexica, headword: str) -
 def test_lookup_ignores_case_spacing_and_unicode_form(client: Lexica) -> None:
     assert client.lookup("ZEUS").value.headword == "Zeus"
     assert client.lookup("  Rock   'N'  Roll ").value.headword == "rock 'n' roll"
-    assert client.lookup(unicodedata.normalize("NFD", "café")).headword == "café"
+    assert client.lookup(unicodedata.normalize("NFD", "café")).value.headword == "café"
 
 
 def test_every_listed_headword_can_be_looked_up(client: Lexica) -> None:

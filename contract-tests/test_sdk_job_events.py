@@ -183,7 +183,7 @@ def test_followed_import_resumes_after_each_cut_without_a_duplicate(big_import: 
 
 
 def test_imported_entries_can_be_looked_up(big_import: FollowedImport, admin: Lexica) -> None:
-    assert admin.lookup("sdk job 12345").parts_of_speech[0].definitions[0].text == "Generated entry number 12345."
+    assert admin.lookup("sdk job 12345").value.parts_of_speech[0].definitions[0].text == "Generated entry number 12345."
 
 
 async def _collect(events: AsyncIterator[JobEvent]) -> list[JobEvent]:

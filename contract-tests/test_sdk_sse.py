@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lexica_client import JobEvent, Lexica
+from lexica_client import APIConnectionError, JobEvent, Lexica
 from lexica_client.events import JobFinished, JobProgress, JobStages
 
 
@@ -69,7 +69,7 @@ def test_connection_drops_are_retried_a_bounded_number_of_times() -> None:
 
     with Lexica("http://lexica.test", transport=httpx.MockTransport(handler)) as lexica:
         events: list[JobEvent] = []
-        with pytest.raises(httpx.ReadError):
+        with pytest.raises(APIConnectionError):
             events.extend(lexica.follow_job(JOB_ID, reconnect_attempts=3))
 
     assert [type(event) for event in events] == [JobStages]

@@ -16,24 +16,44 @@ values: the model and the list's ETag, which every later write to the list needs
 `JobFinished`; that `JobProgress` is the event, `lexica_client.models.JobProgress` the `Job.progress` member).
 """
 
+from lexica_client._runtime import (
+    NOT_GIVEN,
+    APIResponse,
+    AsyncPage,
+    AsyncStream,
+    NotGiven,
+    NotModified,
+    Page,
+    Stream,
+    Tagged,
+)
 from lexica_client._sse import JobEvent
 from lexica_client._version import __version__
 from lexica_client.client import DEFAULT_BASE_URL, AsyncLexica, Lexica
 from lexica_client.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
     BadRequestError,
     ConflictError,
     ForbiddenError,
+    InternalServerError,
     LexicaError,
+    MethodNotAllowedError,
+    NotAcceptableError,
     NotFoundError,
+    PayloadTooLargeError,
     PreconditionFailedError,
     PreconditionRequiredError,
     RateLimitedError,
+    RequestTimeoutError,
+    ServiceUnavailableError,
     UnauthorizedError,
     UnexpectedResponseError,
+    UnsupportedMediaTypeError,
     ValidationError,
 )
 from lexica_client.jobs import ExportLine
-from lexica_client.lists import Tagged
 from lexica_client.models import (
     Definition,
     Entry,
@@ -65,7 +85,14 @@ from lexica_client.models import (
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "NOT_GIVEN",
+    "APIConnectionError",
+    "APIResponse",
+    "APIStatusError",
+    "APITimeoutError",
     "AsyncLexica",
+    "AsyncPage",
+    "AsyncStream",
     "BadRequestError",
     "ConflictError",
     "Definition",
@@ -75,6 +102,7 @@ __all__ = [
     "ForbiddenError",
     "HeadwordItem",
     "HeadwordPage",
+    "InternalServerError",
     "Job",
     "JobEvent",
     "JobKind",
@@ -87,19 +115,29 @@ __all__ = [
     "ListWordPage",
     "ListWordsAdded",
     "MatchMethod",
+    "MethodNotAllowedError",
+    "NotAcceptableError",
     "NotFoundError",
+    "NotGiven",
+    "NotModified",
+    "Page",
     "PageLinks",
     "PartOfSpeechSection",
+    "PayloadTooLargeError",
     "PreconditionFailedError",
     "PreconditionRequiredError",
     "Problem",
     "RateLimitedError",
+    "RequestTimeoutError",
     "SearchHit",
     "SearchMode",
     "SearchResults",
+    "ServiceUnavailableError",
+    "Stream",
     "Tagged",
     "UnauthorizedError",
     "UnexpectedResponseError",
+    "UnsupportedMediaTypeError",
     "ValidationError",
     "ValidationErrorItem",
     "ValidationProblem",

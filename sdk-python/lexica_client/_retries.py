@@ -39,6 +39,15 @@ MAX_RETRY_AFTER_SECONDS = 60.0  # a longer Retry-After is not waited for: the er
 _RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _KEY_IN_USE = "/problems/idempotency-key-in-use"
+_STREAMED_MEDIA_TYPES = ("text/event-stream", "application/x-ndjson")
+
+
+def streamed(request: httpx.Request, response: httpx.Response) -> bool:
+    """Whether the caller reads the body as it arrives (an event stream, an NDJSON download): not read here."""
+    if response.status_code >= 400:
+        return False
+    media_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return bool(request.extensions.get(STREAM_EXTENSION)) or media_type in _STREAMED_MEDIA_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,12 +189,11 @@ class RetryTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         budget = self._policy.budget(request) if may_repeat(request) else 0
-        streamed = bool(request.extensions.get(STREAM_EXTENSION))
         retry = 0
         while True:
             try:
                 response = self._inner.handle_request(request)
-                if streamed and response.status_code < 400:
+                if streamed(request, response):
                     return _guarded(response, request)
                 response.read()  # inside the loop: a connection dropped mid-body is retried too
             except httpx.TransportError as error:
@@ -221,12 +229,11 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         budget = self._policy.budget(request) if may_repeat(request) else 0
-        streamed = bool(request.extensions.get(STREAM_EXTENSION))
         retry = 0
         while True:
             try:
                 response = await self._inner.handle_async_request(request)
-                if streamed and response.status_code < 400:
+                if streamed(request, response):
                     return _guarded(response, request)
                 await response.aread()
             except httpx.TransportError as error:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from lexica_client._api.models.page_links import PageLinks
 from lexica_client._retries import MAX_RETRIES_EXTENSION, STREAM_EXTENSION
 from lexica_client.errors import REQUEST_ID_HEADER, parsing, unexpected
 
@@ -214,6 +215,9 @@ class _PageModel(Protocol[_ItemCo]):
     @property
     def next_cursor(self) -> str | None: ...
 
+    @property
+    def links(self) -> PageLinks: ...
+
 
 class Page(Generic[_Item]):
     """One page of a listing, and an iterator over every item from it to the end of the listing.
@@ -234,6 +238,10 @@ class Page(Generic[_Item]):
     @property
     def next_cursor(self) -> str | None:
         return self.model.next_cursor
+
+    @property
+    def links(self) -> PageLinks:
+        return self.model.links
 
     def has_next_page(self) -> bool:
         return self.model.next_cursor is not None
@@ -274,6 +282,10 @@ class AsyncPage(Generic[_Item]):
     @property
     def next_cursor(self) -> str | None:
         return self.model.next_cursor
+
+    @property
+    def links(self) -> PageLinks:
+        return self.model.links
 
     def has_next_page(self) -> bool:
         return self.model.next_cursor is not None

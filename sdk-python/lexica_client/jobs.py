@@ -34,7 +34,7 @@ from lexica_client._api.models.job_page import JobPage
 from lexica_client._api.models.list_export_line import ListExportLine
 from lexica_client._api.types import UNSET, Unset
 from lexica_client._sse import Follow, JobEvent, job_path
-from lexica_client.errors import UnexpectedResponseError, expect, parsing
+from lexica_client.errors import APIConnectionError, UnexpectedResponseError, expect, parsing
 
 ExportLine = ListExportLine | Entry
 EntryLike = EntryInput | Mapping[str, Any]
@@ -221,7 +221,7 @@ class JobMethods:
 
         When the server ends the stream or the connection drops, reconnects after the server's hinted delay with
         `Last-Event-ID`, so every event comes once. A failed connection is tried again up to `reconnect_attempts`
-        times in a row, then its error (e.g. `httpx.TransportError`) is raised.
+        times in a row, then its error (`APIConnectionError`) is raised.
         """
         return self._follow(Follow(job_id, reconnect_attempts=reconnect_attempts, timeout=None))
 
@@ -244,7 +244,7 @@ class JobMethods:
                         yield from follow.receive(decoder.feed(chunk))
                         if follow.finished:
                             return
-            except httpx.TransportError as error:
+            except APIConnectionError as error:
                 follow.dropped(error)
             else:
                 follow.ended()
@@ -370,7 +370,7 @@ class AsyncJobMethods:
                             yield event
                         if follow.finished:
                             return
-            except httpx.TransportError as error:
+            except APIConnectionError as error:
                 follow.dropped(error)
             else:
                 follow.ended()

@@ -21,8 +21,7 @@ import json
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator, Iterator
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -46,19 +45,12 @@ from lexica_client._api.models.word_list_page import WordListPage
 from lexica_client._api.models.word_list_patch import WordListPatch
 from lexica_client._api.models.word_list_with_words import WordListWithWords
 from lexica_client._api.types import UNSET, Response
+from lexica_client._runtime import Tagged
 from lexica_client.errors import PreconditionFailedError, UnexpectedResponseError, expect, parsing
 
 _T = TypeVar("_T")
 _NDJSON_ACCEPT = "application/x-ndjson, application/problem+json"
 _RETRY_BASE_SECONDS = 0.05
-
-
-@dataclass(frozen=True, slots=True)
-class Tagged(Generic[_T]):
-    """A response body and the list's ETag sent with it; pass `etag` as `etag=` to the next write."""
-
-    value: _T
-    etag: str
 
 
 class Omitted(enum.Enum):
