@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
-SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client
+SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client sdk-python/tests
 
 .PHONY: help install run worker test lint lint-asyncapi format generate check-generated contract-live bench concurrency lock clean
 

@@ -223,10 +223,10 @@ class _Planner:
         if first.schema_ref is None:
             return
         model = f"_m.{first.schema_ref}"
-        item = self._page_item(first.schema_ref)
-        if item is not None and any(p.name == "cursor" for p in operation.parameters):
-            method.page_of = f"_m.{item}"
-            method.result = f"Page[_m.{item}]"
+        page_item = self._page_item(first.schema_ref)
+        if page_item is not None and any(p.name == "cursor" for p in operation.parameters):
+            method.page_of = f"_m.{page_item}"
+            method.result = f"Page[_m.{page_item}]"
             method.parse = f"lambda r: Page(parse_model(r, {model}), fetch)"
         elif "ETag" in first.headers:
             method.result = f"Tagged[{model}]"

@@ -22,6 +22,7 @@ import lexica_client.client
 from lexica.words.keys import lookup_key
 from lexica_client import (
     AsyncLexica,
+    AsyncPage,
     BadRequestError,
     Entry,
     ForbiddenError,
@@ -33,7 +34,6 @@ from lexica_client import (
     UnauthorizedError,
     ValidationError,
     Visibility,
-    WordListPage,
 )
 from lexica_client._api.api.lists import add_list_words
 from lexica_client._api.api.users import create_api_key
@@ -310,5 +310,5 @@ async def test_signed_in_token_is_refreshed_once_when_due(
         assert token_requests() == 2  # the sign-in, then one refresh shared by the three calls
         await lexica.my_lists(limit=1)
 
-    assert all(isinstance(page, WordListPage) for page in pages)
+    assert all(isinstance(page, AsyncPage) for page in pages)
     assert token_requests() == 2

@@ -16,6 +16,7 @@ values: the model and the list's ETag, which every later write to the list needs
 `JobFinished`; that `JobProgress` is the event, `lexica_client.models.JobProgress` the `Job.progress` member).
 """
 
+from lexica_client._decoders import ExportLine
 from lexica_client._runtime import (
     NOT_GIVEN,
     APIResponse,
@@ -53,7 +54,6 @@ from lexica_client.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
-from lexica_client.jobs import ExportLine
 from lexica_client.models import (
     Definition,
     Entry,

@@ -7,9 +7,10 @@ dropped mid-body is retried too, and the per-call `max_retries` travels in the r
 runtimes of the best generated SDKs (Stainless's, e.g. `openai`) make the same choices in their own client.
 
 Retried: connection errors and timeouts, 408, 429, 500, 502, 503, 504, and 409 `idempotency-key-in-use`; for
-GET, HEAD, OPTIONS, PUT and DELETE (idempotent by definition; Lexica's PUT/PATCH/DELETE also carry `If-Match`, so
-a repeat after a success is a 412, never a second write) and for any request with an `Idempotency-Key`. PATCH
-with `If-Match` is retried too: its precondition makes a repeat harmless. A request whose body is a one-shot
+GET, HEAD, OPTIONS, PUT and DELETE (idempotent by definition), for any request with an `Idempotency-Key`, and for
+any write with `If-Match` (a PATCH, or a POST adding words to a list): its precondition makes a repeat harmless.
+The price: when a conditional write succeeded but its response was lost, the retry answers 412 (the ETag moved
+on), so the caller re-reads and finds its change applied. A request whose body is a one-shot
 stream (an NDJSON upload from a generator) is never retried: it cannot be sent twice.
 """
 
@@ -20,7 +21,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -81,7 +82,7 @@ def may_repeat(request: httpx.Request) -> bool:
         return False
     if request.method in _IDEMPOTENT_METHODS or "idempotency-key" in request.headers:
         return True
-    return request.method == "PATCH" and "if-match" in request.headers
+    return "if-match" in request.headers  # a conditional write: a repeat after a success is a 412, not a second write
 
 
 def _key_in_use(response: httpx.Response) -> bool:
@@ -185,7 +186,7 @@ class RetryTransport(httpx.BaseTransport):
 
     def __init__(self, inner: httpx.BaseTransport, policy: RetryPolicy) -> None:
         self._inner, self._policy = inner, policy
-        self.sleep = time.sleep
+        self.sleep: Callable[[float], None] = time.sleep  # how the pauses are taken; a test may record them
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         budget = self._policy.budget(request) if may_repeat(request) else 0
@@ -225,7 +226,7 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, inner: httpx.AsyncBaseTransport, policy: RetryPolicy) -> None:
         self._inner, self._policy = inner, policy
-        self.sleep = asyncio.sleep
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # a test may record the pauses instead
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         budget = self._policy.budget(request) if may_repeat(request) else 0

@@ -249,7 +249,7 @@ class Page(Generic[_Item]):
     def get_next_page(self) -> Page[_Item]:
         cursor = self.model.next_cursor
         if cursor is None:
-            raise StopIteration("this is the last page")
+            raise RuntimeError("this is the last page: check has_next_page() before get_next_page()")
         return self._fetch(cursor)
 
     def iter_pages(self) -> Iterator[Page[_Item]]:
@@ -293,7 +293,7 @@ class AsyncPage(Generic[_Item]):
     async def get_next_page(self) -> AsyncPage[_Item]:
         cursor = self.model.next_cursor
         if cursor is None:
-            raise StopAsyncIteration("this is the last page")
+            raise RuntimeError("this is the last page: check has_next_page() before get_next_page()")
         return await self._fetch(cursor)
 
     async def iter_pages(self) -> AsyncIterator[AsyncPage[_Item]]:

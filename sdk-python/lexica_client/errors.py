@@ -31,6 +31,7 @@ HTML page, say) still raises the class of its status, with the status's reason a
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ from lexica_client._api.models.validation_problem import ValidationProblem
 from lexica_client._api.types import Response
 
 _MAX_DETAIL_CHARS = 500
+# Digits, as RFC 9110 writes delay-seconds (and a fraction): not Python's float syntax, whose "nan" cannot be slept.
+_DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 REQUEST_ID_HEADER = "x-request-id"
 
 _Model = TypeVar("_Model")
@@ -247,10 +250,8 @@ def retry_after_seconds(value: str | None) -> float | None:
     """`Retry-After` as seconds from now: delay-seconds or an HTTP date (RFC 9110 §10.2.3); None if unusable."""
     if value is None:
         return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
+    if _DELAY_SECONDS.fullmatch(value.strip()):
+        return float(value)
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -17,36 +17,23 @@ from typing import Any
 
 import httpx
 
-from lexica_client._api.api.jobs import cancel_job as _cancel_job
-from lexica_client._api.api.jobs import get_job as _get_job
-from lexica_client._api.api.jobs import list_jobs as _list_jobs
-from lexica_client._api.api.jobs import start_export as _start_export
-from lexica_client._api.api.jobs import start_import as _start_import
-from lexica_client._api.client import AuthenticatedClient
-from lexica_client._api.models.entry import Entry
 from lexica_client._api.models.entry_input import EntryInput
 from lexica_client._api.models.export_request import ExportRequest
 from lexica_client._api.models.export_request_source import ExportRequestSource
 from lexica_client._api.models.import_request import ImportRequest
 from lexica_client._api.models.import_request_source import ImportRequestSource
 from lexica_client._api.models.job import Job
-from lexica_client._api.models.job_page import JobPage
-from lexica_client._api.models.list_export_line import ListExportLine
-from lexica_client._api.types import UNSET, Unset
-from lexica_client._sse import Follow, JobEvent, job_path
-from lexica_client.errors import APIConnectionError, UnexpectedResponseError, expect, parsing
+from lexica_client._decoders import ExportLine
+from lexica_client._runtime import AsyncPage, Page
+from lexica_client._sse import Follow, JobEvent
+from lexica_client.errors import APIConnectionError, UnexpectedResponseError, parsing
+from lexica_client.resources import AsyncJobs, Jobs
 
-ExportLine = ListExportLine | Entry
 EntryLike = EntryInput | Mapping[str, Any]
 
 DEFAULT_RECONNECT_ATTEMPTS = 5
 _UPLOAD_CHUNK_BYTES = 64 * 1024
-_NDJSON_ACCEPT = "application/x-ndjson, application/problem+json"
 _IMPORTS_PATH = "/api/v1/imports"
-
-
-def _unset(value: str | None) -> str | Unset:
-    return UNSET if value is None else value
 
 
 # Uploads and downloads
@@ -109,38 +96,13 @@ def _started(response: httpx.Response) -> Job:
         return Job.from_dict(response.json())
 
 
-class _Lines:
-    """NDJSON lines from chunks of bytes, as they arrive (a line may span chunks)."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        *complete, self._pending = (self._pending + chunk).split(b"\n")
-        return [line for line in complete if line.strip()]
-
-    def rest(self) -> list[bytes]:
-        return [self._pending] if self._pending.strip() else []
-
-
-def _export_line(line: bytes) -> ExportLine:
-    """A word list's file holds `ListExportLine`s (they say when each word was added), the dictionary's `Entry`s."""
-    try:
-        document = json.loads(line)
-    except ValueError as error:
-        raise UnexpectedResponseError(200, "Unexpected Response", f"a line of the file is not JSON: {error}") from None
-    model = ListExportLine if isinstance(document, dict) and "added_at" in document else Entry
-    with parsing(model):
-        return model.from_dict(document)
-
-
 # Server-sent events
 
 
 class JobMethods:
     """The job methods of `Lexica`. Imports and dictionary exports need an admin's credentials."""
 
-    _api: AuthenticatedClient
+    jobs: Jobs
     _http: httpx.Client
 
     def start_gcide_import(self, *, overwrite_edited: bool = False, idempotency_key: str | None = None) -> Job:
@@ -150,14 +112,7 @@ class JobMethods:
         `skipped_edited`) unless `overwrite_edited`.
         """
         body = ImportRequest(source=ImportRequestSource.GCIDE)
-        with parsing(Job):
-            response = _start_import.sync_detailed(
-                client=self._api,
-                body=body,
-                overwrite_edited=overwrite_edited,
-                idempotency_key=_unset(idempotency_key),
-            )
-        return expect(response, Job)
+        return self.jobs.start_import(body, overwrite_edited=overwrite_edited, idempotency_key=idempotency_key)
 
     def import_entries(
         self, entries: Iterable[EntryLike], *, overwrite_edited: bool = False, idempotency_key: str | None = None
@@ -174,9 +129,7 @@ class JobMethods:
         return _started(self._http.post(_IMPORTS_PATH, content=_ndjson(entries), headers=headers, params=params))
 
     def _start_export(self, body: ExportRequest, idempotency_key: str | None) -> Job:
-        with parsing(Job):
-            response = _start_export.sync_detailed(client=self._api, body=body, idempotency_key=_unset(idempotency_key))
-        return expect(response, Job)
+        return self.jobs.start_export(body, idempotency_key=idempotency_key)
 
     def start_list_export(self, list_id: str, *, idempotency_key: str | None = None) -> Job:
         """Starts an export of a word list the caller may read; download it with `download_export`."""
@@ -188,31 +141,19 @@ class JobMethods:
 
     def get_job(self, job_id: str) -> Job:
         """One of the caller's jobs; another user's is a `NotFoundError`."""
-        with parsing(Job):
-            response = _get_job.sync_detailed(job_id, client=self._api)
-        return expect(response, Job)
+        return self.jobs.get(job_id)
 
-    def my_jobs(self, limit: int = 20, cursor: str | None = None) -> JobPage:
-        """One page of the caller's jobs, newest first; pass a page's `next_cursor` as `cursor` for the next."""
-        with parsing(JobPage):
-            response = _list_jobs.sync_detailed(client=self._api, limit=limit, cursor=_unset(cursor))
-        return expect(response, JobPage)
+    def my_jobs(self, limit: int = 20, cursor: str | None = None) -> Page[Job]:
+        """One page of the caller's jobs, newest first; iterating it walks on to the oldest."""
+        return self.jobs.list(limit=limit, cursor=cursor)
 
-    def iter_my_jobs(self, *, page_size: int = 100) -> Iterator[Job]:
-        """Every job of the caller, newest first, following the cursors page by page."""
-        cursor: str | None = None
-        while True:
-            page = self.my_jobs(page_size, cursor)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    def iter_my_jobs(self, *, page_size: int = 100, cursor: str | None = None) -> Iterator[Job]:
+        """Every job of the caller, newest first (from `cursor`, a page's `next_cursor`, to resume)."""
+        yield from self.my_jobs(page_size, cursor)
 
     def cancel_job(self, job_id: str) -> Job:
         """Cancels a queued or running job; it may still be stopping (`cancel_requested`). Finished: `ConflictError`."""
-        with parsing(Job):
-            response = _cancel_job.sync_detailed(job_id, client=self._api)
-        return expect(response, Job)
+        return self.jobs.cancel(job_id)
 
     def follow_job(
         self, job_id: str, *, reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS
@@ -253,33 +194,20 @@ class JobMethods:
     def download_export(self, job_id: str) -> Generator[ExportLine, None, None]:
         """The file of a succeeded export, parsed line by line as it streams: `ListExportLine`s for a word list,
         `Entry`s for the dictionary. Not succeeded yet: `ConflictError`; an import: `NotFoundError`."""
-        path = job_path(job_id, "result")
-        with self._http.stream("GET", path, headers={"Accept": _NDJSON_ACCEPT}) as response:
-            lines = _Lines()
-            for chunk in response.iter_bytes():
-                for line in lines.feed(chunk):
-                    yield _export_line(line)
-            for line in lines.rest():
-                yield _export_line(line)
+        with self.jobs.get_result(job_id) as lines:
+            yield from lines
 
 
 class AsyncJobMethods:
     """The job methods of `AsyncLexica`: those of `Lexica` as coroutines, iterators prefixed with `a`."""
 
-    _api: AuthenticatedClient
+    jobs: AsyncJobs
     _http: httpx.AsyncClient
 
     async def start_gcide_import(self, *, overwrite_edited: bool = False, idempotency_key: str | None = None) -> Job:
         """As `Lexica.start_gcide_import`."""
         body = ImportRequest(source=ImportRequestSource.GCIDE)
-        with parsing(Job):
-            response = await _start_import.asyncio_detailed(
-                client=self._api,
-                body=body,
-                overwrite_edited=overwrite_edited,
-                idempotency_key=_unset(idempotency_key),
-            )
-        return expect(response, Job)
+        return await self.jobs.start_import(body, overwrite_edited=overwrite_edited, idempotency_key=idempotency_key)
 
     async def import_entries(
         self,
@@ -295,11 +223,7 @@ class AsyncJobMethods:
         return _started(await self._http.post(_IMPORTS_PATH, content=_andjson(entries), headers=headers, params=params))
 
     async def _start_export(self, body: ExportRequest, idempotency_key: str | None) -> Job:
-        with parsing(Job):
-            response = await _start_export.asyncio_detailed(
-                client=self._api, body=body, idempotency_key=_unset(idempotency_key)
-            )
-        return expect(response, Job)
+        return await self.jobs.start_export(body, idempotency_key=idempotency_key)
 
     async def start_list_export(self, list_id: str, *, idempotency_key: str | None = None) -> Job:
         """Starts an export of a word list the caller may read; download it with `adownload_export`."""
@@ -312,32 +236,20 @@ class AsyncJobMethods:
 
     async def get_job(self, job_id: str) -> Job:
         """One of the caller's jobs; another user's is a `NotFoundError`."""
-        with parsing(Job):
-            response = await _get_job.asyncio_detailed(job_id, client=self._api)
-        return expect(response, Job)
+        return await self.jobs.get(job_id)
 
-    async def my_jobs(self, limit: int = 20, cursor: str | None = None) -> JobPage:
-        """One page of the caller's jobs, newest first; pass a page's `next_cursor` as `cursor` for the next."""
-        with parsing(JobPage):
-            response = await _list_jobs.asyncio_detailed(client=self._api, limit=limit, cursor=_unset(cursor))
-        return expect(response, JobPage)
+    async def my_jobs(self, limit: int = 20, cursor: str | None = None) -> AsyncPage[Job]:
+        """One page of the caller's jobs, newest first; `async for` over it walks on to the oldest."""
+        return await self.jobs.list(limit=limit, cursor=cursor)
 
-    async def aiter_my_jobs(self, *, page_size: int = 100) -> AsyncIterator[Job]:
-        """Every job of the caller, newest first, following the cursors page by page."""
-        cursor: str | None = None
-        while True:
-            page = await self.my_jobs(page_size, cursor)
-            for job in page.items:
-                yield job
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    async def aiter_my_jobs(self, *, page_size: int = 100, cursor: str | None = None) -> AsyncIterator[Job]:
+        """Every job of the caller, newest first (from `cursor`, a page's `next_cursor`, to resume)."""
+        async for job in await self.my_jobs(page_size, cursor):
+            yield job
 
     async def cancel_job(self, job_id: str) -> Job:
         """Cancels a queued or running job; it may still be stopping (`cancel_requested`). Finished: `ConflictError`."""
-        with parsing(Job):
-            response = await _cancel_job.asyncio_detailed(job_id, client=self._api)
-        return expect(response, Job)
+        return await self.jobs.cancel(job_id)
 
     def afollow_job(
         self, job_id: str, *, reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS
@@ -378,11 +290,6 @@ class AsyncJobMethods:
 
     async def adownload_export(self, job_id: str) -> AsyncGenerator[ExportLine, None]:
         """As `Lexica.download_export`."""
-        path = job_path(job_id, "result")
-        async with self._http.stream("GET", path, headers={"Accept": _NDJSON_ACCEPT}) as response:
-            lines = _Lines()
-            async for chunk in response.aiter_bytes():
-                for line in lines.feed(chunk):
-                    yield _export_line(line)
-            for line in lines.rest():
-                yield _export_line(line)
+        async with await self.jobs.get_result(job_id) as lines:
+            async for line in lines:
+                yield line

@@ -1,4 +1,4 @@
-"""Word lists: the methods `Lexica` and `AsyncLexica` share, and `Tagged`, a response body with its ETag.
+"""Word lists: the friendly methods `Lexica` and `AsyncLexica` share, over their `lists` resource.
 
 Every write to an existing list must name the version it is based on (`If-Match`), so every write method takes
 the list's ETag as the required keyword `etag`: a write without one cannot be sent. Every method whose response
@@ -17,23 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Collection, Generator, Iterator
-from typing import Any, TypeVar
-from urllib.parse import quote
 
-import httpx
-
-from lexica_client._api.api.lists import add_list_words as _add_list_words
-from lexica_client._api.api.lists import create_list as _create_list
-from lexica_client._api.api.lists import delete_list as _delete_list
-from lexica_client._api.api.lists import get_list as _get_list
-from lexica_client._api.api.lists import list_my_lists as _list_my_lists
-from lexica_client._api.api.lists import remove_list_word as _remove_list_word
-from lexica_client._api.api.lists import update_list as _update_list
-from lexica_client._api.client import AuthenticatedClient
 from lexica_client._api.models.list_export_line import ListExportLine
 from lexica_client._api.models.list_word_item import ListWordItem
 from lexica_client._api.models.list_words_added import ListWordsAdded
@@ -41,15 +28,13 @@ from lexica_client._api.models.list_words_input import ListWordsInput
 from lexica_client._api.models.visibility import Visibility
 from lexica_client._api.models.word_list import WordList
 from lexica_client._api.models.word_list_input import WordListInput
-from lexica_client._api.models.word_list_page import WordListPage
 from lexica_client._api.models.word_list_patch import WordListPatch
 from lexica_client._api.models.word_list_with_words import WordListWithWords
-from lexica_client._api.types import UNSET, Response
-from lexica_client._runtime import Tagged
-from lexica_client.errors import PreconditionFailedError, UnexpectedResponseError, expect, parsing
+from lexica_client._api.types import UNSET
+from lexica_client._runtime import AsyncPage, Page, Tagged
+from lexica_client.errors import PreconditionFailedError
+from lexica_client.resources import AsyncLists, Lists
 
-_T = TypeVar("_T")
-_NDJSON_ACCEPT = "application/x-ndjson, application/problem+json"
 _RETRY_BASE_SECONDS = 0.05
 
 
@@ -90,12 +75,9 @@ def _words(headwords: Collection[str]) -> ListWordsInput:
     return ListWordsInput(headwords=list(headwords))
 
 
-def _tagged(response: Response[Any], model: type[_T]) -> Tagged[_T]:
-    value = expect(response, model)
-    etag = response.headers.get("ETag")
-    if etag is None:
-        raise UnexpectedResponseError(int(response.status_code), "Unexpected Response", "the response has no ETag")
-    return Tagged(value, etag)
+def _check_attempts(attempts: int) -> None:
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1; got {attempts}")
 
 
 def _backoff(retry: int) -> float:
@@ -103,64 +85,34 @@ def _backoff(retry: int) -> float:
     return random.uniform(0, _RETRY_BASE_SECONDS * 2**retry)  # noqa: S311 (timing jitter, not a secret)
 
 
-def _export_path(list_id: str) -> str:
-    return f"/api/v1/lists/{quote(list_id, safe='')}/export"
-
-
-def _export_line(line: bytes) -> ListExportLine:
-    # Lines are split on b"\n" only: httpx's iter_lines also splits on U+2028 and friends, which JSON strings
-    # may hold unescaped.
-    with parsing(ListExportLine):
-        return ListExportLine.from_dict(json.loads(line))
-
-
 class ListMethods:
     """The word-list methods of `Lexica`. Writes need the list owner's credentials."""
 
-    _api: AuthenticatedClient
-    _http: httpx.Client
+    lists: Lists
 
     def create_list(
         self, name: str, *, description: str | None = None, public: bool = False, idempotency_key: str | None = None
     ) -> Tagged[WordList]:
-        """A new, empty list owned by the caller; `idempotency_key` makes a retry return the first list."""
-        with parsing(WordList):
-            response = _create_list.sync_detailed(
-                client=self._api,
-                body=_new_list(name, description, public),
-                idempotency_key=UNSET if idempotency_key is None else idempotency_key,
-            )
-        return _tagged(response, WordList)
+        """A new, empty list owned by the caller. An `Idempotency-Key` is sent (a fresh one unless given), so a
+        retry after a lost response returns the first list instead of making a second."""
+        return self.lists.create(_new_list(name, description, public), idempotency_key=idempotency_key)
 
-    def my_lists(self, limit: int = 20, cursor: str | None = None) -> WordListPage:
-        """One page of the caller's lists, oldest first; pass a page's `next_cursor` as `cursor` for the next."""
-        with parsing(WordListPage):
-            response = _list_my_lists.sync_detailed(
-                client=self._api, limit=limit, cursor=UNSET if cursor is None else cursor
-            )
-        return expect(response, WordListPage)
+    def my_lists(self, limit: int = 20, cursor: str | None = None) -> Page[WordList]:
+        """One page of the caller's lists, oldest first; iterating it walks on to the last list."""
+        return self.lists.list(limit=limit, cursor=cursor)
 
-    def iter_my_lists(self, *, page_size: int = 100) -> Iterator[WordList]:
-        """Every list of the caller, oldest first, following the cursors page by page."""
-        cursor: str | None = None
-        while True:
-            page = self.my_lists(page_size, cursor)
-            yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    def iter_my_lists(self, *, page_size: int = 100, cursor: str | None = None) -> Iterator[WordList]:
+        """Every list of the caller, oldest first (from `cursor`, a page's `next_cursor`, to resume)."""
+        yield from self.my_lists(page_size, cursor)
 
     def get_list(self, list_id: str, *, limit: int = 20, cursor: str | None = None) -> Tagged[WordListWithWords]:
         """The list and one page of its words in key order. Another user's private list: `NotFoundError`."""
-        with parsing(WordListWithWords):
-            response = _get_list.sync_detailed(
-                list_id, client=self._api, limit=limit, cursor=UNSET if cursor is None else cursor
-            )
-        return _tagged(response, WordListWithWords)
+        return self.lists.get(list_id, limit=limit, cursor=cursor)
 
-    def iter_list_words(self, list_id: str, *, page_size: int = 100) -> Iterator[ListWordItem]:
+    def iter_list_words(
+        self, list_id: str, *, page_size: int = 100, cursor: str | None = None
+    ) -> Iterator[ListWordItem]:
         """Every word of the list in key order, following the cursors page by page."""
-        cursor: str | None = None
         while True:
             words = self.get_list(list_id, limit=page_size, cursor=cursor).value.words
             yield from words.items
@@ -178,21 +130,15 @@ class ListMethods:
         public: bool | Omitted = OMITTED,
     ) -> Tagged[WordList]:
         """Changes only the members given (`description=None` removes the description)."""
-        with parsing(WordList):
-            response = _update_list.sync_detailed(
-                list_id, client=self._api, body=_patch(name, description, public), if_match=etag
-            )
-        return _tagged(response, WordList)
+        return self.lists.update(list_id, _patch(name, description, public), etag=etag)
 
     def delete_list(self, list_id: str, *, etag: str) -> None:
         """Deletes the list and its words."""
-        _delete_list.sync_detailed(list_id, client=self._api, if_match=etag)
+        self.lists.delete(list_id, etag=etag)
 
     def add_words(self, list_id: str, headwords: Collection[str], *, etag: str) -> Tagged[ListWordsAdded]:
         """Adds dictionary headwords (1 to 100); an unknown one is a `ValidationError` and nothing is added."""
-        with parsing(ListWordsAdded):
-            response = _add_list_words.sync_detailed(list_id, client=self._api, body=_words(headwords), if_match=etag)
-        return _tagged(response, ListWordsAdded)
+        return self.lists.add_words(list_id, _words(headwords), etag=etag)
 
     def add_words_retrying(
         self, list_id: str, headwords: Collection[str], *, attempts: int = 5
@@ -204,8 +150,7 @@ class ListMethods:
         of `attempts` lost the race.
         """
         words = _words(headwords).headwords  # a bad argument fails before any request
-        if attempts < 1:
-            raise ValueError(f"attempts must be at least 1; got {attempts}")
+        _check_attempts(attempts)
         for retry in range(attempts - 1):
             try:
                 return self.add_words(list_id, words, etag=self.get_list(list_id, limit=1).etag)
@@ -215,72 +160,45 @@ class ListMethods:
 
     def remove_word(self, list_id: str, headword: str, *, etag: str) -> Tagged[WordList]:
         """Removes one headword (in any case) from the list; `NotFoundError` when it is not in it."""
-        with parsing(WordList):
-            response = _remove_list_word.sync_detailed(list_id, headword, client=self._api, if_match=etag)
-        return _tagged(response, WordList)
+        return self.lists.remove_word(list_id, headword, etag=etag)
 
     def export_list(self, list_id: str) -> Generator[ListExportLine, None, None]:
         """Every word of the list with its entry, in key order, parsed line by line as the NDJSON streams in.
 
         The connection stays open until the generator is exhausted or closed (`contextlib.closing` helps).
         """
-        with self._http.stream("GET", _export_path(list_id), headers={"Accept": _NDJSON_ACCEPT}) as response:
-            pending = b""
-            for chunk in response.iter_bytes():
-                *complete, pending = (pending + chunk).split(b"\n")
-                yield from (_export_line(line) for line in complete if line.strip())
-            if pending.strip():
-                yield _export_line(pending)
+        with self.lists.export(list_id) as lines:
+            yield from lines
 
 
 class AsyncListMethods:
     """The word-list methods of `AsyncLexica`: those of `Lexica` as coroutines, iterators prefixed with `a`."""
 
-    _api: AuthenticatedClient
-    _http: httpx.AsyncClient
+    lists: AsyncLists
 
     async def create_list(
         self, name: str, *, description: str | None = None, public: bool = False, idempotency_key: str | None = None
     ) -> Tagged[WordList]:
-        """A new, empty list owned by the caller; `idempotency_key` makes a retry return the first list."""
-        with parsing(WordList):
-            response = await _create_list.asyncio_detailed(
-                client=self._api,
-                body=_new_list(name, description, public),
-                idempotency_key=UNSET if idempotency_key is None else idempotency_key,
-            )
-        return _tagged(response, WordList)
+        """As `Lexica.create_list`."""
+        return await self.lists.create(_new_list(name, description, public), idempotency_key=idempotency_key)
 
-    async def my_lists(self, limit: int = 20, cursor: str | None = None) -> WordListPage:
-        """One page of the caller's lists, oldest first; pass a page's `next_cursor` as `cursor` for the next."""
-        with parsing(WordListPage):
-            response = await _list_my_lists.asyncio_detailed(
-                client=self._api, limit=limit, cursor=UNSET if cursor is None else cursor
-            )
-        return expect(response, WordListPage)
+    async def my_lists(self, limit: int = 20, cursor: str | None = None) -> AsyncPage[WordList]:
+        """One page of the caller's lists, oldest first; `async for` over it walks on to the last list."""
+        return await self.lists.list(limit=limit, cursor=cursor)
 
-    async def aiter_my_lists(self, *, page_size: int = 100) -> AsyncIterator[WordList]:
-        """Every list of the caller, oldest first, following the cursors page by page."""
-        cursor: str | None = None
-        while True:
-            page = await self.my_lists(page_size, cursor)
-            for item in page.items:
-                yield item
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
+    async def aiter_my_lists(self, *, page_size: int = 100, cursor: str | None = None) -> AsyncIterator[WordList]:
+        """Every list of the caller, oldest first (from `cursor`, a page's `next_cursor`, to resume)."""
+        async for word_list in await self.my_lists(page_size, cursor):
+            yield word_list
 
     async def get_list(self, list_id: str, *, limit: int = 20, cursor: str | None = None) -> Tagged[WordListWithWords]:
         """The list and one page of its words in key order. Another user's private list: `NotFoundError`."""
-        with parsing(WordListWithWords):
-            response = await _get_list.asyncio_detailed(
-                list_id, client=self._api, limit=limit, cursor=UNSET if cursor is None else cursor
-            )
-        return _tagged(response, WordListWithWords)
+        return await self.lists.get(list_id, limit=limit, cursor=cursor)
 
-    async def aiter_list_words(self, list_id: str, *, page_size: int = 100) -> AsyncIterator[ListWordItem]:
+    async def aiter_list_words(
+        self, list_id: str, *, page_size: int = 100, cursor: str | None = None
+    ) -> AsyncIterator[ListWordItem]:
         """Every word of the list in key order, following the cursors page by page."""
-        cursor: str | None = None
         while True:
             words = (await self.get_list(list_id, limit=page_size, cursor=cursor)).value.words
             for item in words.items:
@@ -299,60 +217,37 @@ class AsyncListMethods:
         public: bool | Omitted = OMITTED,
     ) -> Tagged[WordList]:
         """Changes only the members given (`description=None` removes the description)."""
-        with parsing(WordList):
-            response = await _update_list.asyncio_detailed(
-                list_id, client=self._api, body=_patch(name, description, public), if_match=etag
-            )
-        return _tagged(response, WordList)
+        return await self.lists.update(list_id, _patch(name, description, public), etag=etag)
 
     async def delete_list(self, list_id: str, *, etag: str) -> None:
         """Deletes the list and its words."""
-        await _delete_list.asyncio_detailed(list_id, client=self._api, if_match=etag)
+        await self.lists.delete(list_id, etag=etag)
 
     async def add_words(self, list_id: str, headwords: Collection[str], *, etag: str) -> Tagged[ListWordsAdded]:
         """Adds dictionary headwords (1 to 100); an unknown one is a `ValidationError` and nothing is added."""
-        with parsing(ListWordsAdded):
-            response = await _add_list_words.asyncio_detailed(
-                list_id, client=self._api, body=_words(headwords), if_match=etag
-            )
-        return _tagged(response, ListWordsAdded)
+        return await self.lists.add_words(list_id, _words(headwords), etag=etag)
 
     async def add_words_retrying(
         self, list_id: str, headwords: Collection[str], *, attempts: int = 5
     ) -> Tagged[ListWordsAdded]:
-        """`add_words` based on a fresh read of the list, read and sent again while another write comes first.
-
-        Adding is idempotent (words already in the list are ignored), so a retry never adds twice. Retries
-        wait a random 0-50 ms, doubling the range each time. Raises `PreconditionFailedError` when every one
-        of `attempts` lost the race.
-        """
-        words = _words(headwords).headwords  # a bad argument fails before any request
-        if attempts < 1:
-            raise ValueError(f"attempts must be at least 1; got {attempts}")
+        """As `Lexica.add_words_retrying`."""
+        words = _words(headwords).headwords
+        _check_attempts(attempts)
         for retry in range(attempts - 1):
             try:
-                return await self.add_words(list_id, words, etag=(await self.get_list(list_id, limit=1)).etag)
+                etag = (await self.get_list(list_id, limit=1)).etag
+                return await self.add_words(list_id, words, etag=etag)
             except PreconditionFailedError:
-                await asyncio.sleep(_backoff(retry))  # another write came first: read the new version and try again
-        return await self.add_words(list_id, words, etag=(await self.get_list(list_id, limit=1)).etag)
+                await asyncio.sleep(_backoff(retry))
+        etag = (await self.get_list(list_id, limit=1)).etag
+        return await self.add_words(list_id, words, etag=etag)
 
     async def remove_word(self, list_id: str, headword: str, *, etag: str) -> Tagged[WordList]:
         """Removes one headword (in any case) from the list; `NotFoundError` when it is not in it."""
-        with parsing(WordList):
-            response = await _remove_list_word.asyncio_detailed(list_id, headword, client=self._api, if_match=etag)
-        return _tagged(response, WordList)
+        return await self.lists.remove_word(list_id, headword, etag=etag)
 
     async def aexport_list(self, list_id: str) -> AsyncGenerator[ListExportLine, None]:
-        """Every word of the list with its entry, in key order, parsed line by line as the NDJSON streams in.
-
-        The connection stays open until the generator is exhausted or closed (`contextlib.aclosing` helps).
-        """
-        async with self._http.stream("GET", _export_path(list_id), headers={"Accept": _NDJSON_ACCEPT}) as response:
-            pending = b""
-            async for chunk in response.aiter_bytes():
-                *complete, pending = (pending + chunk).split(b"\n")
-                for line in complete:
-                    if line.strip():
-                        yield _export_line(line)
-            if pending.strip():
-                yield _export_line(pending)
+        """As `Lexica.export_list`."""
+        async with await self.lists.export(list_id) as lines:
+            async for line in lines:
+                yield line
