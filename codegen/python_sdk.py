@@ -144,7 +144,8 @@ class _Planner:
         for parameter in operation.parameters:
             if parameter.location == "path":
                 name = _python_name(parameter.name)
-                method.args.append(_Arg(name, "str", positional=True))
+                is_uuid = parameter.schema.get("format") == "uuid"  # models hold ids as UUID: take either
+                method.args.append(_Arg(name, "str | UUID" if is_uuid else "str", positional=True))
                 path_values.append(f"{parameter.name}={name}")
             elif parameter.location == "query":
                 name = _python_name(parameter.name)
@@ -372,6 +373,7 @@ def render(document: Mapping[str, Any], operations: Iterable[Operation], header:
         "",
         "from collections.abc import Mapping",
         "from typing import Any, overload",
+        "from uuid import UUID",
         "",
         "import httpx",
         "",

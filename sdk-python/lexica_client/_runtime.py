@@ -79,9 +79,9 @@ class Call:
     stream: bool = False
 
 
-def path(template: str, **values: str) -> str:
+def path(template: str, **values: str | uuid.UUID) -> str:
     """`template` with each `{name}` replaced by its value, percent-encoded (a `/` in a headword stays inside it)."""
-    return template.format(**{name: quote(value, safe="") for name, value in values.items()})
+    return template.format(**{name: quote(str(value), safe="") for name, value in values.items()})
 
 
 def _query_value(value: Any) -> Any:

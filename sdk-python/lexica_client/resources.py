@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, overload
+from uuid import UUID
 
 import httpx
 
@@ -1674,7 +1675,7 @@ class UsersWithRawResponse:
 
     def revoke_api_key(
         self,
-        key_id: str,
+        key_id: str | UUID,
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
@@ -1875,7 +1876,7 @@ class Users:
 
     def revoke_api_key(
         self,
-        key_id: str,
+        key_id: str | UUID,
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
@@ -1946,7 +1947,7 @@ class AdminWithRawResponse:
 
     def set_user_role(
         self,
-        user_id: str,
+        user_id: str | UUID,
         body: _m.RoleChange | Mapping[str, Any],
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -2019,7 +2020,7 @@ class Admin:
 
     def set_user_role(
         self,
-        user_id: str,
+        user_id: str | UUID,
         body: _m.RoleChange | Mapping[str, Any],
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -3692,7 +3693,7 @@ class AsyncUsersWithRawResponse:
 
     async def revoke_api_key(
         self,
-        key_id: str,
+        key_id: str | UUID,
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
@@ -3893,7 +3894,7 @@ class AsyncUsers:
 
     async def revoke_api_key(
         self,
-        key_id: str,
+        key_id: str | UUID,
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
@@ -3964,7 +3965,7 @@ class AsyncAdminWithRawResponse:
 
     async def set_user_role(
         self,
-        user_id: str,
+        user_id: str | UUID,
         body: _m.RoleChange | Mapping[str, Any],
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
@@ -4037,7 +4038,7 @@ class AsyncAdmin:
 
     async def set_user_role(
         self,
-        user_id: str,
+        user_id: str | UUID,
         body: _m.RoleChange | Mapping[str, Any],
         *,
         timeout: Timeout | NotGiven = NOT_GIVEN,
