@@ -64,11 +64,17 @@ def _assert_known_settings(extra: Mapping[str, str]) -> None:
 
 @contextmanager
 def run_lexica_serve(
-    database_url: str, workdir: Path, *, extra_env: Mapping[str, str], ready_timeout: float = 30.0
+    database_url: str,
+    workdir: Path,
+    *,
+    extra_env: Mapping[str, str],
+    ready_timeout: float = 30.0,
+    port: int | None = None,
 ) -> Iterator[Served]:
-    """`lexica serve --no-load-dictionary` on a free port; yields once it is ready, kills it on exit if still up."""
+    """`lexica serve --no-load-dictionary` on `port` (default: a free one); yields once it is ready, kills it on
+    exit if still up."""
     _assert_known_settings(extra_env)
-    port = free_port()
+    port = port or free_port()
     log_path = workdir / f"serve-{port}.log"
     command = [sys.executable, "-m", "lexica.cli", "serve", "--no-load-dictionary"]
     with log_path.open("wb") as log:

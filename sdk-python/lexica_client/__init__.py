@@ -82,6 +82,15 @@ from lexica_client.models import (
     WordListPage,
     WordListWithWords,
 )
+from lexica_client.realtime import Event as RealtimeEvent
+from lexica_client.realtime import (
+    Realtime,
+    RealtimeAuthError,
+    RealtimeClosedError,
+    RealtimeError,
+    ReconnectPolicy,
+    SubscriptionError,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -128,12 +137,19 @@ __all__ = [
     "PreconditionRequiredError",
     "Problem",
     "RateLimitedError",
+    "Realtime",
+    "RealtimeAuthError",
+    "RealtimeClosedError",
+    "RealtimeError",
+    "RealtimeEvent",
+    "ReconnectPolicy",
     "RequestTimeoutError",
     "SearchHit",
     "SearchMode",
     "SearchResults",
     "ServiceUnavailableError",
     "Stream",
+    "SubscriptionError",
     "Tagged",
     "UnauthorizedError",
     "UnexpectedResponseError",

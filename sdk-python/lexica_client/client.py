@@ -37,6 +37,7 @@ from lexica_client._version import __version__
 from lexica_client.errors import error_from_response, parsing
 from lexica_client.jobs import AsyncJobMethods, JobMethods
 from lexica_client.lists import AsyncListMethods, ListMethods
+from lexica_client.realtime import Realtime, ReconnectPolicy, http_auth_headers
 from lexica_client.resources import (
     Admin,
     AsyncAdmin,
@@ -384,6 +385,12 @@ class AsyncLexica(AsyncListMethods, AsyncJobMethods):
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    def realtime(self, *topics: str, reconnect: ReconnectPolicy | None = None) -> Realtime:
+        """A WebSocket client (`async with` it, `async for` its messages) subscribed to `topics` (`job:<id>`,
+        `list:<id>`, `entries`), sending this client's credentials (refreshed when due) at every reconnect."""
+        auth = http_auth_headers(self._http)
+        return Realtime(str(self._http.base_url), auth_headers=auth, topics=topics, reconnect=reconnect)
 
     async def sign_in(self, email: str, password: str, *, otp: str | None = None) -> None:
         """Gets a token pair (OAuth 2.0 password grant); later calls send its access token, refreshed when due.
