@@ -228,7 +228,7 @@ class _Planner:
         if page_item is not None and any(p.name == "cursor" for p in operation.parameters):
             method.page_of = f"_m.{page_item}"
             method.result = f"Page[_m.{page_item}]"
-            method.parse = f"lambda r: Page(parse_model(r, {model}), fetch)"
+            method.parse = f"lambda r: Page(parse_model(r, {model}), fetch, cursor)"
         elif "ETag" in first.headers:
             method.result = f"Tagged[{model}]"
             method.parse = f"lambda r: tagged(r, {model})"

@@ -223,13 +223,18 @@ class Page(Generic[_Item]):
     """One page of a listing, and an iterator over every item from it to the end of the listing.
 
     `items` and `next_cursor` are this page's; iterating the page walks on through the next pages (each fetched
-    with the client's retries, so a 429 mid-walk waits and goes on). After an error, resume from the last page's
-    `next_cursor`: pass it as `cursor=` to the same listing method.
+    with the client's retries, so a 429 mid-walk waits and goes on). After an error mid-walk, `resume_cursor`
+    says where it stopped: pass it as `cursor=` to the same listing method to go on from the first item not yet
+    yielded (with `iter_pages()`, use the last page's `next_cursor`).
     """
 
-    def __init__(self, model: _PageModel[_Item], fetch: Callable[[str], Page[_Item]]) -> None:
+    def __init__(
+        self, model: _PageModel[_Item], fetch: Callable[[str], Page[_Item]], cursor: str | None = None
+    ) -> None:
         self.model = model
         self._fetch = fetch
+        self.cursor = cursor  # the cursor this page was fetched with (None: the first page)
+        self.resume_cursor = cursor  # where a walk over this page's iterator stopped: pass as `cursor=` to resume
 
     @property
     def items(self) -> list[_Item]:
@@ -263,6 +268,7 @@ class Page(Generic[_Item]):
     def __iter__(self) -> Iterator[_Item]:
         for page in self.iter_pages():
             yield from page.items
+            self.resume_cursor = page.next_cursor  # every item before it was yielded
 
     def __repr__(self) -> str:
         return f"<Page of {len(self.model.items)} items, next_cursor={self.next_cursor!r}>"
@@ -271,9 +277,13 @@ class Page(Generic[_Item]):
 class AsyncPage(Generic[_Item]):
     """`Page` for `AsyncLexica`: `async for item in page` walks to the end of the listing."""
 
-    def __init__(self, model: _PageModel[_Item], fetch: Callable[[str], Awaitable[AsyncPage[_Item]]]) -> None:
+    def __init__(
+        self, model: _PageModel[_Item], fetch: Callable[[str], Awaitable[AsyncPage[_Item]]], cursor: str | None = None
+    ) -> None:
         self.model = model
         self._fetch = fetch
+        self.cursor = cursor  # the cursor this page was fetched with (None: the first page)
+        self.resume_cursor = cursor  # where a walk over this page's iterator stopped: pass as `cursor=` to resume
 
     @property
     def items(self) -> list[_Item]:
@@ -308,6 +318,7 @@ class AsyncPage(Generic[_Item]):
         async for page in self.iter_pages():
             for item in page.items:
                 yield item
+            self.resume_cursor = page.next_cursor  # every item before it was yielded
 
     def __repr__(self) -> str:
         return f"<AsyncPage of {len(self.model.items)} items, next_cursor={self.next_cursor!r}>"

@@ -207,7 +207,7 @@ class WordsWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: Page(parse_model(r, _m.HeadwordPage), fetch))
+        return APIResponse(response, lambda r: Page(parse_model(r, _m.HeadwordPage), fetch, cursor))
 
     def create(
         self,
@@ -503,7 +503,7 @@ class ListsWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: Page(parse_model(r, _m.WordListPage), fetch))
+        return APIResponse(response, lambda r: Page(parse_model(r, _m.WordListPage), fetch, cursor))
 
     def create(
         self,
@@ -1037,7 +1037,7 @@ class JobsWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: Page(parse_model(r, _m.JobPage), fetch))
+        return APIResponse(response, lambda r: Page(parse_model(r, _m.JobPage), fetch, cursor))
 
     def get(
         self,
@@ -1640,7 +1640,7 @@ class UsersWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: Page(parse_model(r, _m.ApiKeyPage), fetch))
+        return APIResponse(response, lambda r: Page(parse_model(r, _m.ApiKeyPage), fetch, cursor))
 
     def create_api_key(
         self,
@@ -2009,7 +2009,7 @@ class AdminWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: Page(parse_model(r, _m.AuditEventPage), fetch))
+        return APIResponse(response, lambda r: Page(parse_model(r, _m.AuditEventPage), fetch, cursor))
 
 
 class Admin:
@@ -2225,7 +2225,7 @@ class AsyncWordsWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.HeadwordPage), fetch))
+        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.HeadwordPage), fetch, cursor))
 
     async def create(
         self,
@@ -2521,7 +2521,7 @@ class AsyncListsWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.WordListPage), fetch))
+        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.WordListPage), fetch, cursor))
 
     async def create(
         self,
@@ -3055,7 +3055,7 @@ class AsyncJobsWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.JobPage), fetch))
+        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.JobPage), fetch, cursor))
 
     async def get(
         self,
@@ -3658,7 +3658,7 @@ class AsyncUsersWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.ApiKeyPage), fetch))
+        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.ApiKeyPage), fetch, cursor))
 
     async def create_api_key(
         self,
@@ -4027,7 +4027,7 @@ class AsyncAdminWithRawResponse:
                 extra_query=extra_query,
             )
 
-        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.AuditEventPage), fetch))
+        return APIResponse(response, lambda r: AsyncPage(parse_model(r, _m.AuditEventPage), fetch, cursor))
 
 
 class AsyncAdmin:
