@@ -52,6 +52,11 @@ class EventBus(Protocol):
         """Append an event to the topic; its id (`UNPUBLISHED` when the bus is unreachable: never raises for that)."""
         ...
 
+    async def position(self, topic: str) -> str:
+        """The id of the topic's newest event ("0-0" when it has none): `follow(after=position)` yields every event
+        published after this call, however late the follower starts; `LATEST` when the bus cannot say."""
+        ...
+
     def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
         """Every event of the topic after `after` (from the start of the kept history when None; only events published
         from now on for `LATEST`), then new ones as they are published, until the consumer stops iterating."""
@@ -94,6 +99,10 @@ class MemoryEventBus:
         async with self._changed:
             self._changed.notify_all()
         return event.id
+
+    async def position(self, topic: str) -> str:
+        kept = self._topics.get(topic)
+        return kept[-1].id if kept else "0-0"
 
     async def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
         if after == LATEST:
@@ -163,6 +172,14 @@ class RedisEventBus:
             self._unavailable(f"{name} on {topic} not published", exc)
             return UNPUBLISHED
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+    async def position(self, topic: str) -> str:
+        try:
+            newest: Any = await self._publisher.xrevrange(self._key(topic), "+", "-", count=1)
+        except RedisError as exc:
+            self._unavailable(f"no position in {topic}", exc)
+            return LATEST
+        return _text(newest[0][0]) if newest else "0-0"
 
     async def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
         key = self._key(topic)

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from lexica.platform.events import LATEST, Event
+from lexica.platform.events import Event
 from lexica.realtime.access import Credentials
 from lexica.realtime.hub import WebSocketHub
 from lexica.realtime.limits import SLOT_REFRESH_SECONDS, MessageRate, Slot
@@ -166,10 +166,15 @@ class Connection:
             if (code := await self._allowed(topic)) is not None:
                 await self.error(code, f"No topic {topic!r} that you may follow; nothing was subscribed.", correlation)
                 return
+        # Where each follower starts is fixed before the acknowledgement: an event published once the client has
+        # it is delivered, however late the follower's first read (a job topic replays its whole history).
+        starts = {
+            topic: None if topic.startswith("job:") else await self._state.events.position(topic) for topic in new
+        }
         await self.send({"type": "subscribed", "id": correlation, "topics": topics})
         for topic in new:
-            after = None if topic.startswith("job:") else LATEST
-            self._followers[topic] = asyncio.create_task(self._follow(topic, after), name=f"ws-follow-{topic}")
+            follower = self._follow(topic, starts[topic])
+            self._followers[topic] = asyncio.create_task(follower, name=f"ws-follow-{topic}")
 
     async def unsubscribe(self, topics: list[str], correlation: str | None) -> None:
         for topic in topics:

@@ -93,3 +93,32 @@ async def test_the_in_process_bus_forgets_a_topic_idle_past_its_ttl() -> None:
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.05):
             await anext(idle)
+
+
+async def _position_then_late_follower(bus: MemoryEventBus | RedisEventBus) -> list[int]:
+    await bus.publish("list:7", "list.changed", {"n": 0})  # before the position: not wanted
+    start = await bus.position("list:7")
+    for n in (1, 2):  # published before the follower's first read
+        await bus.publish("list:7", "list.changed", {"n": n})
+    seen: list[int] = []
+    async with asyncio.timeout(3):
+        async for event in bus.follow("list:7", after=start):
+            seen.append(event.payload["n"])
+            if len(seen) == 2:
+                break
+    return seen
+
+
+async def test_a_follower_from_a_position_gets_what_was_published_before_it_started() -> None:
+    assert await _position_then_late_follower(MemoryEventBus()) == [1, 2]
+
+
+async def test_a_redis_follower_from_a_position_gets_what_was_published_before_it_started(
+    bus: RedisEventBus,
+) -> None:
+    assert await _position_then_late_follower(bus) == [1, 2]
+
+
+async def test_the_position_of_a_topic_without_events_is_its_beginning(bus: RedisEventBus) -> None:
+    assert await MemoryEventBus().position("list:none") == "0-0"
+    assert await bus.position("list:none") == "0-0"

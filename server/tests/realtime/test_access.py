@@ -5,12 +5,16 @@ The `live` server re-checks credentials every 0.3 s (LEXICA_WEBSOCKET_REAUTH_SEC
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import jwt
+import pytest
 
 from lexica.auth.tokens import AccessTokens
+from lexica.platform.events import Event
 from tests.conftest import TEST_SECRET
 from tests.realtime.conftest import Live, closed_with, receive
 
@@ -86,3 +90,33 @@ async def test_a_list_made_private_stops_reaching_other_subscribers(live: Live) 
         assert (await receive(own))["change"] == "updated"
         await spy.send(json.dumps({"type": "ping", "id": "still-here"}))
         assert await receive(spy) == {"type": "pong", "id": "still-here"}  # nothing about the list came before it
+
+
+async def test_an_event_published_right_after_the_acknowledgement_is_delivered(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Followers start late (their first read is slow, as a Redis round trip can be): the subscription's start
+    is fixed before `subscribed` is sent, so an event published as soon as the client has it is not lost."""
+    events = live.state.events
+    follow = events.follow
+
+    async def late_follow(topic: str, *, after: str | None) -> AsyncIterator[Event]:
+        await asyncio.sleep(0.3)
+        async for event in follow(topic, after=after):
+            yield event
+
+    monkeypatch.setattr(events, "follow", late_follow)
+    reader = await live.account()
+    async with live.connect(reader.access_token) as connection:
+        await _subscribed(connection, ["entries"])
+        payload = {
+            "type": "entry.changed",
+            "topic": "entries",
+            "headword": "apple",
+            "version": 2,
+            "change": "updated",
+            "occurred_at": "2026-11-27T12:00:00+00:00",
+        }
+        await events.publish("entries", "entry.changed", payload)
+        delivered = await receive(connection)
+    assert (delivered["type"], delivered["headword"]) == ("entry.changed", "apple")
