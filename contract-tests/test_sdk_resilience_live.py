@@ -137,11 +137,15 @@ def test_a_walk_cut_by_an_outage_resumes_where_it_stopped(
     with serving(s_database, tmp_path) as server, Lexica(server.base_url, max_retries=1) as lexica:
         walked: list[str] = []
         page = lexica.list_words("s", limit=100)
-        with pytest.raises(APIConnectionError):
+
+        def walk() -> None:
             for item in page:
                 walked.append(item.headword)
                 if len(walked) == 250:
                     server.stop()  # down for longer than the retries wait
+
+        with pytest.raises(APIConnectionError):
+            walk()
         assert len(walked) == 300  # the third page was yielded whole; fetching the fourth failed
         server.start()
         walked += [item.headword for item in lexica.list_words("s", limit=100, cursor=page.resume_cursor)]

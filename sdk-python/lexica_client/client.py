@@ -124,11 +124,13 @@ class _Credentials(httpx.Auth):
         *,
         api_key: str | None,
         access_token: str | None,
+        api_key_from_environment: bool = False,
     ) -> None:
         if api_key is not None and access_token is not None:
             raise ValueError("pass api_key or access_token, not both")
         self._token_request = token_request
         self._api_key = api_key
+        self._api_key_from_environment = api_key_from_environment
         self._tokens = None if access_token is None else _Tokens(access_token)
         self._lock = threading.Lock()
         self._async_lock = asyncio.Lock()
@@ -143,10 +145,11 @@ class _Credentials(httpx.Auth):
         return f"<{type(self).__name__} {self.kind}>"  # never the secrets themselves
 
     def check_can_sign_in(self) -> None:
-        if self._api_key is not None:
+        if self._api_key is not None and not self._api_key_from_environment:
             raise ValueError("this client sends an API key; create another client to sign in")
 
     def signed_in(self, pair: TokenPair) -> None:
+        self._api_key = None  # a key from LEXICA_API_KEY gives way to the sign-in
         self._tokens = _Tokens.issued(pair)
 
     def _refresh_due(self) -> str | None:
@@ -191,11 +194,19 @@ def _base_url(given: str | None) -> str:
     return given or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
 
 
-def _api_key(given: str | None, access_token: str | None) -> str | None:
-    """The API key given, else `LEXICA_API_KEY` (unless a bearer token was given)."""
-    if given is not None or access_token is not None:
-        return given
-    return os.environ.get(API_KEY_ENV) or None
+def _credentials(
+    token_request: Callable[[dict[str, Any]], httpx.Request], api_key: str | None, access_token: str | None
+) -> _Credentials:
+    """The API key given, else `LEXICA_API_KEY` (unless a bearer token was given; `sign_in` replaces it)."""
+    if api_key is not None or access_token is not None:
+        return _Credentials(token_request, api_key=api_key, access_token=access_token)
+    from_environment = os.environ.get(API_KEY_ENV) or None
+    return _Credentials(
+        token_request,
+        api_key=from_environment,
+        access_token=None,
+        api_key_from_environment=from_environment is not None,
+    )
 
 
 def _password_grant(email: str, password: str, otp: str | None) -> dict[str, Any]:
@@ -235,9 +246,7 @@ class Lexica(ListMethods, JobMethods):
     ) -> None:
         configure_from_environment()
         url = _base_url(base_url)
-        self._credentials = _Credentials(
-            self._token_request, api_key=_api_key(api_key, access_token), access_token=access_token
-        )
+        self._credentials = _credentials(self._token_request, api_key, access_token)
         self.retries = RetryTransport(transport or httpx.HTTPTransport(), RetryPolicy(max_retries=max_retries))
         self._http = httpx.Client(
             base_url=url,
@@ -337,9 +346,7 @@ class AsyncLexica(AsyncListMethods, AsyncJobMethods):
     ) -> None:
         configure_from_environment()
         url = _base_url(base_url)
-        self._credentials = _Credentials(
-            self._token_request, api_key=_api_key(api_key, access_token), access_token=access_token
-        )
+        self._credentials = _credentials(self._token_request, api_key, access_token)
         self.retries = AsyncRetryTransport(
             transport or httpx.AsyncHTTPTransport(), RetryPolicy(max_retries=max_retries)
         )
