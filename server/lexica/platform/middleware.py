@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.context import RequestContext, set_request_context
@@ -19,6 +18,12 @@ error_log = logging.getLogger("lexica.errors")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _DOCS_PATHS = ("/docs", "/redoc")
 _API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_DOCS_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+_API_SECURITY_HEADERS = (*_DOCS_SECURITY_HEADERS, (b"content-security-policy", _API_CSP.encode()))
 
 
 class RequestIdMiddleware:
@@ -36,18 +41,20 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else os.urandom(16).hex()  # 128 random bits
         scope.setdefault("state", {})["request_id"] = request_id
         client = scope.get("client")
         set_request_context(RequestContext(request_id=request_id, client_ip=client[0] if client else None))
         started = time.perf_counter()
         status = 500
 
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message).append("X-Request-ID", request_id)
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
@@ -137,16 +144,15 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_docs = scope["path"].startswith(_DOCS_PATHS)
+        wanted = _DOCS_SECURITY_HEADERS if scope["path"].startswith(_DOCS_PATHS) else _API_SECURITY_HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "no-referrer")
-                headers.setdefault("X-Frame-Options", "DENY")
-                if not is_docs:
-                    headers.setdefault("Content-Security-Policy", _API_CSP)
+                # Pre-encoded, added where the response does not set its own (the docs pages set their CSP).
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(pair for pair in wanted if pair[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -23,7 +23,6 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.problems import problem_response
@@ -260,12 +259,14 @@ class RateLimitMiddleware:
                     return
                 await self._refuse(scope, decision, headers)(scope, receive, send)
                 return
+        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        replaced = {name for name, _ in encoded}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                response_headers = MutableHeaders(scope=message)
-                for name, value in headers.items():
-                    response_headers[name] = value
+                # Ours replace any of the same name (as MutableHeaders' item assignment would), pre-encoded.
+                kept = [pair for pair in message.get("headers", ()) if pair[0].lower() not in replaced]
+                message["headers"] = [*kept, *encoded]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
