@@ -49,7 +49,8 @@ def _drive(database_url: str, count: int) -> None:
 
     async def main() -> None:
         app = create_app(settings(database_url))
-        async with LifespanManager(app) as manager:
+        # Start-up under valgrind takes tens of seconds (longer on a busy machine): no start-up deadline.
+        async with LifespanManager(app, startup_timeout=None, shutdown_timeout=None) as manager:
             served = manager.app
             assert await lookup(served) == 200  # cached from here on
 
