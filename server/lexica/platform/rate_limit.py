@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import limits
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lexica.platform.local_windows import LocalSlidingWindows, Window
 from lexica.platform.problems import problem_response
 from lexica.platform.redis_client import RedisOptions, blocking_pool, redis_options
 from lexica.platform.sparse_warnings import SparseWarning
@@ -90,7 +91,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        storage: MemoryStorage | RedisStorage,
+        storage: RedisStorage | None,
         quotas: Mapping[ClientKind, str],
         *,
         pool: ConnectionPool | None = None,
@@ -101,10 +102,10 @@ class RateLimiter:
         self._items = {kind: limits.parse(quotas[kind]) for kind in CLIENT_KINDS}
         self._policies = {kind: f'"{kind}";q={item.amount};w={item.get_expiry()}' for kind, item in self._items.items()}
         self._storage = storage
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
-        # Redis down: this process's own counters (the fallback), so limits still hold per instance.
-        self._fallback = MemoryStorage() if pool else None
-        self._fallback_strategy = SlidingWindowCounterRateLimiter(self._fallback) if self._fallback else None
+        self._strategy = SlidingWindowCounterRateLimiter(storage) if storage is not None else None
+        # This process's own counters: the only ones without Redis, the fallback while Redis is down (so limits
+        # still hold per instance).
+        self._local = LocalSlidingWindows()
         self._pool = pool
         self._unavailable: tuple[type[Exception], ...] = (RedisError, StorageError) if pool else ()
         self._warning = SparseWarning(logger)
@@ -113,7 +114,7 @@ class RateLimiter:
     @classmethod
     def in_memory(cls, quotas: Mapping[ClientKind, str]) -> RateLimiter:
         """Counts in this process only: right for one instance, wrong once several share the traffic."""
-        return cls(MemoryStorage(), quotas)
+        return cls(None, quotas)
 
     @classmethod
     def redis(
@@ -149,29 +150,27 @@ class RateLimiter:
         item = self._items[kind]
         return item.amount, item.get_expiry()
 
-    async def hit(self, client: ClientIdentity) -> RateLimitDecision | None:
-        """Spends one request of the client's quota (in this process's counters while Redis is unavailable)."""
+    async def hit(self, client: ClientIdentity) -> RateLimitDecision:
+        """Spends one request of the client's quota (in this process's counters without Redis or while it is
+        unavailable)."""
         item = self._items[client.kind]
-        if self._unavailable and time.monotonic() < self._skip_storage_until:
-            return await self._hit_in_memory(item, client)
+        if self._strategy is None or self._storage is None or time.monotonic() < self._skip_storage_until:
+            return self._hit_locally(item, client)
         try:
             allowed = await self._strategy.hit(item, client.kind, client.key)
             window = await self._storage.get_sliding_window(item.key_for(client.kind, client.key), item.get_expiry())
         except self._unavailable as exc:
             self._storage_failed(exc)
-            return await self._hit_in_memory(item, client)
+            return self._hit_locally(item, client)
         return self._decision(item, client, allowed, window)
 
-    async def _hit_in_memory(self, item: limits.RateLimitItem, client: ClientIdentity) -> RateLimitDecision | None:
-        if self._fallback is None or self._fallback_strategy is None:
-            return None
-        allowed = await self._fallback_strategy.hit(item, client.kind, client.key)
-        window = await self._fallback.get_sliding_window(item.key_for(client.kind, client.key), item.get_expiry())
+    def _hit_locally(self, item: limits.RateLimitItem, client: ClientIdentity) -> RateLimitDecision:
+        allowed, window = self._local.hit(f"{client.kind}/{client.key}", item.amount, item.get_expiry())
         return self._decision(item, client, allowed, window)
 
     @staticmethod
     def _decision(
-        item: limits.RateLimitItem, client: ClientIdentity, allowed: bool, window: tuple[int, float, int, float]
+        item: limits.RateLimitItem, client: ClientIdentity, allowed: bool, window: Window
     ) -> RateLimitDecision:
         remaining, reset_after = _remaining_and_reset(item, *window)
         if allowed:
@@ -184,12 +183,9 @@ class RateLimiter:
         self._warning.warn("rate limit storage unavailable, counting in this process instead: %r", exc)
 
     async def close(self) -> None:
-        """Closes the Redis connections, or stops the in-memory expiry task."""
+        """Closes the Redis connections."""
         if self._pool is not None:
             await self._pool.aclose()
-        for storage in (self._storage, self._fallback):
-            if isinstance(storage, MemoryStorage) and storage.timer is not None:
-                storage.timer.cancel()
 
 
 def _remaining_and_reset(
@@ -250,15 +246,13 @@ class RateLimitMiddleware:
             return
         client = await self.identify(scope)
         decision = await self.limiter.hit(client)
-        headers = {"RateLimit-Policy": self.limiter.policy(client.kind)}
-        if decision is not None:
-            headers["RateLimit"] = decision.header
-            if not decision.allowed:
-                if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
-                    await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
-                    return
-                await self._refuse(scope, decision, headers)(scope, receive, send)
+        headers = {"RateLimit-Policy": self.limiter.policy(client.kind), "RateLimit": decision.header}
+        if not decision.allowed:
+            if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
+                await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
                 return
+            await self._refuse(scope, decision, headers)(scope, receive, send)
+            return
         encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
         replaced = {name for name, _ in encoded}
 
