@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client sdk-python/tests
 
-.PHONY: help install run worker test lint lint-asyncapi format generate check-generated contract-live bench concurrency lock clean
+.PHONY: help install run worker test lint lint-asyncapi format generate check-generated contract-live bench bench-tools concurrency lock clean
 
 help:
 	@echo "make run       serve the API on http://127.0.0.1:8000 (imports GCIDE on first start)"
@@ -17,7 +17,8 @@ help:
 	@echo "make lint      ruff (lint + format check), mypy --strict and lint-asyncapi"
 	@echo "make lint-asyncapi  validate asyncapi/lexica.yaml with the official AsyncAPI parser (Node)"
 	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
-	@echo "make bench     throughput benchmarks, as ratios against a bare ASGI app"
+	@echo "make bench     throughput and latency (wrk) of Lexica and reference apps, as ratios against a bare ASGI app"
+	@echo "make bench-tools  install wrk and valgrind (Debian packages) when missing; needs root, else says how"
 	@echo "make concurrency  conflicting writers on one entry and one list over HTTP, on SQLite, PostgreSQL and MongoDB"
 	@echo "make lock      re-pin constraints.txt from the current venv"
 
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml constraints.txt sdk-python/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' -e ./sdk-python
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]' -e ./sdk-python
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -36,7 +37,8 @@ run: install
 worker: install
 	$(BIN)/lexica worker
 
-test: install lint
+# CI (LEXICA_REQUIRE_SERVICES=1) installs wrk and valgrind first: there their tests fail instead of skipping.
+test: install lint $(if $(filter 1,$(LEXICA_REQUIRE_SERVICES)),bench-tools)
 	$(BIN)/pytest
 
 # The AsyncAPI parser from npm, pinned by package-lock.json; no install scripts (one is a telemetry ping).
@@ -62,8 +64,23 @@ generate: install
 contract-live: install
 	$(BIN)/pytest contract-tests/test_schemathesis_live.py -v
 
-bench: install
+bench: install bench-tools
 	$(BIN)/python -m bench
+
+# Debian programs, not Python packages: wrk (the load generator of `make bench`) and valgrind (the instruction
+# count gate, bench/instructions.py). Installed when missing; apt-get update runs only then.
+BENCH_TOOLS := wrk valgrind
+bench-tools:
+	@missing=""; for tool in $(BENCH_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  else \
+	    echo "missing:$$missing; run 'sudo apt-get install$$missing' (Debian/Ubuntu) or 'make bench-tools' as root" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	@wrk --version 2>&1 | head -n 1 || true
 
 concurrency: install
 	$(BIN)/python -m bench.concurrency

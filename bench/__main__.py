@@ -1,87 +1,103 @@
-"""`make bench`: each scenario against a single uvicorn worker, as a ratio of the bare-ASGI baseline."""
+"""`make bench`: Lexica and reference apps under wrk, one worker pinned to one CPU and wrk on another, each row
+as a ratio of a bare ASGI callable's throughput in the same run."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import socket
+import random
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
 
-import httpx
+from bench.run import Bench, Load
+from bench.scenarios import ALL_NAMES
+from bench.wrk import INSTALL_HINT, wrk_executable
+from lexica.settings import Settings
+from lexica.storage.backends import open_storage
 
-from bench.load import run_load
-
-SCENARIOS = [
-    ("entry lookup (cached)", "/api/v1/words/apple"),
-    ("entry lookup, slash", "/api/v1/words/24%2F7"),
-    ("headword page", "/api/v1/words?prefix=appl&limit=20"),
-    ("search, prefix", "/api/v1/search?q=appl"),
-    ("search, fuzzy", "/api/v1/search?q=aple"),
-    ("liveness", "/health/live"),
-]
+DEFAULT_SECONDS = 10
+QUICK_SECONDS = 3
+BUSY_LOAD = 1.0  # a load average this high before the run: other processes take a CPU the bench needs
+SHUFFLE_SEED = 11  # the order of the headword list, and so each headword's Zipf rank, is the same in every run
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--duration", type=int, help=f"seconds of each measurement (default {DEFAULT_SECONDS})")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS} s measurements, 1 s warm-ups")
+    parser.add_argument(
+        "--only", action="append", metavar="TEXT", help="run the rows whose name contains TEXT (repeatable); "
+        "the bare-ASGI baseline always runs",
+    )  # fmt: skip
+    parser.add_argument("--list", action="store_true", help="print the rows' names and exit")
+    return parser.parse_args()
 
 
-@contextmanager
-def _server(target: list[str], env: dict[str, str]) -> Iterator[int]:
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port),
-               "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
-    process = subprocess.Popen(command, env=env)  # noqa: S603 - fixed argument list
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with code {process.returncode} during start-up")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code < 500:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("server did not start within 60 s")
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+def _cpus() -> tuple[int | None, int | None, str | None]:
+    """The server's CPU, wrk's CPU, and a warning when they cannot be two different ones."""
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) < 2:
+        return None, None, f"only {len(available)} CPU available: servers and wrk share it, nothing is pinned"
+    return available[0], available[1], None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measurement")
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
+async def _headwords() -> list[str]:
+    async with open_storage(Settings()) as storage:
+        return [row.headword for row in await storage.words.index_rows()]
+
+
+def _write_paths(headwords: list[str], path: Path) -> None:
+    """Every headword's entry path, one a line, in a fixed shuffled order: wrk_report.lua's list."""
+    shuffled = sorted(headwords)
+    random.Random(SHUFFLE_SEED).shuffle(shuffled)  # noqa: S311 - a reproducible order, not a secret
+    path.write_text("".join(f"/api/v1/words/{quote(headword, safe='')}\n" for headword in shuffled))
+
+
+def main() -> int:
+    args = _arguments()
+    if args.list:
+        print("\n".join(ALL_NAMES))
+        return 0
+    if wrk_executable() is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+    seconds = args.duration or (QUICK_SECONDS if args.quick else DEFAULT_SECONDS)
+    patterns = [pattern.lower() for pattern in args.only or []]
+    server_cpu, load_cpu, warning = _cpus()
+    load_before = os.getloadavg()[0]
     env = dict(os.environ)
     # The limiter stays on, as in production, with a quota no benchmark reaches: its cost is measured too.
     env.setdefault("LEXICA_RATE_LIMIT_ANONYMOUS", "100000000/minute")
     subprocess.run([sys.executable, "-m", "lexica.cli", "import", "gcide", "--if-empty"], check=True, env=env)
-
-    def measure(port: int, path: str) -> float:
-        asyncio.run(run_load("127.0.0.1", port, path, seconds=1.0, connections=args.connections))  # warm-up
-        result = asyncio.run(run_load("127.0.0.1", port, path, seconds=args.seconds, connections=args.connections))
-        if result.errors:
-            raise RuntimeError(f"{path}: {result.errors} error responses")
-        return result.rps
-
-    with _server(["bench.baseline:app"], env) as port:
-        baseline = measure(port, "/")
-    print(f"{'scenario':28} {'req/s':>9} {'ratio':>7}")
-    print(f"{'bare ASGI baseline':28} {baseline:9.0f} {1.0:7.2f}")
-    with _server(["lexica.app:create_app", "--factory"], env) as port:
-        for name, path in SCENARIOS:
-            rps = measure(port, path)
-            print(f"{name:28} {rps:9.0f} {rps / baseline:7.2f}")
+    headwords = asyncio.run(_headwords())
+    with tempfile.TemporaryDirectory(prefix="lexica-bench-") as workdir:
+        paths = Path(workdir) / "headwords.txt"
+        _write_paths(headwords, paths)
+        bench = Bench(
+            Load(seconds, 1 if args.quick else 2, server_cpu, load_cpu),
+            selected=lambda name: not patterns or any(pattern in name.lower() for pattern in patterns),
+            env=env,
+            workdir=Path(workdir),
+            headword_paths=paths,
+            headword_count=len(headwords),
+        )
+        report = bench.run()
+    if warning:
+        report.notes.append(warning)
+    if load_before >= BUSY_LOAD:
+        report.notes.append(
+            f"load average {load_before:.1f} before the run: other processes were using the CPUs, so every number "
+            "(ratios too: the rows ran at different times) is noisy; run it again on an idle machine"
+        )
+    pinning = f"servers on CPU {server_cpu}, wrk on CPU {load_cpu}" if server_cpu is not None else "nothing pinned"
+    print(f"wrk -t1 -c64 -d{seconds}s --latency, one worker per server; {pinning}; ratio: req/s over the first row's")
+    print(report.text())
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.__main__ import _server
+from bench.servers import uvicorn_server
 from bench.services import BACKENDS, ServiceUnavailable, empty_database
 from lexica.settings import Settings
 from lexica.storage.backends import open_storage
@@ -200,9 +200,9 @@ def measure(args: argparse.Namespace, database_url: str) -> str:
             "LEXICA_SECRET_KEY": "concurrency-run-secret-key-long-enough-for-checks",
         }
     )
-    with _server(["lexica.app:create_app", "--factory", "--workers", str(args.workers)], env) as port:
+    with uvicorn_server(["lexica.app:create_app", "--factory", "--workers", str(args.workers)], env) as served:
         started = time.perf_counter()
-        outcome = asyncio.run(run(f"http://127.0.0.1:{port}", args.writers, args.writes))
+        outcome = asyncio.run(run(served.base_url, args.writers, args.writes))
         seconds = time.perf_counter() - started
     return describe(outcome, args.writers, args.writes, args.workers, database_url, seconds)
 

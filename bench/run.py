@@ -1,0 +1,253 @@
+"""One `make bench` run: each server started in turn, measured with wrk, stopped; the rows and facts it yields."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+
+from bench.reference.entry import BODY as REFERENCE_BODY
+from bench.report import Report, Row
+from bench.scenarios import (
+    BASELINE,
+    CACHED_LOOKUP,
+    CONDITIONAL_LOOKUP,
+    LEXICA_READY_PATH,
+    LEXICA_SCENARIOS,
+    REFERENCES,
+    UNCACHED_LOOKUP,
+    WHOLE_BOX,
+    ZIPF_LOOKUP,
+    Reference,
+    Scenario,
+)
+from bench.servers import HOST, Served, pinned, rss_mib, serve, spawned_workers
+from bench.services import ServiceUnavailable, free_port, private_redis
+from bench.wrk import WrkResult, run_wrk
+
+CONNECTIONS = 64
+WHOLE_BOX_CONNECTIONS = 128
+REFERENCE_START_SECONDS = 60
+LEXICA_START_SECONDS = 180  # the search index over every headword is built at start-up
+LEXICA_COMMAND = [sys.executable, "-m", "lexica.cli", "serve", "--no-load-dictionary"]
+# The hit ratio is the server's own, from these counters (Prometheus text) when it exposes them; else N/A.
+METRICS_PATH = "/metrics"
+CACHE_HITS, CACHE_MISSES = "lexica_entry_cache_hits_total", "lexica_entry_cache_misses_total"
+_SAMPLE = re.compile(r"^([A-Za-z_:][\w:]*)(?:\{.*\})?\s+(\S+)")
+
+
+@dataclass(frozen=True)
+class Load:
+    seconds: int
+    warm_up_seconds: int
+    server_cpu: int | None  # every single-worker server runs on this CPU only
+    load_cpu: int | None  # and wrk on this one
+
+
+def cache_counts(metrics: str) -> tuple[float, float] | None:
+    """Entry-cache hits and misses in Prometheus text (each summed over its labels), or None without both."""
+    totals: dict[str, float] = {}
+    for line in metrics.splitlines():
+        if (sample := _SAMPLE.match(line)) and sample[1] in (CACHE_HITS, CACHE_MISSES):
+            totals[sample[1]] = totals.get(sample[1], 0.0) + float(sample[2])
+    if len(totals) != 2:
+        return None
+    return totals[CACHE_HITS], totals[CACHE_MISSES]
+
+
+def entry_cache_counts(base_url: str) -> tuple[float, float] | None:
+    """The server's entry-cache hits and misses so far, or None when it does not expose them."""
+    try:
+        response = httpx.get(base_url + METRICS_PATH, timeout=5.0)
+    except httpx.TransportError:
+        return None
+    return cache_counts(response.text) if response.status_code == 200 else None
+
+
+class Bench:
+    def __init__(
+        self,
+        load: Load,
+        *,
+        selected: Callable[[str], bool],
+        env: Mapping[str, str],
+        workdir: Path,
+        headword_paths: Path,
+        headword_count: int,
+    ) -> None:
+        self.report = Report()
+        self._load = load
+        self._selected = selected
+        self._env = dict(env)
+        self._workdir = workdir
+        self._headword_paths = headword_paths
+        self._headword_count = headword_count
+        self._baseline: WrkResult | None = None
+
+    def run(self) -> Report:
+        self._references()
+        if any(self._selected(scenario.name) for scenario in [*LEXICA_SCENARIOS, ZIPF_LOOKUP]):
+            self._lexica()
+        if self._selected(UNCACHED_LOOKUP.name):
+            self._uncached()
+        if self._selected(WHOLE_BOX.name):
+            self._whole_box()
+        if len(self.report.rows) > 1:
+            self._baseline_again()
+        return self.report
+
+    def _measure(
+        self,
+        served: Served,
+        scenario: Scenario,
+        *,
+        connections: int = CONNECTIONS,
+        threads: int = 1,
+        pin: bool = True,
+    ) -> WrkResult:
+        """A check that the scenario answers as expected, a warm-up run, then the measured run."""
+        self._check(served, scenario)
+        self._wrk(served, scenario, self._load.warm_up_seconds, connections, threads, pin)
+        return self._wrk(served, scenario, self._load.seconds, connections, threads, pin)
+
+    def _check(self, served: Served, scenario: Scenario) -> None:
+        print(f"measuring {scenario.name} ...", file=sys.stderr, flush=True)
+        response = httpx.get(served.base_url + scenario.path, headers=scenario.headers, timeout=30.0)
+        if response.status_code != scenario.status:
+            raise RuntimeError(
+                f"{scenario.name}: {scenario.path} answered {response.status_code}, not {scenario.status}"
+            )
+
+    def _wrk(
+        self, served: Served, scenario: Scenario, seconds: int, connections: int, threads: int, pin: bool
+    ) -> WrkResult:
+        return run_wrk(
+            served.base_url + scenario.path,
+            seconds=seconds,
+            connections=connections,
+            threads=threads,
+            cpu=self._load.load_cpu if pin else None,
+            headers=scenario.headers,
+            paths=self._headword_paths if scenario.rotation else None,
+            rotation=scenario.rotation or "cycle",
+        )
+
+    def _add(self, name: str, result: WrkResult, *, compare: bool = True) -> None:
+        ratio = result.rps / self._baseline.rps if compare and self._baseline and self._baseline.rps else None
+        self.report.rows.append(Row(name, result, ratio))
+
+    def _serve(
+        self, command: list[str], port: int, ready_path: str, env: Mapping[str, str], start_seconds: float, pin: bool
+    ) -> AbstractContextManager[Served]:
+        return serve(
+            pinned(command, self._load.server_cpu if pin else None),
+            port=port,
+            ready_path=ready_path,
+            env=env,
+            log_path=self._workdir / f"server-{port}.log",
+            start_seconds=start_seconds,
+        )
+
+    def _serve_lexica(self, port: int, *, pin: bool = True, **settings: str) -> AbstractContextManager[Served]:
+        """`lexica serve` with the bench's environment, one worker unless `settings` say otherwise."""
+        env = {**self._env, "LEXICA_HOST": HOST, "LEXICA_PORT": str(port), "LEXICA_WORKERS": "1", **settings}
+        return self._serve(LEXICA_COMMAND, port, LEXICA_READY_PATH, env, LEXICA_START_SECONDS, pin)
+
+    def _references(self) -> None:
+        for reference in [BASELINE, *REFERENCES]:
+            if reference is BASELINE or self._selected(reference.name):
+                result = self._reference(reference)
+                if reference is BASELINE:
+                    self._baseline = result
+                self._add(reference.name, result)
+
+    def _reference(self, reference: Reference) -> WrkResult:
+        port = free_port()
+        scenario = Scenario(reference.name, CACHED_LOOKUP.path)
+        command = reference.command(port)
+        with self._serve(command, port, scenario.path, self._env, REFERENCE_START_SECONDS, True) as served:
+            return self._measure(served, scenario)
+
+    def _baseline_again(self) -> None:
+        """The baseline measured once more at the end: how far it moved says how steady the machine was."""
+        assert self._baseline is not None
+        drift = self._reference(BASELINE).rps / self._baseline.rps - 1
+        self.report.facts.append(
+            f"baseline again at the end: {drift:+.0%} req/s from the first row "
+            "(a large move means the machine was not steady: compare rows with care)"
+        )
+
+    def _lexica(self) -> None:
+        """One worker with the default settings: the scenarios of LEXICA_SCENARIOS, then Zipf, then its memory."""
+        port = free_port()
+        with self._serve_lexica(port) as served:
+            apple = httpx.get(served.base_url + CACHED_LOOKUP.path, timeout=30.0)
+            if apple.content != REFERENCE_BODY:
+                self.report.notes.append(
+                    "Lexica's entry for apple is not bench/reference/apple.json byte for byte: the reference apps "
+                    "serve another body (store Lexica's current one there)"
+                )
+            for scenario in LEXICA_SCENARIOS:
+                if not self._selected(scenario.name):
+                    continue
+                if scenario is CONDITIONAL_LOOKUP:
+                    scenario = replace(scenario, headers={"If-None-Match": apple.headers["etag"]})
+                self._add(scenario.name, self._measure(served, scenario))
+            if self._selected(ZIPF_LOOKUP.name):
+                self._zipf(served)
+            self.report.facts.append(
+                f"RSS of the one worker after its scenarios (search index loaded): {rss_mib(served.pid):.0f} MiB"
+            )
+
+    def _zipf(self, served: Served) -> None:
+        self._check(served, ZIPF_LOOKUP)
+        # A warm-up as long as the run: the hit ratio is measured on a cache that has already seen as many requests.
+        self._wrk(served, ZIPF_LOOKUP, self._load.seconds, CONNECTIONS, 1, True)
+        before = entry_cache_counts(served.base_url)
+        result = self._wrk(served, ZIPF_LOOKUP, self._load.seconds, CONNECTIONS, 1, True)
+        after = entry_cache_counts(served.base_url)
+        self._add(ZIPF_LOOKUP.name, result)
+        what = f"entry cache hit ratio, Zipf(s=1) over {self._headword_count:,} headwords, default cache size"
+        if before is None or after is None:
+            self.report.facts.append(f"{what}: N/A")
+            self.report.notes.append(
+                f"the server exposes no entry-cache statistics ({CACHE_HITS} and {CACHE_MISSES} at "
+                f"{METRICS_PATH}), so the hit ratio is not reported"
+            )
+            return
+        hits, misses = after[0] - before[0], after[1] - before[1]
+        ratio = f"{hits / (hits + misses):.1%}" if hits + misses else "N/A (no lookups counted)"
+        self.report.facts.append(f"{what}: {ratio} ({hits + misses:,.0f} lookups, the server's counters)")
+
+    def _uncached(self) -> None:
+        port = free_port()
+        with self._serve_lexica(port, LEXICA_ENTRY_CACHE_SIZE="0") as served:
+            self._add(UNCACHED_LOOKUP.name, self._measure(served, UNCACHED_LOOKUP))
+        self.report.notes.append(
+            f"uncached lookup: an instance with LEXICA_ENTRY_CACHE_SIZE=0; each request asks for the next of all "
+            f"{self._headword_count:,} headwords (shuffled once), so every one is a storage read"
+        )
+
+    def _whole_box(self) -> None:
+        port = free_port()
+        try:
+            with (
+                private_redis(self._workdir) as redis,
+                self._serve_lexica(port, pin=False, LEXICA_WORKERS="2", LEXICA_REDIS_URL=redis.url) as served,
+            ):
+                result = self._measure(served, WHOLE_BOX, connections=WHOLE_BOX_CONNECTIONS, threads=2, pin=False)
+                workers = [f"{rss_mib(pid):.0f}" for pid in spawned_workers(served.pid)]
+        except ServiceUnavailable as unavailable:
+            self.report.notes.append(f"whole box not measured: more than one worker needs Redis ({unavailable})")
+            return
+        self._add(WHOLE_BOX.name, result, compare=False)
+        self.report.facts.append(f"RSS per worker, whole box: {', '.join(workers)} MiB")
+        self.report.notes.append(
+            "whole box: `lexica serve` with LEXICA_WORKERS=2 and a private redis-server (rate limits counted in "
+            "Redis), wrk -t2 -c128, nothing pinned; no ratio: the baseline is one pinned worker"
+        )
