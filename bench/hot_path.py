@@ -51,6 +51,7 @@ def settings(database_url: str) -> Settings:
         rate_limit_anonymous="100000000/minute",  # on, as in production, with a quota the loop never reaches
         tune_gc=False,
         load_dictionary=False,
+        entry_cache_warm_count=0,  # no hot set read from or written to disk: every run starts alike
     )
 
 

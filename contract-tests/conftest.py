@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ import redis
 from sdk_helpers import JOBS_ADMIN_EMAIL, PASSWORD, jobs_api_key, new_jobs_reader
 from seed import SAMPLE_ENTRIES, gcide_entries, seed_entries
 
+from bench.services import RedisServer, ServiceUnavailable
 from lexica.words.repository import NewEntry
 from lexica_client import Lexica
 
@@ -198,6 +200,25 @@ def reader_key(jobs_server: str) -> str:
 def admin(jobs_server: str, admin_key: str) -> Iterator[Lexica]:
     with Lexica(jobs_server, api_key=admin_key, timeout=30.0) as client:
         yield client
+
+
+AnyRedis = TypeVar("AnyRedis", bound=RedisServer)
+
+
+@contextmanager
+def started_redis(server: AnyRedis) -> Iterator[AnyRedis]:
+    """A private `redis-server` started, and killed on exit; skips without one, or fails when
+    LEXICA_REQUIRE_SERVICES=1."""
+    try:
+        server.start()
+    except ServiceUnavailable as exc:
+        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.kill()
 
 
 def require_empty_redis(url: str, env_name: str) -> None:

@@ -17,10 +17,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import run_live_server, seed_database
+from conftest import run_live_server, seed_database, started_redis
 from seed import SAMPLE_ENTRIES
 
-from bench.services import RedisServer, ServiceUnavailable
+from bench.services import RedisServer
 
 PASSWORD = "Quiet-Lantern-47-Orchard"
 SOCKET_TIMEOUT = 0.5  # LEXICA_REDIS_SOCKET_TIMEOUT_SECONDS of the server under test
@@ -46,17 +46,8 @@ class FreezableRedis(RedisServer):
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreezableRedis]:
-    server = FreezableRedis(tmp_path_factory.mktemp("private-redis"))
-    try:
-        server.start()
-    except ServiceUnavailable as exc:
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(str(exc))
-    try:
+    with started_redis(FreezableRedis(tmp_path_factory.mktemp("private-redis"))) as server:
         yield server
-    finally:
-        server.kill()
 
 
 @pytest.fixture(scope="module")

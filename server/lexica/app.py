@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import inspect
 import logging
@@ -20,14 +19,12 @@ from lexica._generated.routes import OPERATIONS, add_routes
 from lexica.auth.endpoints import AdminEndpoints, AuthEndpoints, UsersEndpoints, oauth_validation_problem
 from lexica.auth.rate_limit_identity import identify
 from lexica.jobs.endpoints import JobsEndpoints
-from lexica.jobs.runner import DICTIONARY_TOPIC
 from lexica.lists.endpoints import ListsEndpoints
 from lexica.ops.endpoints import OpsEndpoints
 from lexica.platform.body_limit import BodySizeLimitMiddleware
 from lexica.platform.body_timeout import BodyTimeoutMiddleware
 from lexica.platform.cors import add_cors
 from lexica.platform.docs import mount_docs
-from lexica.platform.events import LATEST
 from lexica.platform.idempotency import IdempotencyMiddleware
 from lexica.platform.lifecycle import LIFESPAN_STATE_KEY
 from lexica.platform.logs import install_log_safety
@@ -37,7 +34,9 @@ from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_r
 from lexica.realtime.websocket import websocket_endpoint
 from lexica.settings import Settings
 from lexica.state import AppState, open_state
+from lexica.words.coherence import keeping_coherent
 from lexica.words.endpoints import WordsEndpoints
+from lexica.words.hot_set import hot_set_store, keeping_hot_set
 
 logger = logging.getLogger("lexica")
 
@@ -87,7 +86,17 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_state(settings) as state, _closing(limiter), _following_dictionary(state):
+        async with (
+            open_state(settings) as state,
+            _closing(limiter),
+            # Following first, so that no change made while the cache warms is missed.
+            keeping_coherent(state.events, state.words, across_instances=settings.redis_url is not None),
+            keeping_hot_set(
+                state.words,
+                hot_set_store(state.redis, settings.hot_headwords_file),
+                count=settings.entry_cache_warm_count,
+            ),
+        ):
             state.implementations = build_implementations(state)
             if settings.tune_gc:
                 # Start-up objects are long-lived: move them out of the collector's way (see ARCHITECTURE.md).
@@ -102,31 +111,6 @@ def _lifespan(
             }
 
     return lifespan
-
-
-@asynccontextmanager
-async def _following_dictionary(state: AppState) -> AsyncIterator[None]:
-    """Rebuild this instance's search index and forget its caches when an import (on any worker) changed entries."""
-
-    async def follow() -> None:
-        while True:
-            try:
-                async for _event in state.events.follow(DICTIONARY_TOPIC, after=LATEST):
-                    state.words.forget_cached()
-                    logger.info("dictionary changed: search index rebuilt (%d)", await state.words.rebuild_index())
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the bus is unreachable: keep serving, try again shortly
-                logger.warning("cannot follow dictionary changes; retrying in 5 s", exc_info=True)
-                await asyncio.sleep(5)
-
-    task = asyncio.create_task(follow(), name="lexica-dictionary-follower")
-    try:
-        yield
-    finally:
-        task.cancel()
-        # Bounded: shutdown must not wait on a read the bus does not let go of.
-        await asyncio.wait({task}, timeout=2)
 
 
 @asynccontextmanager
@@ -150,6 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan(settings, limiter),
+        # FastAPI's own OpenTelemetry layer asks the global providers (and the environment) on every request:
+        # about 5% of a cached lookup. Off; tracing, when the app has it, is configured by the app itself.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.router.redirect_slashes = False
     install_problem_handlers(app)

@@ -209,7 +209,8 @@ async def _work(settings: Settings, *, burst: bool) -> None:
         )
         try:
             services = build_services(
-                settings,
+                # No entry cache: a worker does not follow entry changes, and an export must not serve a stale copy.
+                settings.model_copy(update={"entry_cache_size": 0}),
                 storage,
                 CursorCodec(settings.effective_secret),
                 events,

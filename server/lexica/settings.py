@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     )
     entry_cache_size: int = Field(default=20_000, ge=0, description="Entries kept serialised in memory.")
     entry_cache_ttl_seconds: float = Field(default=60.0, gt=0)
+    entry_cache_warm_count: int = Field(
+        default=1000, ge=0, description="Most requested entries loaded into the cache at start-up, in the background."
+    )
+    hot_headwords_file: Path = Field(
+        default=Path("var/hot-headwords.json"),
+        description="Where the most requested headwords are kept between restarts without Redis (with Redis: in it).",
+    )
     entry_max_age_seconds: int = Field(default=300, ge=0, description="Cache-Control max-age of entries.")
     search_index_on_startup: bool = True
     tune_gc: bool = Field(default=True, description="gc.freeze() after start-up and a higher gen-0 threshold.")

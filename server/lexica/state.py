@@ -105,6 +105,7 @@ def build_services(
         cache_size=settings.entry_cache_size,
         cache_ttl_seconds=settings.entry_cache_ttl_seconds,
         events=events,
+        hot_set_size=settings.entry_cache_warm_count,
     )
     lists = ListService(storage.lists, storage.words, words, cursors, events)
     context = JobContext(

@@ -39,13 +39,15 @@ async def seed(database_url: str, files: list[Path]) -> int:
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    """Test settings; rate limiting is off unless a test turns it on (it has tests of its own)."""
+    """Test settings; rate limiting and cache warming are off unless a test turns them on (they have tests of their
+    own; warming would also keep the hot set in the checkout's var/)."""
     values: dict[str, Any] = {
         "database_url": database_url,
         "environment": "test",
         "secret_key": SecretStr(TEST_SECRET),
         "tune_gc": False,
         "rate_limit_enabled": False,
+        "entry_cache_warm_count": 0,
     }
     values.update(overrides)
     return Settings(**values)

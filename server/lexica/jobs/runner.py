@@ -27,7 +27,7 @@ from lexica.platform.events import EventBus
 from lexica.platform.ndjson import ndjson_lines
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.repository import ImportSource, NewEntry, UpsertCounts, WordRepository
-from lexica.words.service import WordService, new_entry
+from lexica.words.service import DICTIONARY_TOPIC, WordService, new_entry
 
 logger = logging.getLogger("lexica.jobs")
 
@@ -38,7 +38,6 @@ OVERWRITE_EDITED = "overwrite_edited"  # an import job's parameter ("true"): rep
 QUOTA_PARAM = "quota_bytes"  # every job's parameter: its owner's storage quota when it was started
 INTERRUPTION_WRITE_SECONDS = 5.0  # how long a job stopped at shutdown may take to record that it was interrupted
 MAX_ERROR_DETAIL = 500  # characters of an unexpected exception's text kept in a failed job's problem
-DICTIONARY_TOPIC = "dictionary"  # internal: API instances rebuild their search index when an import changed entries
 
 _ENTRY_LINE = TypeAdapter(EntryInput)
 
@@ -237,13 +236,17 @@ async def _run_import(context: JobContext, progress: Progress) -> dict[str, int]
     counts = UpsertCounts()
     overwrite_edited = job.params.get(OVERWRITE_EDITED) == "true"
     await progress.report("writing", 0, total)
-    for start in range(0, total, BATCH_SIZE):
-        batch = entries[start : start + BATCH_SIZE]
-        counts += await context.words.upsert_many(batch, source=source, overwrite_edited=overwrite_edited)
-        await progress.report("writing", min(start + BATCH_SIZE, total), total)
-    await progress.report("indexing", total, total)
-    if counts.inserted or counts.updated:
-        await context.bus.publish(DICTIONARY_TOPIC, "dictionary.changed", {"job_id": job.id})
+    try:
+        for start in range(0, total, BATCH_SIZE):
+            batch = entries[start : start + BATCH_SIZE]
+            counts += await context.words.upsert_many(batch, source=source, overwrite_edited=overwrite_edited)
+            await progress.report("writing", min(start + BATCH_SIZE, total), total)
+        await progress.report("indexing", total, total)
+    finally:
+        if counts.inserted or counts.updated:
+            # One event per import, however many entries it changed (and also when it was cancelled or failed after
+            # some batches): every instance forgets its caches and rebuilds its search index.
+            await context.bus.publish(DICTIONARY_TOPIC, "dictionary.changed", {"job_id": job.id})
     return {
         "inserted": counts.inserted,
         "updated": counts.updated,

@@ -19,7 +19,7 @@ import itertools
 import json
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,9 +57,14 @@ class EventBus(Protocol):
         published after this call, however late the follower starts; `LATEST` when the bus cannot say."""
         ...
 
-    def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
+    def follow(
+        self, topic: str, *, after: str | None, on_gap: Callable[[], None] | None = None
+    ) -> AsyncIterator[Event]:
         """Every event of the topic after `after` (from the start of the kept history when None; only events published
-        from now on for `LATEST`), then new ones as they are published, until the consumer stops iterating."""
+        from now on for `LATEST`), then new ones as they are published, until the consumer stops iterating.
+
+        `on_gap` is called when following goes on after the bus was unreachable: events meant for that time may never
+        have been published (publishing is best-effort), so a follower that must not miss one starts afresh."""
         ...
 
     async def close(self) -> None: ...
@@ -104,8 +109,10 @@ class MemoryEventBus:
         kept = self._topics.get(topic)
         return kept[-1].id if kept else "0-0"
 
-    async def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
-        if after == LATEST:
+    async def follow(
+        self, topic: str, *, after: str | None, on_gap: Callable[[], None] | None = None
+    ) -> AsyncIterator[Event]:
+        if after == LATEST:  # one process's bus is never unreachable: no gaps, `on_gap` is never called
             kept = self._topics.get(topic)
             last = _sequence_of(kept[-1].id) if kept else 0
         else:
@@ -181,9 +188,12 @@ class RedisEventBus:
             return LATEST
         return _text(newest[0][0]) if newest else "0-0"
 
-    async def follow(self, topic: str, *, after: str | None) -> AsyncIterator[Event]:
+    async def follow(
+        self, topic: str, *, after: str | None, on_gap: Callable[[], None] | None = None
+    ) -> AsyncIterator[Event]:
         key = self._key(topic)
         last: str | None = None if after == LATEST else _valid_stream_id(after) or "0-0"
+        failed = False
         while True:
             try:
                 if last is None:  # the current last id, so that nothing published between two reads is skipped
@@ -193,8 +203,13 @@ class RedisEventBus:
                 found: Any = await self._redis.xread({key: last}, count=500, block=self._block_ms)
             except RedisError as exc:  # Redis is down or restarting: keep the place and try again
                 self._unavailable(f"following {topic} again in {FOLLOW_RETRY_SECONDS:g} s", exc)
+                failed = True
                 await asyncio.sleep(FOLLOW_RETRY_SECONDS)
                 continue
+            if failed:
+                failed = False
+                if on_gap is not None:
+                    on_gap()
             for _stream, entries in found or ():
                 for raw_id, fields in entries:
                     last = _text(raw_id)

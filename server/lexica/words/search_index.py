@@ -83,6 +83,10 @@ class SearchIndex:
     def __len__(self) -> int:
         return len(self._keys)
 
+    def heaviest(self, count: int) -> list[str]:
+        """The keys of the `count` entries with the most definitions, most first (ties in key order)."""
+        return heapq.nsmallest(count, self._keys, key=lambda key: -self._weights[key])
+
     def _popularity(self, key: str) -> float:
         """0..1: entries with many senses are the commoner words."""
         return math.log1p(self._weights.get(key, 0)) / self._max_log_weight

@@ -1,11 +1,21 @@
-"""Business rules of the words domain: entry lookup with caching, headword pages, search."""
+"""Business rules of the words domain: entry lookup with caching, headword pages, search.
+
+Each instance caches entries, headword pages and searches in process. A write made here forgets what it changed at
+once; one made elsewhere arrives as an event (`lexica.words.coherence`), and `changed_elsewhere` or `forget_cached`
+does the same. Concurrent misses of one entry share one storage read (single-flight), and no read that a change
+overtook is cached.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from cachetools import TTLCache
 from pydantic import TypeAdapter
@@ -16,12 +26,15 @@ from lexica.platform.events import EventBus
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
+from lexica.words.hot_set import SAMPLE_EVERY, Popularity
 from lexica.words.keys import lookup_key
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, SearchIndex
 
-ENTRIES_TOPIC = "entries"
+ENTRIES_TOPIC = "entries"  # AsyncAPI: `entry.changed` after every write through the API
+DICTIONARY_TOPIC = "dictionary"  # internal (not a WebSocket topic): an import changed entries, forget everything
 _SECTIONS = TypeAdapter(list[PartOfSpeechSection])
+_SAMPLED = SAMPLE_EVERY - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +47,20 @@ class EntryView:
 class HeadwordSlice:
     rows: list[HeadwordRow]
     next_cursor: str | None
+
+
+@dataclass(slots=True)
+class CacheStats:
+    """The entry cache's counters since start-up (lookups that may be answered from the cache)."""
+
+    hits: int = 0
+    misses: int = 0
+    reads: int = 0  # storage reads for misses: fewer than misses when concurrent misses of one key share one
+
+    @property
+    def hit_ratio(self) -> float:
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
 
 
 ETAG_HASH_LENGTH = 16
@@ -72,6 +99,11 @@ def stale(headword: str) -> ProblemError:
     )
 
 
+def weight_of(parts: Sequence[PartOfSpeechSection]) -> int:
+    """How many definitions the entry has: the search index ranks commoner words by it."""
+    return sum(len(part.definitions) for part in parts)
+
+
 def new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
     display = " ".join(headword.split())
     key = lookup_key(display)
@@ -86,7 +118,7 @@ def new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
         headword=display,
         content=content.decode(),
         content_hash=hashlib.sha256(content).hexdigest(),
-        weight=sum(len(part.definitions) for part in parts),
+        weight=weight_of(parts),
     )
 
 
@@ -99,7 +131,9 @@ class WordService:
         cache_size: int,
         cache_ttl_seconds: float,
         events: EventBus | None = None,
+        hot_set_size: int = 1000,
     ) -> None:
+        """`hot_set_size`: how many of the most requested keys `popularity` must rank (it keeps a few times more)."""
         self._repository = repository
         self._cursors = cursors
         self._cache: TTLCache[str, EntryView] | None = (
@@ -107,7 +141,12 @@ class WordService:
         )
         self._events = events
         self._index = SearchIndex([])
-        self._writes = 0  # writes this instance made; reads overtaken by one are not cached
+        # Bumped by every change this instance hears of; a read that started before one is not cached.
+        self._generation = 0
+        self._flights: dict[str, asyncio.Future[EntryView | None]] = {}  # storage reads in progress, by key
+        self._announced: deque[str] = deque(maxlen=64)  # ids of the latest events published here
+        self.stats = CacheStats()
+        self.popularity = Popularity(capacity=max(2 * hot_set_size, 1))
         # Listing pages and search results are cached as briefly as their Cache-Control allows (60 s).
         self._pages: TTLCache[tuple[str, str | None, int], HeadwordSlice] = TTLCache(maxsize=4096, ttl=60)
         self._searches: TTLCache[tuple[str, str, int], list[Hit]] = TTLCache(maxsize=4096, ttl=60)
@@ -118,7 +157,9 @@ class WordService:
 
     async def rebuild_index(self) -> int:
         """Reload the search index from storage; returns the number of headwords indexed."""
-        self._index = SearchIndex(await self._repository.index_rows())
+        rows = await self._repository.index_rows()
+        # Built in a thread: about a second of work that would otherwise stall every request on this instance.
+        self._index = await asyncio.to_thread(SearchIndex, rows)
         self._searches.clear()
         self._pages.clear()
         return len(self._index)
@@ -128,20 +169,62 @@ class WordService:
         key = lookup_key(headword)
         if not key:
             return None
-        if not fresh and self._cache is not None and (cached := self._cache.get(key)) is not None:
+        cache = self._cache
+        if fresh or cache is None:
+            return await self._read(key)
+        stats = self.stats
+        if (cached := cache.get(key)) is not None:
+            stats.hits += 1
+            if not stats.hits & _SAMPLED:
+                self.popularity.note(key)
             return cached
-        writes_before = self._writes
+        stats.misses += 1
+        if not stats.misses & _SAMPLED:
+            self.popularity.note(key)
+        return await self._shared_read(key)
+
+    async def _shared_read(self, key: str) -> EntryView | None:
+        """Concurrent misses of one key wait for one storage read (single-flight); a waiter that gives up (its
+        request was cancelled) does not cancel the read for the others."""
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._read(key))
+            self._flights[key] = flight
+            flight.add_done_callback(partial(self._landed, key))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: str, flight: asyncio.Future[EntryView | None]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+        if not flight.cancelled():
+            flight.exception()  # marked retrieved: a failure reaches every waiter, never logged as lost
+
+    async def _read(self, key: str) -> EntryView | None:
+        """One storage read of the entry, cached unless a change overtook it (it may have read the old version)."""
+        generation = self._generation
+        self.stats.reads += 1
         stored = await self._repository.get(key)
         if stored is None:
             if self._cache is not None:
                 self._cache.pop(key, None)
             return None
         view = self._view(stored)
-        # A write made by this instance while the read was in flight may have invalidated the key already; caching
-        # what the read found would then keep the old version for the whole TTL. Only cache reads no write overtook.
-        if self._cache is not None and self._writes == writes_before:
+        if self._cache is not None and self._generation == generation:
             self._cache[key] = view
         return view
+
+    async def warm(self, keys: Sequence[str]) -> int:
+        """Load these entries into the cache (those not there already); how many it holds of them afterwards."""
+        if self._cache is None:
+            return 0
+        for key in keys:
+            if key not in self._cache:
+                await self._read(key)  # not shared: cancelling the warming (at shutdown) must cancel its read
+        return sum(1 for key in keys if key in self._cache)
+
+    def heaviest(self, count: int) -> list[str]:
+        """The keys of the `count` entries with the most definitions: the commonest words."""
+        return self._index.heaviest(count)
 
     async def headwords(self, *, prefix: str | None, limit: int, cursor: str | None) -> HeadwordSlice:
         key_prefix = lookup_key(prefix or "")
@@ -150,10 +233,12 @@ class WordService:
         cache_key = (key_prefix, after, limit)
         if (cached := self._pages.get(cache_key)) is not None:
             return cached
+        generation = self._generation
         rows = await self._repository.list_headwords(prefix=key_prefix, after=after, limit=limit + 1)
         next_cursor = self._cursors.encode(scope, rows[limit - 1].key) if len(rows) > limit else None
         page = HeadwordSlice(rows=rows[:limit], next_cursor=next_cursor)
-        self._pages[cache_key] = page
+        if self._generation == generation:
+            self._pages[cache_key] = page
         return page
 
     def _view(self, stored: StoredEntry) -> EntryView:
@@ -162,20 +247,43 @@ class WordService:
         )
         return EntryView(etag=entity_tag(stored), body=Serialised.of(entry))
 
-    def _changed(self, key: str, stored: StoredEntry | None, weight: int = 0) -> None:
-        """Keep this instance's caches and index in step with a write it made."""
-        self._writes += 1
+    def _forget(self, key: str) -> None:
+        """Drop what this instance holds of the entry: its cached copy, a read of it in flight, pages and searches."""
+        self._generation += 1
         if self._cache is not None:
             self._cache.pop(key, None)
+        self._flights.pop(key, None)  # later misses read again rather than wait for a read that may be stale
         self._pages.clear()
         self._searches.clear()
+
+    def _changed(self, key: str, stored: StoredEntry | None, weight: int = 0) -> None:
+        """Keep this instance's caches and index in step with a write it made."""
+        self._forget(key)
         if stored is None:
             self._index.remove(key)
         else:
             self._index.add(IndexRow(key=stored.key, headword=stored.headword, weight=weight))
 
+    async def changed_elsewhere(self, headword: str, change: str) -> None:
+        """Another instance changed the entry (`entry.changed`): forget it here and keep the search index in step."""
+        key = lookup_key(headword)
+        if not key:
+            return
+        self._forget(key)
+        stored = None if change == "deleted" else await self._repository.get(key)
+        if stored is None:
+            self._index.remove(key)
+        else:  # read for its weight; the next lookup caches it
+            weight = weight_of(_SECTIONS.validate_json(stored.content))
+            self._index.add(IndexRow(key=key, headword=stored.headword, weight=weight))
+
+    def announced_here(self, event_id: str) -> bool:
+        """Whether this instance published the event (its own change, which it has already taken into account)."""
+        return event_id in self._announced
+
     async def _announce(self, change: str, headword: str, version: int | None) -> None:
-        """`entry.changed` on the `entries` topic (AsyncAPI), for WebSocket subscribers on every instance."""
+        """`entry.changed` on the `entries` topic (AsyncAPI), for WebSocket subscribers and the caches of every
+        instance."""
         if self._events is None:
             return
         payload = {
@@ -186,13 +294,15 @@ class WordService:
             "change": change,
             "occurred_at": datetime.now(UTC).isoformat(),
         }
-        await self._events.publish(ENTRIES_TOPIC, "entry.changed", payload)
+        if event_id := await self._events.publish(ENTRIES_TOPIC, "entry.changed", payload):
+            self._announced.append(event_id)
 
     def forget_cached(self) -> None:
         """Drop every cached entry, page and search (the dictionary changed under this instance)."""
-        self._writes += 1
+        self._generation += 1
         if self._cache is not None:
             self._cache.clear()
+        self._flights.clear()
         self._pages.clear()
         self._searches.clear()
 

@@ -70,6 +70,40 @@ async def test_a_follower_rides_out_an_outage_and_resumes_after_the_last_event(
     assert [event.payload["n"] for event in seen] == [1, 2]
 
 
+async def test_a_follower_is_told_once_when_it_follows_again_after_an_outage(
+    killable_redis: RedisServer, bus: RedisEventBus
+) -> None:
+    gaps_seen: list[int] = []  # gaps counted when each event arrived
+    gaps = 0
+
+    def gap() -> None:
+        nonlocal gaps
+        gaps += 1
+
+    first = asyncio.Event()
+
+    async def follow() -> None:
+        async for _event in bus.follow("list:1", after=None, on_gap=gap):
+            gaps_seen.append(gaps)
+            first.set()
+            if len(gaps_seen) == 2:
+                return
+
+    follower = asyncio.create_task(follow())
+    await bus.publish("list:1", "list.changed", {"n": 1})
+    await asyncio.wait_for(first.wait(), timeout=3)
+    killable_redis.kill()
+    await asyncio.sleep(0.5)  # several failed reads: still one gap
+    await asyncio.to_thread(killable_redis.start)
+    for _ in range(30):
+        if await bus.publish("list:1", "list.changed", {"n": 2}) != UNPUBLISHED:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(follower, timeout=3)
+
+    assert gaps_seen == [0, 1]
+
+
 async def test_the_in_process_bus_keeps_a_bounded_number_of_topics() -> None:
     bus = MemoryEventBus(history=5, max_topics=3)
     for n in range(10):

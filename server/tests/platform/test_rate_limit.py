@@ -267,6 +267,7 @@ async def test_unreachable_redis_counts_in_this_process_warns_once_and_rests(
 ) -> None:
     limiter = build_rate_limiter(limit_settings(redis_url="redis://127.0.0.1:1/0"))
     storage = limiter._storage
+    assert storage is not None
     attempts = 0
     acquire = storage.acquire_sliding_window_entry
 

@@ -1,0 +1,106 @@
+"""Fixtures for the words service's own tests: a database of GCIDE's letter X read through a repository that counts
+reads and can hold them, the service over it, and a Redis of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bench.services import RedisServer
+from lexica._generated.models import Definition, PartOfSpeechSection
+from lexica.platform.pagination import CursorCodec
+from lexica.storage.sql.database import create_engine
+from lexica.storage.sql.words import SqlWordRepository
+from lexica.words.repository import HeadwordRow, StoredEntry
+from lexica.words.service import WordService
+from tests.conftest import TEST_SECRET, letter_files, seed
+from tests.platform.private_redis import private_redis
+
+
+class CountingRepository(SqlWordRepository):
+    """Counts entry reads; while held, a read of an entry or a page waits after storage answered (so it returns what
+    was stored then)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.reads = 0
+        self.waiting = 0  # reads held now
+        self.failures = 0  # reads still to fail
+        self._open = asyncio.Event()
+        self._open.set()
+        self._waiters = asyncio.Condition()
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def held(self, reads: int) -> None:
+        """Returns once this many reads wait (each has read what storage held then); fails after 5 s."""
+        async with asyncio.timeout(5), self._waiters:
+            await self._waiters.wait_for(lambda: self.waiting >= reads)
+
+    async def _pause(self) -> None:
+        async with self._waiters:
+            self.waiting += 1
+            self._waiters.notify_all()
+        await self._open.wait()
+        self.waiting -= 1
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("storage went away")
+
+    async def get(self, key: str) -> StoredEntry | None:
+        self.reads += 1
+        stored = await super().get(key)
+        await self._pause()
+        return stored
+
+    async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
+        rows = await super().list_headwords(prefix=prefix, after=after, limit=limit)
+        await self._pause()
+        return rows
+
+
+def parts(text: str) -> list[PartOfSpeechSection]:
+    """An entry's content: one part of speech with one definition."""
+    definition = Definition(text=text, examples=[])
+    section = PartOfSpeechSection(
+        part_of_speech="a.", etymology=None, definitions=[definition], compounds=None, synonyms=None
+    )
+    return [section]
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'words.sqlite3'}"
+    await seed(url, letter_files("X"))
+    return url
+
+
+@pytest.fixture
+async def repository(database: str) -> AsyncIterator[CountingRepository]:
+    engine = create_engine(database)
+    try:
+        yield CountingRepository(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def words(repository: CountingRepository) -> WordService:
+    service = WordService(repository, CursorCodec(TEST_SECRET), cache_size=100, cache_ttl_seconds=60)
+    await service.rebuild_index()
+    return service
+
+
+@pytest.fixture
+def killable_redis() -> Iterator[RedisServer]:
+    """A private Redis of the test's own, which it may kill and start again."""
+    with private_redis() as server:
+        yield server
