@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_live_server, seed_database
-from sdk_helpers import PASSWORD, entry_json, jobs_api_key, new_jobs_reader
+from sdk_helpers import ALL_HEADWORDS, PASSWORD, entry_json, jobs_api_key, new_jobs_reader
 from seed import SAMPLE_ENTRIES
 from serve_process import Served, free_port, run_lexica_serve
 from websockets.asyncio.client import connect
@@ -319,3 +319,18 @@ async def test_client_resubscribes_after_server_restart_and_receives_later_event
     logged = [record.getMessage() for record in caplog.records]
     assert any(f"closed with {close_code}" in line and "reconnecting in" in line for line in logged), logged
     assert any(line.endswith(f"connected again, subscribed to {topic}") for line in logged), logged
+
+
+async def test_a_consumer_that_does_not_read_holds_at_most_max_buffered_messages(
+    server: str, owner_key: str, owner: AsyncLexica
+) -> None:
+    created = await owner.create_list("Busy")
+    topic = f"list:{created.value.id}"
+    etag = created.etag
+    async with Realtime(server, api_key=owner_key, topics=[topic], max_buffered=3) as realtime:
+        for headword in ALL_HEADWORDS[:12]:  # twelve changes while nobody reads
+            etag = (await owner.add_words(created.value.id, [headword], etag=etag)).etag
+        await asyncio.sleep(0.5)
+        assert realtime.buffered <= 3
+        messages = [await _next_message(realtime) for _ in range(12)]
+    assert [m.version for m in messages if isinstance(m, ListChanged)] == list(range(2, 14))  # none lost

@@ -57,6 +57,7 @@ WS_PATH = "/api/v1/ws"
 USER_AGENT = f"lexica-client/{__version__} (python; websockets)"
 AUTH_CLOSE_CODES = frozenset({4401, 4403})
 BUSY_CLOSE_CODE = 4429
+DEFAULT_MAX_BUFFERED = 1_000  # messages waiting for the consumer before the socket is no longer read
 _CREDENTIAL_HEADERS = ("authorization", "x-api-key")
 _RESUBSCRIBE_PACE_SECONDS = 0.1  # one topic at a time stays within the server's default 10 messages a second
 
@@ -161,6 +162,7 @@ class Realtime:
         reconnect: ReconnectPolicy | None = None,
         open_timeout: float = 10.0,
         reply_timeout: float = 10.0,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
     ) -> None:
         if sum(value is not None for value in (api_key, access_token, auth_headers)) != 1:
             raise ValueError("pass exactly one of api_key, access_token and auth_headers")
@@ -176,6 +178,11 @@ class Realtime:
         self._seen: dict[str, set[str]] = {}  # event ids yielded per job topic: a job topic replays its history
         self._pending: dict[str, asyncio.Future[_Reply]] = {}
         self._queue: asyncio.Queue[Event | RealtimeError | None] = asyncio.Queue()
+        # At most `max_buffered` messages wait for the consumer: beyond that the socket is not read, so a consumer
+        # that falls behind is seen by the server (which closes a slow reader with 4408), not by our memory.
+        self._max_buffered = max(max_buffered, 1)
+        self._drained = asyncio.Event()
+        self._drained.set()
         self._conn: ClientConnection | None = None
         self._ready = asyncio.Event()  # set while connected and subscribed again, or once it has failed
         self._failure: RealtimeError | None = None
@@ -201,8 +208,15 @@ class Realtime:
     def __aiter__(self) -> Self:
         return self
 
+    @property
+    def buffered(self) -> int:
+        """Messages received and not yet consumed."""
+        return self._queue.qsize()
+
     async def __anext__(self) -> Event:
         item = await self._queue.get()
+        if self._queue.qsize() <= self._max_buffered // 2:
+            self._drained.set()
         if item is None or isinstance(item, RealtimeError):
             self._queue.put_nowait(item)  # every later call ends the same way
             if item is None:
@@ -354,6 +368,9 @@ class Realtime:
                 self._ready.set()
                 async for frame in conn:
                     self._handle(frame)
+                    if self._queue.qsize() >= self._max_buffered:
+                        self._drained.clear()
+                        await self._drained.wait()  # the consumer catches up; meanwhile the socket is not read
             except ConnectionClosed:
                 pass
             except RealtimeError as exc:  # no reply in time: the connection is presumed dead
