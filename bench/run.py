@@ -17,6 +17,7 @@ from bench.scenarios import (
     BASELINE,
     CACHED_LOOKUP,
     CONDITIONAL_LOOKUP,
+    GRANIAN_LOOKUP,
     LEXICA_READY_PATH,
     LEXICA_SCENARIOS,
     REFERENCES,
@@ -95,6 +96,8 @@ class Bench:
             self._lexica()
         if self._selected(UNCACHED_LOOKUP.name):
             self._uncached()
+        if self._selected(GRANIAN_LOOKUP.name):
+            self._on_granian()
         if self._selected(WHOLE_BOX.name):
             self._whole_box()
         if len(self.report.rows) > 1:
@@ -231,6 +234,20 @@ class Bench:
         self.report.notes.append(
             f"uncached lookup: an instance with LEXICA_ENTRY_CACHE_SIZE=0; each request asks for the next of all "
             f"{self._headword_count:,} headwords (shuffled once), so every one is a storage read"
+        )
+
+    def _on_granian(self) -> None:
+        """The app `lexica serve` runs, on granian: without `lexica serve`'s own protocol (head timeouts, the
+        connection cap, the drain) and with granian's access log off, so compare with care."""
+        port = free_port()
+        command = Reference(GRANIAN_LOOKUP.name, "lexica.app:create_app", server="granian").command(port)
+        command.insert(command.index("--interface"), "--factory")
+        env = {**self._env, "LEXICA_WORKERS": "1"}
+        with self._serve(command, port, LEXICA_READY_PATH, env, LEXICA_START_SECONDS, True) as served:
+            self._add(GRANIAN_LOOKUP.name, self._measure(served, GRANIAN_LOOKUP))
+        self.report.notes.append(
+            "Lexica on granian: the same app without `lexica serve`'s slow-client protections; its log lines go "
+            "nowhere (no handler is configured), where `lexica serve` writes an access line per request"
         )
 
     def _whole_box(self) -> None:
