@@ -62,7 +62,7 @@ ZIPF_LOOKUP = Scenario("Lexica: entry lookup, Zipf(s=1) over all headwords", APP
 # A second instance with LEXICA_ENTRY_CACHE_SIZE=0, every request a different headword: each one a storage read.
 UNCACHED_LOOKUP = Scenario("Lexica: entry lookup, uncached (cache size 0)", APPLE_PATH, rotation="cycle")
 # The same app on granian (one worker, one runtime thread), which the reference rows put ahead of uvicorn.
-GRANIAN_LOOKUP = Scenario("Lexica on granian: entry lookup, cached", APPLE_PATH)
+GRANIAN_LOOKUP = Scenario("Lexica on granian: cached lookup", APPLE_PATH)
 # Two workers (and Redis, which more than one worker needs), wrk unpinned with 128 connections on two threads.
 WHOLE_BOX = Scenario("Lexica, whole box (2 workers, 128 conn): cached lookup", APPLE_PATH)
 
