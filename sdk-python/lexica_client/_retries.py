@@ -181,6 +181,37 @@ def _guarded(response: httpx.Response, request: httpx.Request) -> httpx.Response
     )
 
 
+class _Attempts:
+    """The attempts of one request: what follows each failure, as `RetryPolicy` says; both transports use it."""
+
+    def __init__(self, request: httpx.Request, policy: RetryPolicy) -> None:
+        self._request, self._policy = request, policy
+        self._budget = policy.budget(request) if may_repeat(request) else 0
+        self._retry = 0
+
+    def after_error(self, error: httpx.TransportError) -> float:
+        """Seconds to wait before the next attempt; raises `APIConnectionError` when no attempt is left."""
+        _log_attempt(self._request, self._retry + 1, None, error)
+        if self._retry >= self._budget:
+            raise _connection_error(error, self._request) from error
+        wait = self._policy.backoff(self._retry)
+        self._retry += 1
+        _log_retry(self._request, self._retry, self._budget, wait, repr(error))
+        return wait
+
+    def after_response(self, response: httpx.Response) -> float | None:
+        """Seconds to wait before the next attempt; None when `response` is the answer (its body has been read)."""
+        _log_attempt(self._request, self._retry + 1, response, None)
+        if self._retry >= self._budget or not retryable_status(response):
+            return None
+        pause = self._policy.pause(self._retry, response)
+        if pause is None:
+            return None
+        self._retry += 1
+        _log_retry(self._request, self._retry, self._budget, pause, f"status {response.status_code}")
+        return pause
+
+
 class RetryTransport(httpx.BaseTransport):
     """Sends each request through `inner`, again after a retryable failure, as `RetryPolicy` says."""
 
@@ -189,8 +220,7 @@ class RetryTransport(httpx.BaseTransport):
         self.sleep: Callable[[float], None] = time.sleep  # how the pauses are taken; a test may record them
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        budget = self._policy.budget(request) if may_repeat(request) else 0
-        retry = 0
+        attempts = _Attempts(request, self._policy)
         while True:
             try:
                 response = self._inner.handle_request(request)
@@ -198,22 +228,11 @@ class RetryTransport(httpx.BaseTransport):
                     return _guarded(response, request)
                 response.read()  # inside the loop: a connection dropped mid-body is retried too
             except httpx.TransportError as error:
-                _log_attempt(request, retry + 1, None, error)
-                if retry >= budget:
-                    raise _connection_error(error, request) from error
-                wait = self._policy.backoff(retry)
-                retry += 1
-                _log_retry(request, retry, budget, wait, repr(error))
-                self.sleep(wait)
+                self.sleep(attempts.after_error(error))
                 continue
-            _log_attempt(request, retry + 1, response, None)
-            if retry >= budget or not retryable_status(response):
-                return response
-            pause = self._policy.pause(retry, response)
+            pause = attempts.after_response(response)
             if pause is None:
                 return response
-            retry += 1
-            _log_retry(request, retry, budget, pause, f"status {response.status_code}")
             response.close()
             self.sleep(pause)
 
@@ -229,8 +248,7 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # a test may record the pauses instead
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        budget = self._policy.budget(request) if may_repeat(request) else 0
-        retry = 0
+        attempts = _Attempts(request, self._policy)
         while True:
             try:
                 response = await self._inner.handle_async_request(request)
@@ -238,22 +256,11 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
                     return _guarded(response, request)
                 await response.aread()
             except httpx.TransportError as error:
-                _log_attempt(request, retry + 1, None, error)
-                if retry >= budget:
-                    raise _connection_error(error, request) from error
-                wait = self._policy.backoff(retry)
-                retry += 1
-                _log_retry(request, retry, budget, wait, repr(error))
-                await self.sleep(wait)
+                await self.sleep(attempts.after_error(error))
                 continue
-            _log_attempt(request, retry + 1, response, None)
-            if retry >= budget or not retryable_status(response):
-                return response
-            pause = self._policy.pause(retry, response)
+            pause = attempts.after_response(response)
             if pause is None:
                 return response
-            retry += 1
-            _log_retry(request, retry, budget, pause, f"status {response.status_code}")
             await response.aclose()
             await self.sleep(pause)
 
