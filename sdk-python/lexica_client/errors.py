@@ -37,21 +37,18 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
 from lexica_client._api.models.problem import Problem
 from lexica_client._api.models.validation_error import ValidationError as ValidationErrorItem
 from lexica_client._api.models.validation_problem import ValidationProblem
-from lexica_client._api.types import Response
 
 _MAX_DETAIL_CHARS = 500
 # Digits, as RFC 9110 writes delay-seconds (and a fraction): not Python's float syntax, whose "nan" cannot be slept.
 _DELAY_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 REQUEST_ID_HEADER = "x-request-id"
-
-_Model = TypeVar("_Model")
 
 
 class LexicaError(Exception):
@@ -321,13 +318,3 @@ def parsing(model: type[Any], response: httpx.Response | None = None) -> Iterato
         if response is not None:
             raise unexpected(response, detail) from exc
         raise UnexpectedResponseError(200, "Unexpected Response", detail) from exc
-
-
-def expect(response: Response[Any], model: type[_Model]) -> _Model:
-    """The parsed body of a generated `_api` function's response if it is a `model`; anything else raises."""
-    if isinstance(response.parsed, model):
-        return response.parsed
-    error = error_from_parts(int(response.status_code), response.headers, response.content)
-    if error.detail is None:
-        error.detail = f"the response holds no {model.__name__}"
-    raise error
