@@ -219,20 +219,11 @@ class _PageModel(Protocol[_ItemCo]):
     def links(self) -> PageLinks: ...
 
 
-class Page(Generic[_Item]):
-    """One page of a listing, and an iterator over every item from it to the end of the listing.
+class _PageData(Generic[_Item]):
+    """What `Page` and `AsyncPage` share: the page's own model and where a walk over it stands."""
 
-    `items` and `next_cursor` are this page's; iterating the page walks on through the next pages (each fetched
-    with the client's retries, so a 429 mid-walk waits and goes on). After an error mid-walk, `resume_cursor`
-    says where it stopped: pass it as `cursor=` to the same listing method to go on from the first item not yet
-    yielded (with `iter_pages()`, use the last page's `next_cursor`).
-    """
-
-    def __init__(
-        self, model: _PageModel[_Item], fetch: Callable[[str], Page[_Item]], cursor: str | None = None
-    ) -> None:
+    def __init__(self, model: _PageModel[_Item], cursor: str | None) -> None:
         self.model = model
-        self._fetch = fetch
         self.cursor = cursor  # the cursor this page was fetched with (None: the first page)
         self.resume_cursor = cursor  # where a walk over this page's iterator stopped: pass as `cursor=` to resume
 
@@ -251,11 +242,33 @@ class Page(Generic[_Item]):
     def has_next_page(self) -> bool:
         return self.model.next_cursor is not None
 
-    def get_next_page(self) -> Page[_Item]:
+    def _next_cursor_or_raise(self) -> str:
         cursor = self.model.next_cursor
         if cursor is None:
             raise RuntimeError("this is the last page: check has_next_page() before get_next_page()")
-        return self._fetch(cursor)
+        return cursor
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {len(self.model.items)} items, next_cursor={self.next_cursor!r}>"
+
+
+class Page(_PageData[_Item]):
+    """One page of a listing, and an iterator over every item from it to the end of the listing.
+
+    `items` and `next_cursor` are this page's; iterating the page walks on through the next pages (each fetched
+    with the client's retries, so a 429 mid-walk waits and goes on). After an error mid-walk, `resume_cursor`
+    says where it stopped: pass it as `cursor=` to the same listing method to go on from the first item not yet
+    yielded (with `iter_pages()`, use the last page's `next_cursor`).
+    """
+
+    def __init__(
+        self, model: _PageModel[_Item], fetch: Callable[[str], Page[_Item]], cursor: str | None = None
+    ) -> None:
+        super().__init__(model, cursor)
+        self._fetch = fetch
+
+    def get_next_page(self) -> Page[_Item]:
+        return self._fetch(self._next_cursor_or_raise())
 
     def iter_pages(self) -> Iterator[Page[_Item]]:
         page: Page[_Item] = self
@@ -270,41 +283,18 @@ class Page(Generic[_Item]):
             yield from page.items
             self.resume_cursor = page.next_cursor  # every item before it was yielded
 
-    def __repr__(self) -> str:
-        return f"<Page of {len(self.model.items)} items, next_cursor={self.next_cursor!r}>"
 
-
-class AsyncPage(Generic[_Item]):
+class AsyncPage(_PageData[_Item]):
     """`Page` for `AsyncLexica`: `async for item in page` walks to the end of the listing."""
 
     def __init__(
         self, model: _PageModel[_Item], fetch: Callable[[str], Awaitable[AsyncPage[_Item]]], cursor: str | None = None
     ) -> None:
-        self.model = model
+        super().__init__(model, cursor)
         self._fetch = fetch
-        self.cursor = cursor  # the cursor this page was fetched with (None: the first page)
-        self.resume_cursor = cursor  # where a walk over this page's iterator stopped: pass as `cursor=` to resume
-
-    @property
-    def items(self) -> list[_Item]:
-        return list(self.model.items)
-
-    @property
-    def next_cursor(self) -> str | None:
-        return self.model.next_cursor
-
-    @property
-    def links(self) -> PageLinks:
-        return self.model.links
-
-    def has_next_page(self) -> bool:
-        return self.model.next_cursor is not None
 
     async def get_next_page(self) -> AsyncPage[_Item]:
-        cursor = self.model.next_cursor
-        if cursor is None:
-            raise RuntimeError("this is the last page: check has_next_page() before get_next_page()")
-        return await self._fetch(cursor)
+        return await self._fetch(self._next_cursor_or_raise())
 
     async def iter_pages(self) -> AsyncIterator[AsyncPage[_Item]]:
         page: AsyncPage[_Item] = self
@@ -319,9 +309,6 @@ class AsyncPage(Generic[_Item]):
             for item in page.items:
                 yield item
             self.resume_cursor = page.next_cursor  # every item before it was yielded
-
-    def __repr__(self) -> str:
-        return f"<AsyncPage of {len(self.model.items)} items, next_cursor={self.next_cursor!r}>"
 
 
 class Stream(Generic[_T]):
