@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import MemoryLoginThrottle
 from lexica.platform import server
-from lexica.platform.logs import install_log_safety
+from lexica.platform.logs import configure_server_logging, install_log_safety
 from lexica.platform.problems import ProblemError
 from lexica.platform.security import Role
 from lexica.settings import Settings
@@ -173,8 +173,7 @@ def serve(
         for problem in error.errors(include_url=False):
             console.print(f"[red]Cannot start: {escape(problem['msg'].removeprefix('Value error, '))}[/red]")
         raise typer.Exit(code=2) from None
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    install_log_safety()
+    configure_server_logging(settings.log_level.upper())
     if load_dictionary:
         asyncio.run(_import_gcide(settings, only_if_empty=True, batch_size=5000))
     # Timeouts for slow clients, the connection cap and the drain on SIGTERM: see lexica.platform.server.

@@ -1240,6 +1240,34 @@ async def _disable_totp(request: Request) -> Response:
     return render(reply, operation)
 
 
+# Each operation's parameter model (path, query and header values, as the spec constrains them), by operationId.
+PARAMETER_MODELS: dict[str, type[BaseModel]] = {
+    "getEntry": _GetEntryParameters,
+    "replaceEntry": _ReplaceEntryParameters,
+    "deleteEntry": _DeleteEntryParameters,
+    "patchEntry": _PatchEntryParameters,
+    "listWords": _ListWordsParameters,
+    "searchWords": _SearchWordsParameters,
+    "listMyLists": _ListMyListsParameters,
+    "getList": _GetListParameters,
+    "deleteList": _DeleteListParameters,
+    "updateList": _UpdateListParameters,
+    "addListWords": _AddListWordsParameters,
+    "removeListWord": _RemoveListWordParameters,
+    "exportList": _ExportListParameters,
+    "startImport": _StartImportParameters,
+    "listJobs": _ListJobsParameters,
+    "getJob": _GetJobParameters,
+    "cancelJob": _CancelJobParameters,
+    "streamJobEvents": _StreamJobEventsParameters,
+    "getJobResult": _GetJobResultParameters,
+    "listApiKeys": _ListApiKeysParameters,
+    "revokeApiKey": _RevokeApiKeyParameters,
+    "setUserRole": _SetUserRoleParameters,
+    "listAuditEvents": _ListAuditEventsParameters,
+}
+
+
 def add_routes(router: Router) -> None:
     """Mount every operation of the spec on `router`, named by its operationId."""
     handlers = (

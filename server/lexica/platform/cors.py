@@ -43,6 +43,12 @@ class ProblemCORSMiddleware(CORSMiddleware):
         )
 
 
+def headers_without_origin(settings: Settings) -> tuple[tuple[bytes, bytes], ...]:
+    """What the CORS layer adds to the response to a request without `Origin` (Starlette's middleware always says
+    `Vary: Origin` there, the response differing by origin); nothing when CORS is off."""
+    return ((b"vary", b"Origin"),) if settings.cors_origins else ()
+
+
 def add_cors(app: Starlette, settings: Settings) -> None:
     """Adds the CORS middleware at this point of the stack when `cors_origins` is set; otherwise nothing."""
     if not settings.cors_origins:

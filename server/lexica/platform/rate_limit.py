@@ -101,6 +101,7 @@ class RateLimiter:
             raise ValueError(f"no quota for client kinds: {', '.join(missing)}")
         self._items = {kind: limits.parse(quotas[kind]) for kind in CLIENT_KINDS}
         self._policies = {kind: f'"{kind}";q={item.amount};w={item.get_expiry()}' for kind, item in self._items.items()}
+        self._encoded_policies = {kind: policy.encode("latin-1") for kind, policy in self._policies.items()}
         self._storage = storage
         self._strategy = SlidingWindowCounterRateLimiter(storage) if storage is not None else None
         # This process's own counters: the only ones without Redis, the fallback while Redis is down (so limits
@@ -144,6 +145,13 @@ class RateLimiter:
     def policy(self, kind: ClientKind) -> str:
         """The `RateLimit-Policy` field value for a kind of client."""
         return self._policies[kind]
+
+    def response_headers(self, decision: RateLimitDecision) -> list[tuple[bytes, bytes]]:
+        """`RateLimit-Policy` and `RateLimit` of a response, as ASGI header pairs."""
+        return [
+            (b"ratelimit-policy", self._encoded_policies[decision.kind]),
+            (b"ratelimit", decision.header.encode("latin-1")),
+        ]
 
     def quota(self, kind: ClientKind) -> tuple[int, int]:
         """(requests, window seconds) allowed to one client of a kind."""
@@ -246,14 +254,13 @@ class RateLimitMiddleware:
             return
         client = await self.identify(scope)
         decision = await self.limiter.hit(client)
-        headers = {"RateLimit-Policy": self.limiter.policy(client.kind), "RateLimit": decision.header}
         if not decision.allowed:
             if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
                 await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
                 return
-            await self._refuse(scope, decision, headers)(scope, receive, send)
+            await refusal(self.limiter, scope, decision)(scope, receive, send)
             return
-        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        encoded = self.limiter.response_headers(decision)
         replaced = {name for name, _ in encoded}
 
         async def send_with_headers(message: Message) -> None:
@@ -265,15 +272,21 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _refuse(self, scope: Scope, decision: RateLimitDecision, headers: dict[str, str]) -> ASGIApp:
-        quota, window = self.limiter.quota(decision.kind)
-        seconds = decision.reset_after
-        return problem_response(
-            429,
-            "Too Many Requests",
-            f"The {decision.kind} quota of {quota} requests per {window} seconds is used up; "
-            f"retry in {seconds} second{'s' if seconds != 1 else ''}.",
-            type_="/problems/rate-limited",
-            instance=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
-            headers={**headers, "Retry-After": str(seconds)},
-        )
+
+def refusal(limiter: RateLimiter, scope: Scope, decision: RateLimitDecision) -> ASGIApp:
+    """The 429 problem for a request its client's quota refused, with the `RateLimit` headers and `Retry-After`."""
+    quota, window = limiter.quota(decision.kind)
+    seconds = decision.reset_after
+    return problem_response(
+        429,
+        "Too Many Requests",
+        f"The {decision.kind} quota of {quota} requests per {window} seconds is used up; "
+        f"retry in {seconds} second{'s' if seconds != 1 else ''}.",
+        type_="/problems/rate-limited",
+        instance=scope.get("raw_path", b"").decode("latin-1") or scope["path"],
+        headers={
+            "RateLimit-Policy": limiter.policy(decision.kind),
+            "RateLimit": decision.header,
+            "Retry-After": str(seconds),
+        },
+    )

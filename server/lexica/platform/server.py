@@ -38,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from lexica.platform.lifecycle import LIFESPAN_STATE_KEY, Lifecycle
+from lexica.platform.logs import configure_server_logging
 from lexica.platform.middleware import RequestIdMiddleware
 from lexica.platform.problems import problem_response
 from lexica.settings import Settings
@@ -233,7 +234,7 @@ def run(config: LexicaConfig) -> None:
 def _worker(config: LexicaConfig, sockets: list[socket.socket]) -> None:
     config.configure_logging()
     level = config.log_level.upper() if isinstance(config.log_level, str) else config.log_level or logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")  # as `lexica serve`
+    configure_server_logging(level)  # as `lexica serve`
     server = LexicaServer(config)
     server.run(sockets=sockets)
     if not server.started:

@@ -10,7 +10,7 @@ from lexica.platform.etags import if_none_match_matches
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal
-from lexica.words.service import WordService
+from lexica.words.service import EntryView, WordService
 
 WORDS_PATH = "/api/v1/words"
 
@@ -30,13 +30,21 @@ class WordsEndpoints(WordsApi):
         self._service = service
         self._entry_cache_control = f"public, max-age={entry_max_age}"
 
+    @property
+    def service(self) -> WordService:
+        return self._service
+
+    def entry_headers(self, view: EntryView) -> dict[str, str]:
+        """The headers of a `getEntry` answer (200 or 304) besides those every response gets."""
+        return {"ETag": view.etag, "Cache-Control": self._entry_cache_control}
+
     async def get_entry(
         self, *, headword: str, if_none_match: str | None, cache_control: str | None
     ) -> Reply[models.Entry]:
         view = await self._service.entry(headword, fresh=cache_control is not None and wants_fresh(cache_control))
         if view is None:
             raise ProblemError(404, f"No entry for the headword {headword!r}.")
-        headers = {"ETag": view.etag, "Cache-Control": self._entry_cache_control}
+        headers = self.entry_headers(view)
         if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
             return Reply.empty(304, headers)
         return Reply(view.body, headers=headers)

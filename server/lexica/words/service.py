@@ -172,16 +172,29 @@ class WordService:
         cache = self._cache
         if fresh or cache is None:
             return await self._read(key)
-        stats = self.stats
-        if (cached := cache.get(key)) is not None:
-            stats.hits += 1
-            if not stats.hits & _SAMPLED:
-                self.popularity.note(key)
+        if (cached := self._hit(cache, key)) is not None:
             return cached
+        stats = self.stats
         stats.misses += 1
         if not stats.misses & _SAMPLED:
             self.popularity.note(key)
         return await self._shared_read(key)
+
+    def cached(self, headword: str) -> EntryView | None:
+        """The entry if this instance's cache holds it (a hit, counted); None otherwise, with nothing counted and
+        nothing read: the caller then asks `entry`, which counts the miss and reads."""
+        cache = self._cache
+        if cache is None or not (key := lookup_key(headword)):
+            return None
+        return self._hit(cache, key)
+
+    def _hit(self, cache: TTLCache[str, EntryView], key: str) -> EntryView | None:
+        if (cached := cache.get(key)) is not None:
+            stats = self.stats
+            stats.hits += 1
+            if not stats.hits & _SAMPLED:
+                self.popularity.note(key)
+        return cached
 
     async def _shared_read(self, key: str) -> EntryView | None:
         """Concurrent misses of one key wait for one storage read (single-flight); a waiter that gives up (its

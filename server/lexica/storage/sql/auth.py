@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, exists, insert, select, update
@@ -68,15 +70,19 @@ async def _lock_admins(connection: AsyncConnection) -> None:
         )
 
 
-_DEADLOCK_ATTEMPTS = range(1, 4)
+_DEADLOCK_ATTEMPTS = range(1, 7)
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
 
-def _retryable(exc: DBAPIError, attempt: int) -> bool:
+async def _retryable(exc: DBAPIError, attempt: int) -> bool:
     """PostgreSQL rolled the whole transaction back to break a deadlock (the FK cascades of a user's rows can cross
-    another transaction's locks): running it again is safe, since nothing of it was kept."""
+    another transaction's locks): running it again is safe, since nothing of it was kept. Waits a random few
+    milliseconds first, more after each attempt, so that the transactions that collided do not collide again."""
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return sqlstate in _RETRYABLE_SQLSTATES and attempt < _DEADLOCK_ATTEMPTS[-1]
+    if sqlstate not in _RETRYABLE_SQLSTATES or attempt >= _DEADLOCK_ATTEMPTS[-1]:
+        return False
+    await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not a secret
+    return True
 
 
 class SqlAuthRepository:
@@ -138,7 +144,7 @@ class SqlAuthRepository:
                     result = await connection.execute(statement)
                 return result.rowcount == 1
             except DBAPIError as exc:
-                if not _retryable(exc, attempt):
+                if not await _retryable(exc, attempt):
                     raise
         raise AssertionError("unreachable")
 
@@ -208,7 +214,7 @@ class SqlAuthRepository:
                         await connection.execute(delete(table).where(table.c.user_id == user_id))
                 return True
             except DBAPIError as exc:
-                if not _retryable(exc, attempt):
+                if not await _retryable(exc, attempt):
                     raise
         raise AssertionError("unreachable")
 

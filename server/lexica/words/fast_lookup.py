@@ -1,0 +1,201 @@
+"""`getEntry` answered from the entry cache in one step, in front of the middleware stack.
+
+A cached lookup is most of a dictionary's traffic, and through the whole stack (seven middleware layers, the router,
+the generated binding, the response class) it cost several times what its work needs. This layer answers it
+directly when that is safe, and otherwise hands the request to the stack untouched:
+
+- only `GET` on the operation's path, without a query string, a body, credentials or an `Origin` (the stack's CORS,
+  authentication and body handling are not repeated here), with an `Accept` the operation can satisfy, values the
+  operation's parameter model accepts, and no `Cache-Control` asking for a fresh copy;
+- only an entry this instance's cache holds: a miss goes down the stack, which reads storage (single-flight),
+  counts the miss and caches the entry.
+
+What it answers is what the stack would answer, byte for byte but for the request id: the spec's own parameter
+model (generated) validates, and the stack's own functions pick the request id, spend the rate limit (and refuse
+with the same 429), compare the ETag, set the entry's headers and log the access; the same header blocks are sent
+in the same order. It is built from the spec's `getEntry` operation and refuses to start when that operation no
+longer has the shape it handles (another parameter, a security requirement, another media type, another GET
+route under the same path), so the spec cannot change under it unnoticed. `server/tests/words/test_fast_lookup.py`
+sends the same requests through both and compares them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lexica._generated.interfaces import WordsApi
+from lexica.platform.binding import OperationInfo
+from lexica.platform.context import RequestContext, set_request_context
+from lexica.platform.etags import if_none_match_matches
+from lexica.platform.middleware import API_SECURITY_HEADERS, log_access, request_id_for
+from lexica.platform.negotiation import acceptable
+from lexica.platform.rate_limit import ClientIdentity, RateLimitDecision, RateLimiter, refusal
+from lexica.words.endpoints import WordsEndpoints, wants_fresh
+
+OPERATION_ID = "getEntry"
+PATH_PARAMETER = "headword"
+# The operation's parameters, as this layer reads them: where the spec puts each one.
+HANDLED_PARAMETERS = {
+    "headword": ("path", "headword"),
+    "if_none_match": ("header", "If-None-Match"),
+    "cache_control": ("header", "Cache-Control"),
+}
+# Request headers whose handling lives in the stack alone (authentication, CORS, bodies): the stack answers.
+DEFERRED_HEADERS = frozenset(
+    {b"authorization", b"x-api-key", b"cookie", b"origin", b"content-length", b"transfer-encoding", b"expect"}
+)
+_WANTED_HEADERS = frozenset({b"x-request-id", b"accept", b"if-none-match", b"cache-control"})
+_CONTENT_TYPE = b"application/json"
+
+
+class FastPathMismatch(RuntimeError):
+    """The spec's `getEntry` changed shape: the fast path must be brought in line before the app starts."""
+
+
+def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo]) -> str:
+    """The path before the headword, after checking that the operation still has the shape handled here."""
+    found = []
+    if operation.method != "GET":
+        found.append(f"method {operation.method}")
+    if operation.security:
+        found.append(f"security {operation.security}")
+    if dict(operation.locations) != HANDLED_PARAMETERS:
+        found.append(f"parameters {dict(operation.locations)}")
+    if operation.produces != ("application/json",):
+        found.append(f"media types {operation.produces}")
+    if not {200, 304, 429} <= set(operation.statuses):
+        found.append(f"statuses {operation.statuses}")
+    suffix = "{" + PATH_PARAMETER + ":path}"
+    prefix = operation.route_path.removesuffix(suffix)
+    if prefix == operation.route_path or "{" in prefix:
+        found.append(f"route {operation.route_path}")
+    shadowing = [
+        other.operation_id
+        for other in operations
+        if other is not operation and other.method == "GET" and other.path.startswith(prefix)
+    ]
+    if shadowing:
+        found.append(f"other GET operations under {prefix}: {shadowing}")
+    if found:
+        raise FastPathMismatch(
+            f"the spec's {OPERATION_ID} is not what lexica.words.fast_lookup handles ({'; '.join(found)}): "
+            "extend the fast path (and its test) or take it out of lexica.app"
+        )
+    return prefix
+
+
+class FastEntryLookup:
+    """Pure ASGI: answers `getEntry` cache hits itself, passes every other request to `app`."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        operations: Sequence[OperationInfo],
+        parameter_models: dict[str, type[BaseModel]],
+        limiter: RateLimiter | None,
+        identify: Callable[[Scope], Awaitable[ClientIdentity]],
+        cors_headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        """`cors_headers`: what the CORS layer adds to the response to a request without `Origin`."""
+        self.app = app
+        operation = next(op for op in operations if op.operation_id == OPERATION_ID)
+        self._prefix = _route_prefix(operation, operations)
+        self._start = len(self._prefix)
+        self._parameters = parameter_models[OPERATION_ID]
+        self._produces = operation.produces
+        self._limiter = limiter
+        self._identify = identify
+        self._closing = [*cors_headers, *API_SECURITY_HEADERS]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope["query_string"]
+            or not scope["path"].startswith(self._prefix)
+        ):
+            await self.app(scope, receive, send)
+            return
+        wanted: dict[bytes, str] = {}
+        for name, value in scope["headers"]:
+            if name in _WANTED_HEADERS:
+                if name not in wanted:  # the first of repeated fields, as the stack's `Headers.get` takes it
+                    wanted[name] = value.decode("latin-1")
+            elif name in DEFERRED_HEADERS:
+                await self.app(scope, receive, send)
+                return
+        if not await self._answered(scope, send, wanted):
+            await self.app(scope, receive, send)
+
+    async def _answered(self, scope: Scope, send: Send, wanted: dict[bytes, str]) -> bool:
+        """Answers the request and returns True, or returns False having done nothing (not even spent quota)."""
+        started = time.perf_counter()
+        state: dict[str, Any] = scope.get("state") or {}
+        implementations = state.get("implementations")
+        if implementations is None:  # not started (no lifespan): the stack says so
+            return False
+        accept = wanted.get(b"accept")
+        if accept is not None and not acceptable(accept, self._produces):
+            return False
+        raw: dict[str, object] = {"headword": scope["path"][self._start :]}
+        if (if_none_match := wanted.get(b"if-none-match")) is not None:
+            raw["if_none_match"] = if_none_match
+        if (cache_control := wanted.get(b"cache-control")) is not None:
+            raw["cache_control"] = cache_control
+        try:
+            self._parameters.model_validate(raw)
+        except ValidationError:
+            return False  # the stack answers 422
+        if cache_control is not None and wants_fresh(cache_control):
+            return False
+        endpoints = implementations[WordsApi]
+        assert isinstance(endpoints, WordsEndpoints)
+        view = endpoints.service.cached(scope["path"][self._start :])
+        if view is None:
+            return False
+        request_id = request_id_for(wanted.get(b"x-request-id", ""))
+        state["request_id"] = request_id
+        client = scope.get("client")
+        set_request_context(RequestContext(request_id=request_id, client_ip=client[0] if client else None))
+        closing = [*self._closing, (b"x-request-id", request_id.encode("latin-1"))]
+        limiter = self._limiter
+        if limiter is not None:
+            decision = await limiter.hit(await self._identify(scope))
+            if not decision.allowed:
+                await self._refuse(scope, send, limiter, decision, closing)
+                log_access(scope, 429, started, request_id)
+                return True
+            closing[:0] = limiter.response_headers(decision)
+        headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in endpoints.entry_headers(view).items()
+        ]
+        if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
+            status, body = 304, b""
+        else:
+            status, body = 200, view.body.data
+            headers += [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _CONTENT_TYPE)]
+        await send({"type": "http.response.start", "status": status, "headers": headers + closing})
+        await send({"type": "http.response.body", "body": body})
+        log_access(scope, status, started, request_id)
+        return True
+
+    @staticmethod
+    async def _refuse(
+        scope: Scope, send: Send, limiter: RateLimiter, decision: RateLimitDecision, closing: list[tuple[bytes, bytes]]
+    ) -> None:
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *closing]
+            await send(message)
+
+        async def no_body() -> Message:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await refusal(limiter, scope, decision)(scope, no_body, send_closing)
