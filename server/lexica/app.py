@@ -193,7 +193,6 @@ def create_app(settings: Settings | None = None) -> LexicaApp:
                 operations=OPERATIONS,
                 parameter_models=PARAMETER_MODELS,
                 limiter=limiter,
-                identify=identify,
                 cors_headers=headers_without_origin(settings),
             )
         )

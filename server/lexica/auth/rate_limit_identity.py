@@ -5,11 +5,13 @@ from __future__ import annotations
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Scope
 
-from lexica.platform.rate_limit import ClientIdentity, default_identify
+from lexica.platform.rate_limit import ClientIdentity, address_identity
 
 
 async def identify(scope: Scope) -> ClientIdentity:
-    fallback = await default_identify(scope)
+    """The account behind a bearer token or an API key; without credentials (`Authorization`, `X-API-Key`, a
+    WebSocket's `access_token`), `address_identity`."""
+    fallback = address_identity(scope)
     if fallback.kind == "login":
         return fallback
     state = scope.get("state", {}).get("lexica")

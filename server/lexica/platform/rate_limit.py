@@ -55,13 +55,19 @@ class ClientIdentity:
 Identify = Callable[[Scope], Awaitable[ClientIdentity]]
 
 
-async def default_identify(scope: Scope) -> ClientIdentity:
-    """Sign-in and registration count against the client address's login quota; all else is anonymous."""
+def address_identity(scope: Scope) -> ClientIdentity:
+    """A request without credentials: sign-in and registration count against the client address's login quota,
+    all else against its anonymous one."""
     client = scope.get("client")
     address = str(client[0]) if client else "unknown"
     if scope.get("method") == "POST" and scope["path"] in LOGIN_PATHS:  # a WebSocket handshake has no method
         return ClientIdentity("login", address)
     return ClientIdentity("anonymous", address)
+
+
+async def default_identify(scope: Scope) -> ClientIdentity:
+    """Every request by its address (`address_identity`); the app's own identifies credentials first."""
+    return address_identity(scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,7 @@ class RateLimiter:
         self._items = {kind: limits.parse(quotas[kind]) for kind in CLIENT_KINDS}
         self._policies = {kind: f'"{kind}";q={item.amount};w={item.get_expiry()}' for kind, item in self._items.items()}
         self._encoded_policies = {kind: policy.encode("latin-1") for kind, policy in self._policies.items()}
+        self._quotas = {kind: (item.amount, item.get_expiry()) for kind, item in self._items.items()}
         self._storage = storage
         self._strategy = SlidingWindowCounterRateLimiter(storage) if storage is not None else None
         # This process's own counters: the only ones without Redis, the fallback while Redis is down (so limits
@@ -155,32 +162,29 @@ class RateLimiter:
 
     def quota(self, kind: ClientKind) -> tuple[int, int]:
         """(requests, window seconds) allowed to one client of a kind."""
-        item = self._items[kind]
-        return item.amount, item.get_expiry()
+        return self._quotas[kind]
 
     async def hit(self, client: ClientIdentity) -> RateLimitDecision:
         """Spends one request of the client's quota (in this process's counters without Redis or while it is
         unavailable)."""
-        item = self._items[client.kind]
         if self._strategy is None or self._storage is None or time.monotonic() < self._skip_storage_until:
-            return self._hit_locally(item, client)
+            return self._hit_locally(client)
+        item = self._items[client.kind]
         try:
             allowed = await self._strategy.hit(item, client.kind, client.key)
             window = await self._storage.get_sliding_window(item.key_for(client.kind, client.key), item.get_expiry())
         except self._unavailable as exc:
             self._storage_failed(exc)
-            return self._hit_locally(item, client)
-        return self._decision(item, client, allowed, window)
+            return self._hit_locally(client)
+        return self._decision(client, allowed, window)
 
-    def _hit_locally(self, item: limits.RateLimitItem, client: ClientIdentity) -> RateLimitDecision:
-        allowed, window = self._local.hit(f"{client.kind}/{client.key}", item.amount, item.get_expiry())
-        return self._decision(item, client, allowed, window)
+    def _hit_locally(self, client: ClientIdentity) -> RateLimitDecision:
+        amount, window_seconds = self._quotas[client.kind]
+        allowed, window = self._local.hit(f"{client.kind}/{client.key}", amount, window_seconds)
+        return self._decision(client, allowed, window)
 
-    @staticmethod
-    def _decision(
-        item: limits.RateLimitItem, client: ClientIdentity, allowed: bool, window: Window
-    ) -> RateLimitDecision:
-        remaining, reset_after = _remaining_and_reset(item, *window)
+    def _decision(self, client: ClientIdentity, allowed: bool, window: Window) -> RateLimitDecision:
+        remaining, reset_after = _remaining_and_reset(*self._quotas[client.kind], *window)
         if allowed:
             return RateLimitDecision(client.kind, True, remaining, reset_after)
         return RateLimitDecision(client.kind, False, 0, max(1, reset_after))
@@ -197,15 +201,14 @@ class RateLimiter:
 
 
 def _remaining_and_reset(
-    item: limits.RateLimitItem, previous: int, previous_ttl: float, current: int, current_ttl: float
+    amount: int, window: int, previous: int, previous_ttl: float, current: int, current_ttl: float
 ) -> tuple[int, int]:
     """Quota left, and whole seconds until more frees up, from the two counters of a sliding window.
 
     Like `SlidingWindowCounterRateLimiter.get_window_stats`, without its `ttl % window`, which reads 0 s
     instead of a whole window in the millisecond after the window's first hit.
     """
-    window = item.get_expiry()
-    remaining = max(0, item.amount - math.floor(previous * previous_ttl / window + current))
+    remaining = max(0, amount - math.floor(previous * previous_ttl / window + current))
     waits = []
     if current:
         waits.append(max(0.0, current_ttl - window))  # the current window ends; its count becomes "previous"

@@ -22,7 +22,8 @@ sends the same requests through both and compares them.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -34,8 +35,9 @@ from lexica.platform.context import RequestContext, set_request_context
 from lexica.platform.etags import if_none_match_matches
 from lexica.platform.middleware import API_SECURITY_HEADERS, log_access, request_id_for
 from lexica.platform.negotiation import acceptable
-from lexica.platform.rate_limit import ClientIdentity, RateLimitDecision, RateLimiter, refusal
+from lexica.platform.rate_limit import ClientIdentity, RateLimitDecision, RateLimiter, address_identity, refusal
 from lexica.words.endpoints import WordsEndpoints, wants_fresh
+from lexica.words.service import EntryView
 
 OPERATION_ID = "getEntry"
 PATH_PARAMETER = "headword"
@@ -45,12 +47,23 @@ HANDLED_PARAMETERS = {
     "if_none_match": ("header", "If-None-Match"),
     "cache_control": ("header", "Cache-Control"),
 }
-# Request headers whose handling lives in the stack alone (authentication, CORS, bodies): the stack answers.
+# Request headers whose handling lives in the stack alone (credentials, CORS, bodies): the stack answers. Without
+# credentials the rate limiter identifies a request by its address alone (`address_identity`), here as there.
 DEFERRED_HEADERS = frozenset(
     {b"authorization", b"x-api-key", b"cookie", b"origin", b"content-length", b"transfer-encoding", b"expect"}
 )
 _WANTED_HEADERS = frozenset({b"x-request-id", b"accept", b"if-none-match", b"cache-control"})
 _CONTENT_TYPE = b"application/json"
+
+
+MEMO_SIZE = 4096  # entries whose encoded headers are kept
+
+
+@dataclass(frozen=True, slots=True)
+class _Heads:
+    view: EntryView  # the cached view these were made for: a new view (a new read) makes them anew
+    ok: list[tuple[bytes, bytes]]  # 200: the entry's headers, then Content-Length and Content-Type
+    not_modified: list[tuple[bytes, bytes]]  # 304: the entry's headers
 
 
 class FastPathMismatch(RuntimeError):
@@ -99,10 +112,12 @@ class FastEntryLookup:
         operations: Sequence[OperationInfo],
         parameter_models: dict[str, type[BaseModel]],
         limiter: RateLimiter | None,
-        identify: Callable[[Scope], Awaitable[ClientIdentity]],
+        identify_without_credentials: Callable[[Scope], ClientIdentity] = address_identity,
         cors_headers: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
-        """`cors_headers`: what the CORS layer adds to the response to a request without `Origin`."""
+        """`identify_without_credentials`: the rate limiter's identity of a request without credentials (the
+        requests this layer answers), as the stack's `identify` falls back to it; `cors_headers`: what the CORS layer
+        adds to the response to a request without `Origin`."""
         self.app = app
         operation = next(op for op in operations if op.operation_id == OPERATION_ID)
         self._prefix = _route_prefix(operation, operations)
@@ -110,8 +125,11 @@ class FastEntryLookup:
         self._parameters = parameter_models[OPERATION_ID]
         self._produces = operation.produces
         self._limiter = limiter
-        self._identify = identify
+        self._identify = identify_without_credentials
+        # Accept values any request carries (`*/*`, our own type): acceptable without parsing.
+        self._plainly_acceptable = frozenset({"*/*", *operation.produces})
         self._closing = [*cors_headers, *API_SECURITY_HEADERS]
+        self._memo: dict[str, _Heads] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -141,7 +159,7 @@ class FastEntryLookup:
         if implementations is None:  # not started (no lifespan): the stack says so
             return False
         accept = wanted.get(b"accept")
-        if accept is not None and not acceptable(accept, self._produces):
+        if accept is not None and accept not in self._plainly_acceptable and not acceptable(accept, self._produces):
             return False
         raw: dict[str, object] = {"headword": scope["path"][self._start :]}
         if (if_none_match := wanted.get(b"if-none-match")) is not None:
@@ -166,25 +184,37 @@ class FastEntryLookup:
         closing = [*self._closing, (b"x-request-id", request_id.encode("latin-1"))]
         limiter = self._limiter
         if limiter is not None:
-            decision = await limiter.hit(await self._identify(scope))
+            decision = await limiter.hit(self._identify(scope))
             if not decision.allowed:
                 await self._refuse(scope, send, limiter, decision, closing)
                 log_access(scope, 429, started, request_id)
                 return True
             closing[:0] = limiter.response_headers(decision)
-        headers = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in endpoints.entry_headers(view).items()
-        ]
+        heads = self._heads(endpoints, view)
         if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
-            status, body = 304, b""
+            status, headers, body = 304, heads.not_modified, b""
         else:
-            status, body = 200, view.body.data
-            headers += [(b"content-length", str(len(body)).encode("latin-1")), (b"content-type", _CONTENT_TYPE)]
+            status, headers, body = 200, heads.ok, view.body.data
         await send({"type": "http.response.start", "status": status, "headers": headers + closing})
         await send({"type": "http.response.body", "body": body})
         log_access(scope, status, started, request_id)
         return True
+
+    def _heads(self, endpoints: WordsEndpoints, view: EntryView) -> _Heads:
+        """The response headers the entry's answers start with, encoded once per cached entry (not per request)."""
+        memo = self._memo
+        heads = memo.get(view.etag)
+        if heads is None or heads.view is not view:
+            entity = [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in endpoints.entry_headers(view).items()
+            ]
+            length = str(len(view.body.data)).encode("latin-1")
+            heads = _Heads(view, [*entity, (b"content-length", length), (b"content-type", _CONTENT_TYPE)], entity)
+            if len(memo) >= MEMO_SIZE:
+                del memo[next(iter(memo))]  # the oldest: a memo, not a cache; re-encoding costs microseconds
+            memo[view.etag] = heads
+        return heads
 
     @staticmethod
     async def _refuse(

@@ -10,6 +10,8 @@ _WHITESPACE = re.compile(r"\s+")
 
 def lookup_key(text: str) -> str:
     """NFKC-normalised, case-folded, with runs of whitespace collapsed to one space and the ends trimmed."""
+    if text.isascii() and text.isalpha() and text.islower():  # most lookups: already a key (C-speed checks)
+        return text
     return _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 

@@ -189,11 +189,14 @@ class WordService:
         return self._hit(cache, key)
 
     def _hit(self, cache: TTLCache[str, EntryView], key: str) -> EntryView | None:
-        if (cached := cache.get(key)) is not None:
-            stats = self.stats
-            stats.hits += 1
-            if not stats.hits & _SAMPLED:
-                self.popularity.note(key)
+        try:
+            cached = cache[key]  # one call where `get` makes two (`in`, then this)
+        except KeyError:
+            return None
+        stats = self.stats
+        stats.hits += 1
+        if not stats.hits & _SAMPLED:
+            self.popularity.note(key)
         return cached
 
     async def _shared_read(self, key: str) -> EntryView | None:

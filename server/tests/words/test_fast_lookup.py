@@ -20,7 +20,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lexica._generated.routes import OPERATIONS, PARAMETER_MODELS
 from lexica.app import LexicaApp, create_app
-from lexica.auth.rate_limit_identity import identify
 from lexica.platform.binding import OperationInfo
 from lexica.words.fast_lookup import FastEntryLookup, FastPathMismatch
 from tests.conftest import make_settings
@@ -239,5 +238,4 @@ def test_the_fast_path_refuses_to_start_when_the_spec_changed_under_it(changes: 
             operations=operation(**changes),
             parameter_models=PARAMETER_MODELS,
             limiter=None,
-            identify=identify,
         )
