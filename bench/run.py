@@ -20,6 +20,7 @@ from bench.scenarios import (
     GRANIAN_LOOKUP,
     LEXICA_READY_PATH,
     LEXICA_SCENARIOS,
+    QUIET_LOOKUP,
     REFERENCES,
     UNCACHED_LOOKUP,
     WHOLE_BOX,
@@ -96,6 +97,8 @@ class Bench:
             self._lexica()
         if self._selected(UNCACHED_LOOKUP.name):
             self._uncached()
+        if self._selected(QUIET_LOOKUP.name):
+            self._quiet()
         if self._selected(GRANIAN_LOOKUP.name):
             self._on_granian()
         if self._selected(WHOLE_BOX.name):
@@ -235,6 +238,11 @@ class Bench:
             f"uncached lookup: an instance with LEXICA_ENTRY_CACHE_SIZE=0; each request asks for the next of all "
             f"{self._headword_count:,} headwords (shuffled once), so every one is a storage read"
         )
+
+    def _quiet(self) -> None:
+        port = free_port()
+        with self._serve_lexica(port, LEXICA_LOG_LEVEL="warning") as served:
+            self._add(QUIET_LOOKUP.name, self._measure(served, QUIET_LOOKUP))
 
     def _on_granian(self) -> None:
         """The app `lexica serve` runs, on granian: without `lexica serve`'s own protocol (head timeouts, the

@@ -61,6 +61,8 @@ LEXICA_SCENARIOS = [
 ZIPF_LOOKUP = Scenario("Lexica: entry lookup, Zipf(s=1) over all headwords", APPLE_PATH, rotation="zipf")
 # A second instance with LEXICA_ENTRY_CACHE_SIZE=0, every request a different headword: each one a storage read.
 UNCACHED_LOOKUP = Scenario("Lexica: entry lookup, uncached (cache size 0)", APPLE_PATH, rotation="cycle")
+# The cached lookup again on an instance with LEXICA_LOG_LEVEL=warning: what the access log costs.
+QUIET_LOOKUP = Scenario("Lexica, access log off: cached lookup", APPLE_PATH)
 # The same app on granian (one worker, one runtime thread), which the reference rows put ahead of uvicorn.
 GRANIAN_LOOKUP = Scenario("Lexica on granian: cached lookup", APPLE_PATH)
 # Two workers (and Redis, which more than one worker needs), wrk unpinned with 128 connections on two threads.
@@ -72,6 +74,7 @@ ALL_NAMES = [
     *(scenario.name for scenario in LEXICA_SCENARIOS),
     ZIPF_LOOKUP.name,
     UNCACHED_LOOKUP.name,
+    QUIET_LOOKUP.name,
     GRANIAN_LOOKUP.name,
     WHOLE_BOX.name,
 ]
