@@ -144,6 +144,7 @@ class WordService:
         # Bumped by every change this instance hears of; a read that started before one is not cached.
         self._generation = 0
         self._flights: dict[str, asyncio.Future[EntryView | None]] = {}  # storage reads in progress, by key
+        self._page_flights: dict[tuple[str, str | None, int], asyncio.Future[HeadwordSlice]] = {}
         self._announced: deque[str] = deque(maxlen=64)  # ids of the latest events published here
         self.stats = CacheStats()
         self.popularity = Popularity(capacity=max(2 * hot_set_size, 1))
@@ -249,13 +250,29 @@ class WordService:
         cache_key = (key_prefix, after, limit)
         if (cached := self._pages.get(cache_key)) is not None:
             return cached
+        # Concurrent misses of one page share one storage read, as entries do: a burst of requests for a page
+        # nobody asked for in the last minute would otherwise queue that many reads on the database.
+        flight = self._page_flights.get(cache_key)
+        if flight is None:
+            flight = asyncio.ensure_future(self._read_page(scope, key_prefix, after, limit))
+            self._page_flights[cache_key] = flight
+            flight.add_done_callback(partial(self._page_landed, cache_key))
+        return await asyncio.shield(flight)
+
+    async def _read_page(self, scope: str, key_prefix: str, after: str | None, limit: int) -> HeadwordSlice:
         generation = self._generation
         rows = await self._repository.list_headwords(prefix=key_prefix, after=after, limit=limit + 1)
         next_cursor = self._cursors.encode(scope, rows[limit - 1].key) if len(rows) > limit else None
         page = HeadwordSlice(rows=rows[:limit], next_cursor=next_cursor)
         if self._generation == generation:
-            self._pages[cache_key] = page
+            self._pages[(key_prefix, after, limit)] = page
         return page
+
+    def _page_landed(self, cache_key: tuple[str, str | None, int], flight: asyncio.Future[HeadwordSlice]) -> None:
+        if self._page_flights.get(cache_key) is flight:
+            del self._page_flights[cache_key]
+        if not flight.cancelled():
+            flight.exception()  # marked retrieved: a failure reaches every waiter, never logged as lost
 
     def _view(self, stored: StoredEntry) -> EntryView:
         entry = Entry(
@@ -269,6 +286,7 @@ class WordService:
         if self._cache is not None:
             self._cache.pop(key, None)
         self._flights.pop(key, None)  # later misses read again rather than wait for a read that may be stale
+        self._page_flights.clear()
         self._pages.clear()
         self._searches.clear()
 
@@ -319,6 +337,7 @@ class WordService:
         if self._cache is not None:
             self._cache.clear()
         self._flights.clear()
+        self._page_flights.clear()
         self._pages.clear()
         self._searches.clear()
 

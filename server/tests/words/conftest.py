@@ -28,6 +28,7 @@ class CountingRepository(SqlWordRepository):
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
         self.reads = 0
+        self.page_reads = 0
         self.waiting = 0  # reads held now
         self.failures = 0  # reads still to fail
         self._open = asyncio.Event()
@@ -62,6 +63,7 @@ class CountingRepository(SqlWordRepository):
         return stored
 
     async def list_headwords(self, *, prefix: str, after: str | None, limit: int) -> list[HeadwordRow]:
+        self.page_reads += 1
         rows = await super().list_headwords(prefix=prefix, after=after, limit=limit)
         await self._pause()
         return rows

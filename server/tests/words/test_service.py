@@ -166,6 +166,21 @@ async def test_a_headword_page_read_while_a_change_arrives_is_not_cached(
     assert "xylozed" in [row.headword for row in page.rows]
 
 
+async def test_concurrent_misses_of_one_headword_page_make_one_storage_read(
+    words: WordService, repository: CountingRepository
+) -> None:
+    repository.hold()
+    pages = [asyncio.create_task(words.headwords(prefix="xylo", limit=20, cursor=None)) for _ in range(50)]
+    await repository.held(1)
+    repository.release()
+    results = await asyncio.gather(*pages)
+
+    assert repository.page_reads == 1
+    assert {id(page) for page in results} == {id(results[0])}
+    await words.headwords(prefix="xylo", limit=20, cursor=None)  # cached now
+    assert repository.page_reads == 1
+
+
 async def test_forgetting_everything_drops_every_cached_entry(
     words: WordService, repository: CountingRepository
 ) -> None:
