@@ -58,6 +58,7 @@ class OperationView:
     anonymous_allowed: bool
     role: str | None
     middleware_headers: tuple[str, ...] = ()  # lowercase names of header parameters a middleware handles
+    replay: str | None = None  # `x-lexica-replay`
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ def operation_view(op: Operation) -> OperationView:
         anonymous_allowed=op.anonymous_allowed,
         role=op.role,
         middleware_headers=tuple(p.name.lower() for p in op.parameters if p.middleware and p.location == "header"),
+        replay=op.replay,
         statuses=tuple(int(r.status) for r in op.responses if r.status.isdigit()),
     )
 

@@ -112,6 +112,9 @@ class Operation:
     role: str | None = None  # `x-lexica-role`: the least role the operation requires
     anonymous_allowed: bool = False  # an empty requirement (`- {}`) among `security`: credentials are optional
     sdk_method: str | None = None  # `x-lexica-sdk-method`: the method's name on the SDK's resource for its tag
+    # `x-lexica-replay`: a 200 answer depends only on the request line and the state named (e.g. `dictionary`), so
+    # the server may replay it until that state changes (lexica.platform.replay)
+    replay: str | None = None
 
     @property
     def consumes(self) -> tuple[str, ...]:
@@ -182,5 +185,6 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                 security=schemes,
                 role=raw.get("x-lexica-role"),
                 sdk_method=raw.get("x-lexica-sdk-method"),
+                replay=raw.get("x-lexica-replay"),
                 anonymous_allowed=bool(schemes) and any(not requirement for requirement in requirements),
             )

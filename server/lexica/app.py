@@ -28,12 +28,14 @@ from lexica.platform.body_limit import BodySizeLimitMiddleware
 from lexica.platform.body_timeout import BodyTimeoutMiddleware
 from lexica.platform.cors import add_cors, headers_without_origin
 from lexica.platform.docs import mount_docs
+from lexica.platform.front import FrontAnswers
 from lexica.platform.idempotency import IdempotencyMiddleware
 from lexica.platform.lifecycle import LIFESPAN_STATE_KEY
 from lexica.platform.logs import install_log_safety
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware, UnhandledErrorMiddleware
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
+from lexica.platform.replay import Generation, ReplayedReads
 from lexica.realtime.websocket import websocket_endpoint
 from lexica.settings import Settings
 from lexica.state import AppState, open_state
@@ -54,6 +56,10 @@ IMPLEMENTATIONS: dict[type[Any], type[Any]] = {
     UsersApi: UsersEndpoints,
     AdminApi: AdminEndpoints,
 }
+
+
+# The state each `x-lexica-replay` value of the spec names, as a generation read from the lifespan state.
+REPLAY_GENERATIONS: dict[str, Generation] = {"dictionary": lambda state: state["lexica"].words.generation}
 
 
 def check_implementations() -> None:
@@ -185,16 +191,13 @@ def create_app(settings: Settings | None = None) -> LexicaApp:
     add_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)  # outermost of the stack, so every response carries the id
-    if settings.entry_fast_path:
-        # Cached entry lookups, answered as the stack would answer them at a fraction of the cost.
+    if settings.fast_paths:
+        # Answered as the stack would answer them, at a fraction of the cost: repeated dictionary reads, then
+        # (first) cached entry lookups.
+        answers = FrontAnswers(limiter=limiter, cors_headers=headers_without_origin(settings))
+        app.add_front(partial(ReplayedReads, operations=OPERATIONS, generations=REPLAY_GENERATIONS, answers=answers))
         app.add_front(
-            partial(
-                FastEntryLookup,
-                operations=OPERATIONS,
-                parameter_models=PARAMETER_MODELS,
-                limiter=limiter,
-                cors_headers=headers_without_origin(settings),
-            )
+            partial(FastEntryLookup, operations=OPERATIONS, parameter_models=PARAMETER_MODELS, answers=answers)
         )
     # First of all: the client address every layer sees (logs, rate limits, login throttle, audit) is
     # X-Forwarded-For's only when the connection comes from a trusted proxy (LEXICA_FORWARDED_ALLOW_IPS);

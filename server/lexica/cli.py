@@ -24,7 +24,7 @@ from lexica.platform.problems import ProblemError
 from lexica.platform.security import Role
 from lexica.settings import Settings
 from lexica.storage.backends import open_storage, upgrade_storage
-from lexica.storage.mongo.database import is_mongodb_url
+from lexica.storage.urls import is_mongodb_url
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import ImportResult, import_entries
 from lexica.words.repository import UpsertCounts

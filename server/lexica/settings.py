@@ -77,10 +77,11 @@ class Settings(BaseSettings):
     )
     entry_max_age_seconds: int = Field(default=300, ge=0, description="Cache-Control max-age of entries.")
     search_index_on_startup: bool = True
-    entry_fast_path: bool = Field(
+    fast_paths: bool = Field(
         default=True,
-        description="Answer cached entry lookups before the middleware stack (lexica.words.fast_lookup); the "
-        "answers are the same either way, only their cost differs.",
+        description="Answer cached entry lookups (lexica.words.fast_lookup) and repeated dictionary reads "
+        "(lexica.platform.replay) before the middleware stack; the answers are the same either way, only their cost "
+        "differs.",
     )
     tune_gc: bool = Field(default=True, description="gc.freeze() after start-up and a higher gen-0 threshold.")
 

@@ -84,3 +84,12 @@ async def client(letter_a_database: str) -> AsyncIterator[httpx.AsyncClient]:
 async def empty_client(empty_database: str) -> AsyncIterator[httpx.AsyncClient]:
     async for c in _client(make_settings(empty_database)):
         yield c
+
+
+@pytest.fixture(params=["CORS on", "CORS off"])
+async def front_apps(letter_a_database: str, request: pytest.FixtureRequest) -> AsyncIterator[tuple[Any, Any]]:
+    """Two apps over letter A, with and without the front's fast paths (`tests.front_pair`)."""
+    from tests.front_pair import pair_of_apps  # it builds on `make_settings` above
+
+    async with pair_of_apps(letter_a_database, cors=request.param == "CORS on") as apps:
+        yield apps

@@ -94,6 +94,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=(),
         role=None,
         locations={"prefix": ("query", "prefix"), "limit": ("query", "limit"), "cursor": ("query", "cursor")},
+        replay="dictionary",
     ),
     OperationInfo(
         operation_id="createEntry",
@@ -119,6 +120,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=(),
         role=None,
         locations={"q": ("query", "q"), "mode": ("query", "mode"), "limit": ("query", "limit")},
+        replay="dictionary",
     ),
     OperationInfo(
         operation_id="listMyLists",

@@ -36,6 +36,7 @@ class OperationInfo:
     role: str | None = None  # least role required, from `x-lexica-role`
     locations: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # field -> (in, name in the spec)
     middleware_headers: frozenset[str] = frozenset()  # header parameters a middleware handles (lowercase)
+    replay: str | None = None  # `x-lexica-replay`: the state a 200 answer depends on besides the request line
 
 
 def ensure_acceptable(request: Request, produces: tuple[str, ...]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pymongo.errors import ConnectionFailure as PyMongoConnectionFailure
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import InterfaceError as SqlInterfaceError
@@ -199,7 +199,11 @@ DEPENDENCY_RETRY_AFTER_SECONDS = 5
 
 def _lost_dependency(exc: BaseException) -> bool:
     """Whether the error says a dependency is unreachable (not that the request was wrong)."""
-    if isinstance(exc, RedisError | PyMongoConnectionFailure | SqlPoolTimeout):
+    if isinstance(exc, RedisError | SqlPoolTimeout):
+        return True
+    # PyMongo is imported only by a MongoDB deployment (lexica.storage.backends); without it, none of its errors.
+    pymongo_errors = sys.modules.get("pymongo.errors")
+    if pymongo_errors is not None and isinstance(exc, pymongo_errors.ConnectionFailure):
         return True
     # A DB-API connection-level error (the server went away or terminated the connection mid-statement).
     return isinstance(exc, DBAPIError) and (

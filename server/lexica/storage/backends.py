@@ -10,14 +10,11 @@ from functools import partial
 from lexica.auth.repository import AuthRepository
 from lexica.lists.repository import ListRepository
 from lexica.settings import Settings
-from lexica.storage.mongo import database as mongo
-from lexica.storage.mongo.auth import MongoAuthRepository
-from lexica.storage.mongo.lists import MongoListRepository
-from lexica.storage.mongo.words import MongoWordRepository, backfill_provenance
 from lexica.storage.sql import database as sql
 from lexica.storage.sql.auth import SqlAuthRepository
 from lexica.storage.sql.lists import SqlListRepository
 from lexica.storage.sql.words import SqlWordRepository
+from lexica.storage.urls import is_mongodb_url
 from lexica.words.repository import WordRepository
 
 
@@ -37,13 +34,19 @@ class Storage:
 @asynccontextmanager
 async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
     """Connect, migrate the schema (SQL) or ensure the indexes (MongoDB), and close everything on exit."""
-    opened = _open_mongodb(settings) if mongo.is_mongodb_url(settings.database_url) else _open_sql(settings)
+    opened = _open_mongodb(settings) if is_mongodb_url(settings.database_url) else _open_sql(settings)
     async with opened as storage:
         yield storage
 
 
 @asynccontextmanager
 async def _open_mongodb(settings: Settings) -> AsyncIterator[Storage]:
+    # Imported here: PyMongo costs a worker about 15 MB of memory, wasted on SQLite and PostgreSQL.
+    from lexica.storage.mongo import database as mongo
+    from lexica.storage.mongo.auth import MongoAuthRepository
+    from lexica.storage.mongo.lists import MongoListRepository
+    from lexica.storage.mongo.words import MongoWordRepository, backfill_provenance
+
     client = mongo.create_client(
         settings.database_url,
         pool_size=settings.database_pool_size,
@@ -89,7 +92,7 @@ async def _open_sql(settings: Settings) -> AsyncIterator[Storage]:
 
 async def upgrade_storage(settings: Settings, revision: str = "head") -> str:
     """`lexica db upgrade`: migrate SQL to `revision`, or ensure MongoDB's indexes; what was done, for the console."""
-    if not mongo.is_mongodb_url(settings.database_url):
+    if not is_mongodb_url(settings.database_url):
         await sql.upgrade_schema(settings.database_url, revision)
         return f"Database schema is at {revision}."
     if revision != "head":

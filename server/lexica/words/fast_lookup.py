@@ -22,20 +22,16 @@ sends the same requests through both and compares them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lexica._generated.interfaces import WordsApi
 from lexica.platform.binding import OperationInfo
-from lexica.platform.context import RequestContext, set_request_context
 from lexica.platform.etags import if_none_match_matches
-from lexica.platform.middleware import API_SECURITY_HEADERS, log_access, request_id_for
-from lexica.platform.negotiation import acceptable
-from lexica.platform.rate_limit import ClientIdentity, RateLimitDecision, RateLimiter, address_identity, refusal
+from lexica.platform.front import Acceptance, FrontAnswers, read_headers
 from lexica.words.endpoints import WordsEndpoints, wants_fresh
 from lexica.words.service import EntryView
 
@@ -47,11 +43,6 @@ HANDLED_PARAMETERS = {
     "if_none_match": ("header", "If-None-Match"),
     "cache_control": ("header", "Cache-Control"),
 }
-# Request headers whose handling lives in the stack alone (credentials, CORS, bodies): the stack answers. Without
-# credentials the rate limiter identifies a request by its address alone (`address_identity`), here as there.
-DEFERRED_HEADERS = frozenset(
-    {b"authorization", b"x-api-key", b"cookie", b"origin", b"content-length", b"transfer-encoding", b"expect"}
-)
 _WANTED_HEADERS = frozenset({b"x-request-id", b"accept", b"if-none-match", b"cache-control"})
 _CONTENT_TYPE = b"application/json"
 
@@ -111,24 +102,15 @@ class FastEntryLookup:
         *,
         operations: Sequence[OperationInfo],
         parameter_models: dict[str, type[BaseModel]],
-        limiter: RateLimiter | None,
-        identify_without_credentials: Callable[[Scope], ClientIdentity] = address_identity,
-        cors_headers: tuple[tuple[bytes, bytes], ...] = (),
+        answers: FrontAnswers,
     ) -> None:
-        """`identify_without_credentials`: the rate limiter's identity of a request without credentials (the
-        requests this layer answers), as the stack's `identify` falls back to it; `cors_headers`: what the CORS layer
-        adds to the response to a request without `Origin`."""
         self.app = app
         operation = next(op for op in operations if op.operation_id == OPERATION_ID)
         self._prefix = _route_prefix(operation, operations)
         self._start = len(self._prefix)
         self._parameters = parameter_models[OPERATION_ID]
-        self._produces = operation.produces
-        self._limiter = limiter
-        self._identify = identify_without_credentials
-        # Accept values any request carries (`*/*`, our own type): acceptable without parsing.
-        self._plainly_acceptable = frozenset({"*/*", *operation.produces})
-        self._closing = [*cors_headers, *API_SECURITY_HEADERS]
+        self._acceptable = Acceptance(operation.produces)
+        self._answers = answers
         self._memo: dict[str, _Heads] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -137,30 +119,18 @@ class FastEntryLookup:
             or scope["method"] != "GET"
             or scope["query_string"]
             or not scope["path"].startswith(self._prefix)
+            or (wanted := read_headers(scope, _WANTED_HEADERS)) is None
+            or not await self._answered(scope, send, wanted)
         ):
-            await self.app(scope, receive, send)
-            return
-        wanted: dict[bytes, str] = {}
-        for name, value in scope["headers"]:
-            if name in _WANTED_HEADERS:
-                if name not in wanted:  # the first of repeated fields, as the stack's `Headers.get` takes it
-                    wanted[name] = value.decode("latin-1")
-            elif name in DEFERRED_HEADERS:
-                await self.app(scope, receive, send)
-                return
-        if not await self._answered(scope, send, wanted):
             await self.app(scope, receive, send)
 
     async def _answered(self, scope: Scope, send: Send, wanted: dict[bytes, str]) -> bool:
         """Answers the request and returns True, or returns False having done nothing (not even spent quota)."""
         started = time.perf_counter()
-        state: dict[str, Any] = scope.get("state") or {}
-        implementations = state.get("implementations")
-        if implementations is None:  # not started (no lifespan): the stack says so
-            return False
-        accept = wanted.get(b"accept")
-        if accept is not None and accept not in self._plainly_acceptable and not acceptable(accept, self._produces):
-            return False
+        state = scope.get("state")
+        implementations = state.get("implementations") if state else None
+        if implementations is None or not self._acceptable(wanted.get(b"accept")):
+            return False  # not started (no lifespan) or a 406: the stack says so
         raw: dict[str, object] = {"headword": scope["path"][self._start :]}
         if (if_none_match := wanted.get(b"if-none-match")) is not None:
             raw["if_none_match"] = if_none_match
@@ -177,27 +147,15 @@ class FastEntryLookup:
         view = endpoints.service.cached(scope["path"][self._start :])
         if view is None:
             return False
-        request_id = request_id_for(wanted.get(b"x-request-id", ""))
-        state["request_id"] = request_id
-        client = scope.get("client")
-        set_request_context(RequestContext(request_id=request_id, client_ip=client[0] if client else None))
-        closing = [*self._closing, (b"x-request-id", request_id.encode("latin-1"))]
-        limiter = self._limiter
-        if limiter is not None:
-            decision = await limiter.hit(self._identify(scope))
-            if not decision.allowed:
-                await self._refuse(scope, send, limiter, decision, closing)
-                log_access(scope, 429, started, request_id)
-                return True
-            closing[:0] = limiter.response_headers(decision)
         heads = self._heads(endpoints, view)
         if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
-            status, headers, body = 304, heads.not_modified, b""
+            status, head, body = 304, heads.not_modified, b""
         else:
-            status, headers, body = 200, heads.ok, view.body.data
-        await send({"type": "http.response.start", "status": status, "headers": headers + closing})
-        await send({"type": "http.response.body", "body": body})
-        log_access(scope, status, started, request_id)
+            status, head, body = 200, heads.ok, view.body.data
+        incoming_id = wanted.get(b"x-request-id", "")
+        await self._answers.send(
+            scope, send, started=started, incoming_id=incoming_id, status=status, head=head, body=body
+        )
         return True
 
     def _heads(self, endpoints: WordsEndpoints, view: EntryView) -> _Heads:
@@ -215,17 +173,3 @@ class FastEntryLookup:
                 del memo[next(iter(memo))]  # the oldest: a memo, not a cache; re-encoding costs microseconds
             memo[view.etag] = heads
         return heads
-
-    @staticmethod
-    async def _refuse(
-        scope: Scope, send: Send, limiter: RateLimiter, decision: RateLimitDecision, closing: list[tuple[bytes, bytes]]
-    ) -> None:
-        async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *closing]
-            await send(message)
-
-        async def no_body() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        await refusal(limiter, scope, decision)(scope, no_body, send_closing)

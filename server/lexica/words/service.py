@@ -153,6 +153,11 @@ class WordService:
         self._searches: TTLCache[tuple[str, str, int], list[Hit]] = TTLCache(maxsize=4096, ttl=60)
 
     @property
+    def generation(self) -> int:
+        """Bumped by every change this instance hears of: an answer made from an older generation may be stale."""
+        return self._generation
+
+    @property
     def index(self) -> SearchIndex:
         return self._index
 

@@ -14,7 +14,6 @@ Document = dict[str, Any]
 Database = AsyncDatabase[Document]
 
 DEFAULT_DATABASE = "lexica"
-SCHEMES = ("mongodb://", "mongodb+srv://")
 SERVER_SELECTION_TIMEOUT_MS = 5_000  # how long an operation waits for a reachable server before failing (503)
 CONNECT_TIMEOUT_MS = 5_000
 SOCKET_TIMEOUT_MS = 60_000  # one reply; the largest is an import batch of a few thousand entries
@@ -30,10 +29,6 @@ ADMINS_GUARD = "admins"
 def written_time(value: datetime | str) -> datetime:
     """A datetime that an update's `$set` wrote: a BSON date on MongoDB; nx-27017 stores it as text (UTC)."""
     return value if isinstance(value, datetime) else datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-def is_mongodb_url(url: str) -> bool:
-    return url.startswith(SCHEMES)
 
 
 def create_client(
