@@ -113,14 +113,16 @@ class SearchIndex:
         return [self._hit(k, score, Method.PREFIX) for score, k in best]
 
     def _fuzzy_candidates(self, key: str, max_distance: int) -> list[str]:
-        """Keys that share a leading character position with `key` and whose length is within reach."""
-        found: dict[str, None] = {}
+        """Keys that share a leading character position with `key` and whose length is within reach; a key may
+        come twice (from two buckets): cheaper to let the scorer see it twice than to deduplicate ~20k keys."""
+        found: list[str] = []
         lengths = range(len(key) - max_distance, len(key) + max_distance + 1)
+        buckets = self._buckets
         for char in set(key[:2]):
             for position in (0, 1):
                 for length in lengths:
-                    found.update(dict.fromkeys(self._buckets.get((position, char, length), ())))
-        return list(found)
+                    found.extend(buckets.get((position, char, length), ()))
+        return found
 
     def fuzzy(self, query: str, limit: int) -> list[Hit]:
         """Close spellings by optimal-string-alignment distance, reranked for likely typos and commonness."""
@@ -134,13 +136,15 @@ class SearchIndex:
             candidates,
             scorer=OSA.distance,
             score_cutoff=max_distance,
-            limit=_FUZZY_CANDIDATES,
+            limit=2 * _FUZZY_CANDIDATES,  # a key comes at most twice among the candidates
         )
         squeezed = _squeeze(key)
         scored = []
+        seen: set[str] = {key}  # the key itself is not a close spelling of itself
         for candidate, distance, _ in matches:
-            if candidate == key:
+            if candidate in seen:
                 continue
+            seen.add(candidate)
             similarity = 1.0 - distance / max(len(key), len(candidate))
             bonus = 0.0
             if _squeeze(candidate) == squeezed:
