@@ -5,7 +5,9 @@ two quotas back to back across a window boundary. Against the moving window (exa
 it keeps two integers per client instead of up to `quota` timestamps (1,200 per authenticated client), and
 its Redis script reads time from Redis (key TTLs) rather than from each instance's clock, so instances with
 skewed clocks still agree. The price is an approximation: the previous window's hits are taken as evenly
-spread. Within one window the count is exact, and in Redis each check-and-count is one atomic Lua script.
+spread. Within one window the count is exact, and in Redis each check-and-count is one atomic Lua script, which
+also returns the window for the `RateLimit` header (one round trip: `lexica.platform.redis_windows`); in memory
+`lexica.platform.local_windows` does the same arithmetic. `limits` parses the quotas ("100/minute").
 """
 
 from __future__ import annotations
@@ -15,12 +17,9 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import limits
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.errors import StorageError
 from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from lexica.platform.local_windows import LocalSlidingWindows, Window
 from lexica.platform.problems import problem_response
 from lexica.platform.redis_client import RedisOptions, blocking_pool, redis_options
+from lexica.platform.redis_windows import RedisSlidingWindows
 from lexica.platform.sparse_warnings import SparseWarning
 from lexica.settings import Settings
 
@@ -97,7 +97,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        storage: RedisStorage | None,
+        remote: RedisSlidingWindows | None,
         quotas: Mapping[ClientKind, str],
         *,
         pool: ConnectionPool | None = None,
@@ -109,15 +109,13 @@ class RateLimiter:
         self._policies = {kind: f'"{kind}";q={item.amount};w={item.get_expiry()}' for kind, item in self._items.items()}
         self._encoded_policies = {kind: policy.encode("latin-1") for kind, policy in self._policies.items()}
         self._quotas = {kind: (item.amount, item.get_expiry()) for kind, item in self._items.items()}
-        self._storage = storage
-        self._strategy = SlidingWindowCounterRateLimiter(storage) if storage is not None else None
+        self._remote = remote
         # This process's own counters: the only ones without Redis, the fallback while Redis is down (so limits
         # still hold per instance).
         self._local = LocalSlidingWindows()
         self._pool = pool
-        self._unavailable: tuple[type[Exception], ...] = (RedisError, StorageError) if pool else ()
         self._warning = SparseWarning(logger)
-        self._skip_storage_until = -math.inf
+        self._skip_remote_until = -math.inf
 
     @classmethod
     def in_memory(cls, quotas: Mapping[ClientKind, str]) -> RateLimiter:
@@ -144,10 +142,7 @@ class RateLimiter:
             wait_seconds=REDIS_POOL_WAIT_SECONDS,
             socket_timeout=REDIS_TIMEOUT_SECONDS,
         )
-        # limits types its pass-through options as scalars; the pool goes to redis.asyncio.Redis unchanged.
-        passthrough: dict[str, Any] = {"connection_pool": pool}
-        storage = RedisStorage(url, implementation="redispy", key_prefix=key_prefix, **passthrough)
-        return cls(storage, quotas, pool=pool)
+        return cls(RedisSlidingWindows(pool, key_prefix=key_prefix), quotas, pool=pool)
 
     def policy(self, kind: ClientKind) -> str:
         """The `RateLimit-Policy` field value for a kind of client."""
@@ -167,14 +162,13 @@ class RateLimiter:
     async def hit(self, client: ClientIdentity) -> RateLimitDecision:
         """Spends one request of the client's quota (in this process's counters without Redis or while it is
         unavailable)."""
-        if self._strategy is None or self._storage is None or time.monotonic() < self._skip_storage_until:
+        if self._remote is None or time.monotonic() < self._skip_remote_until:
             return self._hit_locally(client)
-        item = self._items[client.kind]
+        amount, window_seconds = self._quotas[client.kind]
         try:
-            allowed = await self._strategy.hit(item, client.kind, client.key)
-            window = await self._storage.get_sliding_window(item.key_for(client.kind, client.key), item.get_expiry())
-        except self._unavailable as exc:
-            self._storage_failed(exc)
+            allowed, window = await self._remote.hit(f"{client.kind}/{client.key}", amount, window_seconds)
+        except RedisError as exc:
+            self._remote_failed(exc)
             return self._hit_locally(client)
         return self._decision(client, allowed, window)
 
@@ -189,9 +183,9 @@ class RateLimiter:
             return RateLimitDecision(client.kind, True, remaining, reset_after)
         return RateLimitDecision(client.kind, False, 0, max(1, reset_after))
 
-    def _storage_failed(self, exc: Exception) -> None:
+    def _remote_failed(self, exc: Exception) -> None:
         now = time.monotonic()
-        self._skip_storage_until = now + STORAGE_RETRY_SECONDS
+        self._skip_remote_until = now + STORAGE_RETRY_SECONDS
         self._warning.warn("rate limit storage unavailable, counting in this process instead: %r", exc)
 
     async def close(self) -> None:

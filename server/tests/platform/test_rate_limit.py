@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from lexica.platform.rate_limit import (
 )
 from lexica.settings import Settings
 from tests.platform.conftest import require_redis
+from tests.platform.private_redis import private_redis
 
 # Hour-long windows: the in-memory counter aligns its windows to the clock; a test must not straddle two.
 QUOTAS = {
@@ -266,17 +268,17 @@ async def test_unreachable_redis_counts_in_this_process_warns_once_and_rests(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limiter = build_rate_limiter(limit_settings(redis_url="redis://127.0.0.1:1/0"))
-    storage = limiter._storage
-    assert storage is not None
+    remote = limiter._remote
+    assert remote is not None
     attempts = 0
-    acquire = storage.acquire_sliding_window_entry
+    hit = remote.hit
 
-    async def counted_acquire(*args: Any, **kwargs: Any) -> bool:
+    async def counted_hit(*args: Any, **kwargs: Any) -> Any:
         nonlocal attempts
         attempts += 1
-        return await acquire(*args, **kwargs)
+        return await hit(*args, **kwargs)
 
-    monkeypatch.setattr(storage, "acquire_sliding_window_entry", counted_acquire)
+    monkeypatch.setattr(remote, "hit", counted_hit)
     try:
         async with client_of(RateLimitMiddleware(tiny_app(), limiter=limiter)) as client:
             with caplog.at_level(logging.WARNING, logger="lexica.ratelimit"):
@@ -338,3 +340,43 @@ def test_require_redis_skips_locally_but_fails_when_services_are_required(
     monkeypatch.setenv("LEXICA_REQUIRE_SERVICES", "1")
     with pytest.raises(pytest.fail.Exception, match="LEXICA_REQUIRE_SERVICES=1 requires it"):
         require_redis(nowhere)
+
+
+async def test_redis_windows_roll_over_as_the_local_ones_do(redis_url: str, redis_key_prefix: str) -> None:
+    """One round trip counts and reads the window; a window that ended lends its weight, then none."""
+    settings = limit_settings(redis_url=redis_url, rate_limit_anonymous="4/second")
+    redis_limiter = build_rate_limiter(settings, key_prefix=redis_key_prefix)
+    local_limiter = build_rate_limiter(limit_settings(rate_limit_anonymous="4/second"))
+    client = ClientIdentity("anonymous", "198.51.100.9")
+    try:
+        for limiter in (redis_limiter, local_limiter):
+            first = [await limiter.hit(client) for _ in range(5)]
+            assert [d.allowed for d in first] == [True] * 4 + [False]
+            assert [d.remaining for d in first[:4]] == [3, 2, 1, 0]
+            assert first[4].reset_after >= 1
+        await asyncio.sleep(2.1)  # two windows on: nothing of the first one counts any more
+        for limiter in (redis_limiter, local_limiter):
+            again = [await limiter.hit(client) for _ in range(5)]
+            assert [d.allowed for d in again] == [True] * 4 + [False]
+    finally:
+        await redis_limiter.close()
+        await local_limiter.close()
+
+
+async def test_a_redis_without_the_script_gets_it_once_and_counts_every_hit_once() -> None:
+    """A new (or flushed) Redis does not know the script: the hits it refused run again after loading it, and
+    none counts twice."""
+    with private_redis() as server:
+        settings = limit_settings(redis_url=server.url, rate_limit_anonymous="30/minute")
+        limiter = build_rate_limiter(settings)
+        client = ClientIdentity("anonymous", "198.51.100.10")
+        try:
+            first = await asyncio.gather(*(limiter.hit(client) for _ in range(10)))
+            async with Redis.from_url(server.url) as redis:
+                await redis.script_flush()
+            second = await asyncio.gather(*(limiter.hit(client) for _ in range(25)))
+        finally:
+            await limiter.close()
+    decisions = [*first, *second]
+    assert [d.allowed for d in decisions] == [True] * 30 + [False] * 5
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(30))
