@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import sys
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
+from bench import coherence
 from bench.reference.entry import BODY as REFERENCE_BODY
 from bench.report import Report, Row
 from bench.scenarios import (
     BASELINE,
     CACHED_LOOKUP,
+    COHERENCE_NAME,
     CONDITIONAL_LOOKUP,
     GRANIAN_LOOKUP,
     LEXICA_READY_PATH,
@@ -31,8 +34,10 @@ from bench.scenarios import (
 from bench.servers import HOST, Served, pinned, rss_mib, serve, spawned_workers
 from bench.services import ServiceUnavailable, free_port, private_redis
 from bench.wrk import WrkResult, run_wrk
+from lexica.settings import Settings
 
 CONNECTIONS = 64
+SQLITE_PREFIX = "sqlite+aiosqlite:///"
 WHOLE_BOX_CONNECTIONS = 128
 REFERENCE_START_SECONDS = 60
 LEXICA_START_SECONDS = 180  # the search index over every headword is built at start-up
@@ -103,6 +108,8 @@ class Bench:
             self._on_granian()
         if self._selected(WHOLE_BOX.name):
             self._whole_box()
+        if self._selected(COHERENCE_NAME):
+            self._coherence()
         if len(self.report.rows) > 1:
             self._baseline_again()
         return self.report
@@ -257,6 +264,35 @@ class Bench:
             "Lexica on granian: the same app without `lexica serve`'s slow-client protections; its log lines go "
             "nowhere (no handler is configured), where `lexica serve` writes an access line per request"
         )
+
+    def _coherence(self) -> None:
+        """Two instances over a copy of the database and a private Redis: the edit-to-served delay."""
+        source = Settings().database_url
+        if not source.startswith(SQLITE_PREFIX):
+            self.report.notes.append("coherence delay not measured: it copies the bench's SQLite database")
+            return
+        copy = self._workdir / "coherence.sqlite3"
+        # The edits must not touch the real database; SQLite's backup API copies it whole, journal included.
+        with closing(sqlite3.connect(source.removeprefix(SQLITE_PREFIX))) as real, closing(sqlite3.connect(copy)) as to:
+            real.backup(to)
+        first, second = free_port(), free_port()
+        settings = {
+            "LEXICA_DATABASE_URL": SQLITE_PREFIX + str(copy),
+            "LEXICA_RATE_LIMIT_ENABLED": "false",
+            "LEXICA_FIRST_ADMIN_EMAIL": coherence.ADMIN[0],
+            "LEXICA_FIRST_ADMIN_PASSWORD": coherence.ADMIN[1],
+            "LEXICA_ENTRY_CACHE_WARM_COUNT": "0",
+        }
+        print(f"measuring {COHERENCE_NAME} ...", file=sys.stderr, flush=True)
+        try:
+            with (
+                private_redis(self._workdir) as redis,
+                self._serve_lexica(first, pin=False, LEXICA_REDIS_URL=redis.url, **settings) as a,
+                self._serve_lexica(second, pin=False, LEXICA_REDIS_URL=redis.url, **settings) as b,
+            ):
+                self.report.facts.append(coherence.measure(a.base_url, b.base_url).line())
+        except ServiceUnavailable as unavailable:
+            self.report.notes.append(f"coherence delay not measured: it needs Redis ({unavailable})")
 
     def _whole_box(self) -> None:
         port = free_port()

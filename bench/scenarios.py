@@ -68,6 +68,9 @@ GRANIAN_LOOKUP = Scenario("Lexica on granian: cached lookup", APPLE_PATH)
 # Two workers (and Redis, which more than one worker needs), wrk unpinned with 128 connections on two threads.
 WHOLE_BOX = Scenario("Lexica, whole box (2 workers, 128 conn): cached lookup", APPLE_PATH)
 
+# Not a wrk row: the delay before an edit made through one instance is served by another (bench/coherence.py).
+COHERENCE_NAME = "Lexica: coherence delay across instances"
+
 ALL_NAMES = [
     BASELINE.name,
     *(reference.name for reference in REFERENCES),
@@ -77,4 +80,5 @@ ALL_NAMES = [
     QUIET_LOOKUP.name,
     GRANIAN_LOOKUP.name,
     WHOLE_BOX.name,
+    COHERENCE_NAME,
 ]
