@@ -105,10 +105,10 @@ class RateLimiter:
         missing = [kind for kind in CLIENT_KINDS if kind not in quotas]
         if missing:
             raise ValueError(f"no quota for client kinds: {', '.join(missing)}")
-        self._items = {kind: limits.parse(quotas[kind]) for kind in CLIENT_KINDS}
-        self._policies = {kind: f'"{kind}";q={item.amount};w={item.get_expiry()}' for kind, item in self._items.items()}
+        items = {kind: limits.parse(quotas[kind]) for kind in CLIENT_KINDS}
+        self._quotas = {kind: (item.amount, item.get_expiry()) for kind, item in items.items()}
+        self._policies = {kind: f'"{kind}";q={amount};w={window}' for kind, (amount, window) in self._quotas.items()}
         self._encoded_policies = {kind: policy.encode("latin-1") for kind, policy in self._policies.items()}
-        self._quotas = {kind: (item.amount, item.get_expiry()) for kind, item in self._items.items()}
         self._remote = remote
         # This process's own counters: the only ones without Redis, the fallback while Redis is down (so limits
         # still hold per instance).

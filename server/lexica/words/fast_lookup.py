@@ -131,7 +131,8 @@ class FastEntryLookup:
         implementations = state.get("implementations") if state else None
         if implementations is None or not self._acceptable(wanted.get(b"accept")):
             return False  # not started (no lifespan) or a 406: the stack says so
-        raw: dict[str, object] = {"headword": scope["path"][self._start :]}
+        headword = scope["path"][self._start :]
+        raw: dict[str, object] = {"headword": headword}
         if (if_none_match := wanted.get(b"if-none-match")) is not None:
             raw["if_none_match"] = if_none_match
         if (cache_control := wanted.get(b"cache-control")) is not None:
@@ -144,7 +145,7 @@ class FastEntryLookup:
             return False
         endpoints = implementations[WordsApi]
         assert isinstance(endpoints, WordsEndpoints)
-        view = endpoints.service.cached(scope["path"][self._start :])
+        view = endpoints.service.cached(headword)
         if view is None:
             return False
         heads = self._heads(endpoints, view)

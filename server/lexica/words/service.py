@@ -12,10 +12,11 @@ import asyncio
 import hashlib
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import TypeVar
 
 from cachetools import TTLCache
 from pydantic import TypeAdapter
@@ -122,6 +123,30 @@ def new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
     )
 
 
+KeyT = TypeVar("KeyT", bound=Hashable)
+ResultT = TypeVar("ResultT")
+
+
+async def _shared(
+    flights: dict[KeyT, asyncio.Future[ResultT]], key: KeyT, read: Callable[[], Awaitable[ResultT]]
+) -> ResultT:
+    """Concurrent misses of one key wait for one storage read (single-flight); a waiter that gives up (its request
+    was cancelled) does not cancel the read for the others."""
+    flight = flights.get(key)
+    if flight is None:
+        flight = asyncio.ensure_future(read())
+        flights[key] = flight
+        flight.add_done_callback(partial(_landed, flights, key))
+    return await asyncio.shield(flight)
+
+
+def _landed(flights: dict[KeyT, asyncio.Future[ResultT]], key: KeyT, flight: asyncio.Future[ResultT]) -> None:
+    if flights.get(key) is flight:
+        del flights[key]
+    if not flight.cancelled():
+        flight.exception()  # marked retrieved: a failure reaches every waiter, never logged as lost
+
+
 class WordService:
     def __init__(
         self,
@@ -206,20 +231,7 @@ class WordService:
         return cached
 
     async def _shared_read(self, key: str) -> EntryView | None:
-        """Concurrent misses of one key wait for one storage read (single-flight); a waiter that gives up (its
-        request was cancelled) does not cancel the read for the others."""
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._read(key))
-            self._flights[key] = flight
-            flight.add_done_callback(partial(self._landed, key))
-        return await asyncio.shield(flight)
-
-    def _landed(self, key: str, flight: asyncio.Future[EntryView | None]) -> None:
-        if self._flights.get(key) is flight:
-            del self._flights[key]
-        if not flight.cancelled():
-            flight.exception()  # marked retrieved: a failure reaches every waiter, never logged as lost
+        return await _shared(self._flights, key, partial(self._read, key))
 
     async def _read(self, key: str) -> EntryView | None:
         """One storage read of the entry, cached unless a change overtook it (it may have read the old version)."""
@@ -257,12 +269,7 @@ class WordService:
             return cached
         # Concurrent misses of one page share one storage read, as entries do: a burst of requests for a page
         # nobody asked for in the last minute would otherwise queue that many reads on the database.
-        flight = self._page_flights.get(cache_key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._read_page(scope, key_prefix, after, limit))
-            self._page_flights[cache_key] = flight
-            flight.add_done_callback(partial(self._page_landed, cache_key))
-        return await asyncio.shield(flight)
+        return await _shared(self._page_flights, cache_key, partial(self._read_page, scope, key_prefix, after, limit))
 
     async def _read_page(self, scope: str, key_prefix: str, after: str | None, limit: int) -> HeadwordSlice:
         generation = self._generation
@@ -272,12 +279,6 @@ class WordService:
         if self._generation == generation:
             self._pages[(key_prefix, after, limit)] = page
         return page
-
-    def _page_landed(self, cache_key: tuple[str, str | None, int], flight: asyncio.Future[HeadwordSlice]) -> None:
-        if self._page_flights.get(cache_key) is flight:
-            del self._page_flights[cache_key]
-        if not flight.cancelled():
-            flight.exception()  # marked retrieved: a failure reaches every waiter, never logged as lost
 
     def _view(self, stored: StoredEntry) -> EntryView:
         entry = Entry(
