@@ -110,10 +110,16 @@ class ReplayedReads:
                 scope, send, started=started, incoming_id=incoming_id, status=200, head=kept.head, body=kept.body
             )
             return
-        await self._through_the_stack(scope, receive, send, generation, kept_here)
+        await self._through_the_stack(scope, receive, send, replayable, generation, kept_here)
 
     async def _through_the_stack(
-        self, scope: Scope, receive: Receive, send: Send, generation: int, kept_here: dict[bytes, _Kept]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        replayable: _Replayable,
+        generation: int,
+        kept_here: dict[bytes, _Kept],
     ) -> None:
         """The stack answers; a complete 200 is kept if the state did not change while it was made."""
         status = 0
@@ -131,7 +137,6 @@ class ReplayedReads:
             await send(message)
 
         await self.app(scope, receive, keeping)
-        replayable = self._by_path[scope["path"]]
         if status != 200 or not complete or replayable.generation(scope["state"]) != generation:
             return
         head = self._answers.entity_headers(headers)
