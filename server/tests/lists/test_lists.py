@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,11 @@ async def api(x_database: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClien
 
 
 async def sign_up(api: httpx.AsyncClient, name: str) -> dict[str, str]:
-    email = f"{name}-{id(api)}@lexica.test"
+    # A new account each time: the database is the module's, and an address reused (as `id(api)` was, once a
+    # test's client had been freed) signed a test in as an earlier test's user, with that user's lists.
+    email = f"{name}-{uuid.uuid4().hex}@lexica.test"
     registered = await api.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
-    assert registered.status_code in (201, 409), registered.text
+    assert registered.status_code == 201, registered.text
     token = await api.post(
         "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": PASSWORD}
     )
