@@ -26,6 +26,7 @@ _MERGE_PATCH = "application/merge-patch+json"
 _FORM = "application/x-www-form-urlencoded"
 _NDJSON = "application/x-ndjson"
 _SSE = "text/event-stream"
+_TEXT = "text/plain"
 
 # Header parameters: the keyword each one is, and whether the SDK fills it in itself.
 _HEADER_KEYWORDS = {
@@ -180,6 +181,8 @@ class _Planner:
         if method.stream:
             accept = _SSE if _SSE in operation.produces else _NDJSON
             method.call_lines += [f'accept="{accept}, application/problem+json"', "stream=True"]
+        elif method.result == "str":
+            method.call_lines += [f'accept="{_TEXT}, application/problem+json"']
         return method
 
     def _body(self, operation: Operation, method: _Method) -> list[str]:
@@ -220,6 +223,9 @@ class _Planner:
             item, decoder = _NDJSON_ITEMS[first.schema_ref or ""]
             method.stream, method.result = True, f"Stream[{item}]"
             method.parse = f"lambda r: Stream(r, ndjson({decoder}))"
+            return
+        if any(t.split(";", 1)[0].strip() == _TEXT for t in first.content_types):
+            method.result, method.parse = "str", "lambda r: r.text"
             return
         if first.schema_ref is None:
             return

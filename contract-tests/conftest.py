@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +20,7 @@ import redis
 from sdk_helpers import JOBS_ADMIN_EMAIL, PASSWORD, jobs_api_key, new_jobs_reader
 from seed import SAMPLE_ENTRIES, gcide_entries, seed_entries
 
-from bench.services import RedisServer, ServiceUnavailable
+from bench.services import RedisServer, ServiceUnavailable, private_redis
 from lexica.words.repository import NewEntry
 from lexica_client import Lexica
 
@@ -235,3 +235,17 @@ def require_empty_redis(url: str, env_name: str) -> None:
         pytest.skip(reason)
     finally:
         client.close()
+
+
+@pytest.fixture
+def private_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis of this test's own (`redis-server` on a free port, killed afterwards); skips without one, or fails
+    when LEXICA_REQUIRE_SERVICES=1."""
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(private_redis(tmp_path_factory.mktemp("private-redis")))
+        except ServiceUnavailable as exc:
+            if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
+                pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
+            pytest.skip(str(exc))
+        yield server.url

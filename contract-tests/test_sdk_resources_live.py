@@ -83,7 +83,10 @@ def reader(jobs_server: str) -> Iterator[tuple[Lexica, User]]:
 def test_ops_probes(admin_lexica: Lexica) -> None:
     assert isinstance(admin_lexica.ops.liveness(), Liveness)
     assert isinstance(admin_lexica.ops.readiness(), Readiness)
-    _called("getLiveness", "getReadiness")
+    metrics = admin_lexica.ops.metrics()
+    assert isinstance(metrics, str)
+    assert "# TYPE lexica_entry_cache_hits_total counter" in metrics
+    _called("getLiveness", "getReadiness", "getMetrics")
 
 
 def test_entry_reads_carry_etags_and_conditional_reads_are_not_modified(admin_lexica: Lexica) -> None:

@@ -8,23 +8,18 @@ Against `lexica serve` with a private Redis and no job worker, so that the job s
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
-import pytest
 from asyncapi_contract import validate_sse_event
 from conftest import seed_database
 from seed import SAMPLE_ENTRIES
 from serve_process import free_port, run_lexica_serve, serve_env
-
-from bench.services import ServiceUnavailable, private_redis
 
 ADMIN = ("shutdown-admin@lexica.test", "Quiet-Harbour-58-Lantern")
 DRAIN_SECONDS = 3.0  # long enough for the checks below on a busy machine; the process exits once it is over
@@ -50,23 +45,10 @@ def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, object]] | None:
     return None
 
 
-@pytest.fixture
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Redis of this test's own (the job is queued there and no worker takes it)."""
-    with ExitStack() as stack:
-        try:
-            server = stack.enter_context(private_redis(tmp_path_factory.mktemp("shutdown-redis")))
-        except ServiceUnavailable as exc:
-            if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-                pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-            pytest.skip(str(exc))
-        yield server.url
-
-
-def test_sigterm_drains_then_stops_cleanly(tmp_path: Path, redis_url: str) -> None:
+def test_sigterm_drains_then_stops_cleanly(tmp_path: Path, private_redis_url: str) -> None:
     database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
     env = {
-        "LEXICA_REDIS_URL": redis_url,
+        "LEXICA_REDIS_URL": private_redis_url,
         "LEXICA_RATE_LIMIT_ENABLED": "false",
         "LEXICA_FIRST_ADMIN_EMAIL": ADMIN[0],
         "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN[1],
@@ -119,11 +101,11 @@ def test_sigterm_drains_then_stops_cleanly(tmp_path: Path, redis_url: str) -> No
     assert "Traceback" not in served.log()
 
 
-def test_several_workers_each_drain_then_the_server_exits_cleanly(tmp_path: Path, redis_url: str) -> None:
+def test_several_workers_each_drain_then_the_server_exits_cleanly(tmp_path: Path, private_redis_url: str) -> None:
     database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
     env = {
         "LEXICA_WORKERS": "2",
-        "LEXICA_REDIS_URL": redis_url,
+        "LEXICA_REDIS_URL": private_redis_url,
         "LEXICA_SHUTDOWN_DRAIN_SECONDS": str(WORKERS_DRAIN_SECONDS),
         "LEXICA_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
     }

@@ -1343,6 +1343,28 @@ class OpsWithRawResponse:
         expect_status(response, 200)
         return APIResponse(response, lambda r: parse_model(r, _m.Readiness))
 
+    def metrics(
+        self,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> APIResponse[str]:
+        """Prometheus metrics (`getMetrics`): the raw response."""
+        call = Call("GET", "/metrics", query(), present({}), accept="text/plain, application/problem+json")
+        request = build_request(
+            self._http,
+            call,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+        response = self._http.send(request, stream=False)
+        expect_status(response, 200)
+        return APIResponse(response, lambda r: r.text)
+
 
 class Ops:
     """The `ops` operations of the Lexica API."""
@@ -1376,6 +1398,21 @@ class Ops:
         """Readiness probe (`getReadiness`)."""
         return (
             self.with_raw_response.readiness(
+                timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
+            )
+        ).parse()
+
+    def metrics(
+        self,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Prometheus metrics (`getMetrics`)."""
+        return (
+            self.with_raw_response.metrics(
                 timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
             )
         ).parse()
@@ -3361,6 +3398,28 @@ class AsyncOpsWithRawResponse:
         expect_status(response, 200)
         return APIResponse(response, lambda r: parse_model(r, _m.Readiness))
 
+    async def metrics(
+        self,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> APIResponse[str]:
+        """Prometheus metrics (`getMetrics`): the raw response."""
+        call = Call("GET", "/metrics", query(), present({}), accept="text/plain, application/problem+json")
+        request = build_request(
+            self._http,
+            call,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+        response = await self._http.send(request, stream=False)
+        expect_status(response, 200)
+        return APIResponse(response, lambda r: r.text)
+
 
 class AsyncOps:
     """The `ops` operations of the Lexica API."""
@@ -3394,6 +3453,21 @@ class AsyncOps:
         """Readiness probe (`getReadiness`)."""
         return (
             await self.with_raw_response.readiness(
+                timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
+            )
+        ).parse()
+
+    async def metrics(
+        self,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Prometheus metrics (`getMetrics`)."""
+        return (
+            await self.with_raw_response.metrics(
                 timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
             )
         ).parse()
@@ -4107,6 +4181,7 @@ OPERATIONS = {
     "getJobResult": "jobs.get_result",
     "getLiveness": "ops.liveness",
     "getReadiness": "ops.readiness",
+    "getMetrics": "ops.metrics",
     "registerUser": "auth.register",
     "issueToken": "auth.issue_token",
     "logout": "auth.logout",

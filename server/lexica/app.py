@@ -32,6 +32,7 @@ from lexica.platform.front import FrontAnswers
 from lexica.platform.idempotency import IdempotencyMiddleware
 from lexica.platform.lifecycle import LIFESPAN_STATE_KEY
 from lexica.platform.logs import install_log_safety
+from lexica.platform.metrics import InstanceMetrics
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware, UnhandledErrorMiddleware
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
@@ -76,7 +77,7 @@ def check_implementations() -> None:
         raise TypeError("operations without an implementation: " + "; ".join(problems))
 
 
-def build_implementations(state: AppState) -> dict[type[Any], Any]:
+def build_implementations(state: AppState, metrics: InstanceMetrics) -> dict[type[Any], Any]:
     checks = {"storage": state.storage_ok, "dictionary": state.dictionary_ok}
     if state.redis is not None:
         checks["redis"] = state.redis_ok
@@ -84,7 +85,13 @@ def build_implementations(state: AppState) -> dict[type[Any], Any]:
         WordsApi: WordsEndpoints(state.words, entry_max_age=state.settings.entry_max_age_seconds),
         ListsApi: ListsEndpoints(state.lists),
         JobsApi: JobsEndpoints(state.jobs),
-        OpsApi: OpsEndpoints(checks, state.lifecycle, optional=frozenset({"redis"})),
+        OpsApi: OpsEndpoints(
+            checks,
+            state.lifecycle,
+            optional=frozenset({"redis"}),
+            metrics=metrics,
+            metrics_access=state.settings.effective_metrics_access,
+        ),
         AuthApi: AuthEndpoints(state.auth),
         UsersApi: UsersEndpoints(state.account, state.cursors, state.lists),
         AdminApi: AdminEndpoints(state.account, state.cursors),
@@ -96,29 +103,31 @@ def _lifespan(
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with (
-            open_state(settings) as state,
-            _closing(limiter),
-            # Following first, so that no change made while the cache warms is missed.
-            keeping_coherent(state.events, state.words, across_instances=settings.redis_url is not None),
-            keeping_hot_set(
-                state.words,
-                hot_set_store(state.redis, settings.hot_headwords_file),
-                count=settings.entry_cache_warm_count,
-            ),
-        ):
-            state.implementations = build_implementations(state)
-            if settings.tune_gc:
-                # Start-up objects are long-lived: move them out of the collector's way (see ARCHITECTURE.md).
-                gc.collect()
-                gc.freeze()
-                gc.set_threshold(50_000, 50, 100)
-            yield {
-                "lexica": state,
-                "implementations": state.implementations,
-                "authenticator": state.auth,
-                LIFESPAN_STATE_KEY: state.lifecycle,  # the server starts the drain on SIGTERM (platform/server.py)
-            }
+        async with open_state(settings) as state:
+            metrics = InstanceMetrics(state.words.cache_counts)
+            async with (
+                _closing(limiter),
+                # Following first, so that no change made while the cache warms is missed.
+                keeping_coherent(state.events, state.words, across_instances=settings.redis_url is not None),
+                keeping_hot_set(
+                    state.words,
+                    hot_set_store(state.redis, settings.hot_headwords_file),
+                    count=settings.entry_cache_warm_count,
+                ),
+                metrics.syncing(),
+            ):
+                state.implementations = build_implementations(state, metrics)
+                if settings.tune_gc:
+                    # Start-up objects are long-lived: move them out of the collector's way (see ARCHITECTURE.md).
+                    gc.collect()
+                    gc.freeze()
+                    gc.set_threshold(50_000, 50, 100)
+                yield {
+                    "lexica": state,
+                    "implementations": state.implementations,
+                    "authenticator": state.auth,
+                    LIFESPAN_STATE_KEY: state.lifecycle,  # the server starts the drain on SIGTERM (server.py)
+                }
 
     return lifespan
 

@@ -188,6 +188,13 @@ class Settings(BaseSettings):
     )
     # end of the docs and proxies block
 
+    # Metrics
+    metrics_access: Literal["public", "admin"] | None = Field(
+        default=None,
+        description="Who may read GET /metrics: 'public' (anyone) or 'admin' (an admin's bearer token or API key); "
+        "unset: admin in production, public otherwise.",
+    )
+
     # CORS
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins browsers may call from: comma-separated or a JSON list."
@@ -291,6 +298,12 @@ class Settings(BaseSettings):
                 "Otherwise set LEXICA_CORS_ALLOW_CREDENTIALS=false."
             )
         return self
+
+    @property
+    def effective_metrics_access(self) -> Literal["public", "admin"]:
+        if self.metrics_access is not None:
+            return self.metrics_access
+        return "admin" if self.environment == "production" else "public"
 
     @property
     def effective_shutdown_drain_seconds(self) -> float:

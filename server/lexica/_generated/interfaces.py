@@ -237,6 +237,14 @@ class OpsApi(abc.ABC):
     ) -> Reply[models.Readiness]:
         """Readiness probe (`GET /health/ready`)."""
 
+    @abc.abstractmethod
+    async def get_metrics(
+        self,
+        *,
+        principal: Principal | None,
+    ) -> Reply[None]:
+        """Prometheus metrics (`GET /metrics`)."""
+
 
 class UsersApi(abc.ABC):
     """Operations tagged `users`."""

@@ -339,6 +339,18 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         locations={},
     ),
     OperationInfo(
+        operation_id="getMetrics",
+        method="GET",
+        path="/metrics",
+        route_path="/metrics",
+        produces=("text/plain; version=0.0.4; charset=utf-8",),
+        statuses=(200, 401, 403, 405, 406),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={},
+    ),
+    OperationInfo(
         operation_id="registerUser",
         method="POST",
         path="/api/v1/auth/register",
@@ -1034,8 +1046,19 @@ async def _get_readiness(request: Request) -> Response:
     return render(reply, operation)
 
 
-async def _register_user(request: Request) -> Response:
+async def _get_metrics(request: Request) -> Response:
     operation = OPERATIONS[24]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate_if_present(request, operation)
+    api = implementation(request, OpsApi)
+    reply = await api.get_metrics(
+        principal=principal,
+    )
+    return render(reply, operation)
+
+
+async def _register_user(request: Request) -> Response:
+    operation = OPERATIONS[25]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.Registration, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1046,7 +1069,7 @@ async def _register_user(request: Request) -> Response:
 
 
 async def _issue_token(request: Request) -> Response:
-    operation = OPERATIONS[25]
+    operation = OPERATIONS[26]
     ensure_acceptable(request, operation.produces)
     body = await form_body(request, models.TokenRequest, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1057,7 +1080,7 @@ async def _issue_token(request: Request) -> Response:
 
 
 async def _logout(request: Request) -> Response:
-    operation = OPERATIONS[26]
+    operation = OPERATIONS[27]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.RefreshTokenBody, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1068,7 +1091,7 @@ async def _logout(request: Request) -> Response:
 
 
 async def _get_current_user(request: Request) -> Response:
-    operation = OPERATIONS[27]
+    operation = OPERATIONS[28]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1079,7 +1102,7 @@ async def _get_current_user(request: Request) -> Response:
 
 
 async def _delete_current_user(request: Request) -> Response:
-    operation = OPERATIONS[28]
+    operation = OPERATIONS[29]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1090,7 +1113,7 @@ async def _delete_current_user(request: Request) -> Response:
 
 
 async def _export_current_user(request: Request) -> Response:
-    operation = OPERATIONS[29]
+    operation = OPERATIONS[30]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1107,7 +1130,7 @@ class _ListApiKeysParameters(BaseModel):
 
 
 async def _list_api_keys(request: Request) -> Response:
-    operation = OPERATIONS[30]
+    operation = OPERATIONS[31]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1126,7 +1149,7 @@ async def _list_api_keys(request: Request) -> Response:
 
 
 async def _create_api_key(request: Request) -> Response:
-    operation = OPERATIONS[31]
+    operation = OPERATIONS[32]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.ApiKeyRequest, operation, required=True)
@@ -1144,7 +1167,7 @@ class _RevokeApiKeyParameters(BaseModel):
 
 
 async def _revoke_api_key(request: Request) -> Response:
-    operation = OPERATIONS[32]
+    operation = OPERATIONS[33]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1164,7 +1187,7 @@ class _SetUserRoleParameters(BaseModel):
 
 
 async def _set_user_role(request: Request) -> Response:
-    operation = OPERATIONS[33]
+    operation = OPERATIONS[34]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1187,7 +1210,7 @@ class _ListAuditEventsParameters(BaseModel):
 
 
 async def _list_audit_events(request: Request) -> Response:
-    operation = OPERATIONS[34]
+    operation = OPERATIONS[35]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1206,7 +1229,7 @@ async def _list_audit_events(request: Request) -> Response:
 
 
 async def _enrol_totp(request: Request) -> Response:
-    operation = OPERATIONS[35]
+    operation = OPERATIONS[36]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1217,7 +1240,7 @@ async def _enrol_totp(request: Request) -> Response:
 
 
 async def _confirm_totp(request: Request) -> Response:
-    operation = OPERATIONS[36]
+    operation = OPERATIONS[37]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -1230,7 +1253,7 @@ async def _confirm_totp(request: Request) -> Response:
 
 
 async def _disable_totp(request: Request) -> Response:
-    operation = OPERATIONS[37]
+    operation = OPERATIONS[38]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -1297,6 +1320,7 @@ def add_routes(router: Router) -> None:
         _get_job_result,
         _get_liveness,
         _get_readiness,
+        _get_metrics,
         _register_user,
         _issue_token,
         _logout,

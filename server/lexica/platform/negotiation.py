@@ -41,7 +41,7 @@ def acceptable(accept: str | None, offered: Sequence[str]) -> bool:
     if not ranges:
         return True
     for media_type in offered:
-        main, _, sub = media_type.lower().partition("/")
+        main, _, sub = media_type.split(";", 1)[0].strip().lower().partition("/")  # parameters do not count
         matching = [
             (_specificity(r_main, r_sub), quality)
             for r_main, r_sub, quality in ranges

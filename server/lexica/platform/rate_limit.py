@@ -35,7 +35,9 @@ logger = logging.getLogger("lexica.ratelimit")
 
 ClientKind = Literal["anonymous", "authenticated", "login"]
 CLIENT_KINDS: tuple[ClientKind, ...] = get_args(ClientKind)
-PROBE_PATHS = frozenset({"/health/live", "/health/ready"})
+# Probes and the metrics scrape: an orchestrator or Prometheus polling them must never be refused (getMetrics and
+# the probes say so in the spec).
+UNLIMITED_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})
 LOGIN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/register"})
 DEFAULT_KEY_PREFIX = "lexica:ratelimit"
 REDIS_TIMEOUT_SECONDS = 0.5
@@ -227,9 +229,9 @@ def build_rate_limiter(settings: Settings, *, key_prefix: str = DEFAULT_KEY_PREF
 class RateLimitMiddleware:
     """Refuses a client over its quota with a 429 problem; puts `RateLimit` headers on every response.
 
-    Probes are exempt. A WebSocket handshake is a request too: it spends one of the quota, and over the quota
-    it is refused before the upgrade with the same 429 problem (the ASGI WebSocket denial response), or with a
-    plain refusal (403) by a server without that extension. Other scopes pass through untouched.
+    Probes and the metrics are exempt. A WebSocket handshake is a request too: it spends one of the quota, and over
+    the quota it is refused before the upgrade with the same 429 problem (the ASGI WebSocket denial response), or
+    with a plain refusal (403) by a server without that extension. Other scopes pass through untouched.
     """
 
     def __init__(
@@ -238,7 +240,7 @@ class RateLimitMiddleware:
         *,
         limiter: RateLimiter,
         identify: Identify = default_identify,
-        exempt_paths: Collection[str] = PROBE_PATHS,
+        exempt_paths: Collection[str] = UNLIMITED_PATHS,
     ) -> None:
         self.app = app
         self.limiter = limiter

@@ -15,6 +15,8 @@
   skips the rest of the drain. The process exits 0.
 - **Workers.** With more than one worker, `serve` runs its own small supervisor (uvicorn's creates plain
   `uvicorn.Server` instances, which would not drain); each worker drains on the SIGTERM the supervisor forwards.
+  The supervisor gives the workers one directory for their metric files (`PROMETHEUS_MULTIPROC_DIR`, a fresh
+  temporary one unless set), so that `/metrics` sums every worker's counts whichever worker answers.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from asyncio import TimerHandle
 from types import FrameType
 from typing import Any
 
 import uvicorn
+from prometheus_client import multiprocess
 from starlette.types import Receive, Scope, Send
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -39,6 +44,7 @@ from uvicorn.server import ServerState
 
 from lexica.platform.lifecycle import LIFESPAN_STATE_KEY, Lifecycle
 from lexica.platform.logs import configure_server_logging
+from lexica.platform.metrics import MULTIPROCESS_DIR_VARIABLE
 from lexica.platform.middleware import RequestIdMiddleware
 from lexica.platform.problems import problem_response
 from lexica.settings import Settings
@@ -268,6 +274,7 @@ def _supervise(config: LexicaConfig) -> None:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     failed = False
+    metrics_dir = _metrics_dir()
     try:
         processes.extend(start() for _ in range(config.workers))
         while not stopping:
@@ -280,6 +287,7 @@ def _supervise(config: LexicaConfig) -> None:
                     stopping = failed = True
                     break
                 logger.warning("worker [%s] exited with %s; starting another", process.pid, process.exitcode)
+                _forget_worker_gauges(process.pid)
                 processes[index] = start()
         stop_all()  # again: a worker started while the signal arrived has not been told yet
         for process in processes:
@@ -288,5 +296,29 @@ def _supervise(config: LexicaConfig) -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     if failed:
         sys.exit(STARTUP_FAILURE)
+
+
+def _metrics_dir() -> str | None:
+    """Give the workers a directory for their metric files (inherited through the environment); returns it when
+    this supervisor made it (and removes it at the end). One an operator set is emptied: files from an earlier
+    run would be summed with this one's (prometheus-client's multiprocess documentation asks for it)."""
+    chosen = os.environ.get(MULTIPROCESS_DIR_VARIABLE)
+    if chosen:
+        os.makedirs(chosen, exist_ok=True)
+        for name in os.listdir(chosen):
+            if name.endswith(".db"):
+                os.remove(os.path.join(chosen, name))
+        return None
+    made = tempfile.mkdtemp(prefix="lexica-metrics-")
+    os.environ[MULTIPROCESS_DIR_VARIABLE] = made
+    return made
+
+
+def _forget_worker_gauges(pid: int | None) -> None:
+    """A dead worker's live gauges (entries cached) leave the sums; its counters stay counted."""
+    if pid is not None and os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]

@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from lexica._generated.models import Entry, PartOfSpeechSection
 from lexica.platform.etags import parse_if_match
 from lexica.platform.events import EventBus
+from lexica.platform.metrics import CacheCounts
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
@@ -181,6 +182,12 @@ class WordService:
     def generation(self) -> int:
         """Bumped by every change this instance hears of: an answer made from an older generation may be stale."""
         return self._generation
+
+    def cache_counts(self) -> CacheCounts:
+        """The entry cache's counters since start-up and how many entries it holds (for the metrics)."""
+        stats = self.stats
+        held = len(self._cache) if self._cache is not None else 0
+        return CacheCounts(hits=stats.hits, misses=stats.misses, reads=stats.reads, entries=held)
 
     @property
     def index(self) -> SearchIndex:

@@ -6,7 +6,9 @@ import httpx
 import pytest
 
 from lexica._generated import models
-from lexica.ops.endpoints import OpsEndpoints
+from lexica.ops.endpoints import Check, OpsEndpoints
+from lexica.platform.lifecycle import Lifecycle
+from lexica.platform.metrics import CacheCounts, InstanceMetrics
 from lexica.platform.problems import ProblemError
 
 
@@ -40,8 +42,13 @@ async def _down() -> bool:
     raise ConnectionError("unreachable")
 
 
+def _ops(checks: dict[str, Check]) -> OpsEndpoints:
+    metrics = InstanceMetrics(lambda: CacheCounts(hits=0, misses=0, reads=0, entries=0))
+    return OpsEndpoints(checks, Lifecycle(), optional=frozenset({"redis"}), metrics=metrics, metrics_access="public")
+
+
 async def test_readiness_is_degraded_not_503_when_only_an_optional_dependency_fails() -> None:
-    ops = OpsEndpoints({"storage": _ok, "redis": _down}, optional=frozenset({"redis"}))
+    ops = _ops({"storage": _ok, "redis": _down})
 
     reply = await ops.get_readiness()
 
@@ -52,7 +59,7 @@ async def test_readiness_is_degraded_not_503_when_only_an_optional_dependency_fa
 
 
 async def test_readiness_is_503_when_a_required_dependency_fails_whatever_the_optional_ones_do() -> None:
-    ops = OpsEndpoints({"storage": _down, "redis": _ok}, optional=frozenset({"redis"}))
+    ops = _ops({"storage": _down, "redis": _ok})
 
     with pytest.raises(ProblemError) as raised:
         await ops.get_readiness()
