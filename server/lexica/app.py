@@ -37,6 +37,7 @@ from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddl
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
 from lexica.platform.replay import Generation, ReplayedReads
+from lexica.platform.request_tally import RequestTally, count_in_flight
 from lexica.realtime.websocket import websocket_endpoint
 from lexica.settings import Settings
 from lexica.state import AppState, open_state
@@ -99,12 +100,12 @@ def build_implementations(state: AppState, metrics: InstanceMetrics) -> dict[typ
 
 
 def _lifespan(
-    settings: Settings, limiter: RateLimiter | None
+    settings: Settings, limiter: RateLimiter | None, requests: RequestTally
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_state(settings) as state:
-            metrics = InstanceMetrics(state.words.cache_counts)
+            metrics = InstanceMetrics(state.words.cache_counts, requests)
             async with (
                 _closing(limiter),
                 # Following first, so that no change made while the cache warms is missed.
@@ -167,13 +168,14 @@ def create_app(settings: Settings | None = None) -> LexicaApp:
     check_implementations()
     install_log_safety()  # control characters escaped in every log line, credentials redacted
     limiter = build_rate_limiter(settings) if settings.rate_limit_enabled else None
+    requests = RequestTally()  # every request's route, status and duration, for the metrics
     app = LexicaApp(
         title="Lexica",
         version=lexica.__version__,
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        lifespan=_lifespan(settings, limiter),
+        lifespan=_lifespan(settings, limiter, requests),
         # FastAPI's own OpenTelemetry layer asks the global providers (and the environment) on every request:
         # about 5% of a cached lookup. Off; tracing, when the app has it, is configured by the app itself.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -185,6 +187,7 @@ def create_app(settings: Settings | None = None) -> LexicaApp:
     app.router.routes.append(WebSocketRoute("/api/v1/ws", websocket_endpoint, name="ws"))
     app.state.validation_overrides = {"issueToken": oauth_validation_problem}
     mount_docs(app, enabled=settings.docs_enabled)
+    count_in_flight(app.router, requests)  # once every route is added
     # Innermost: sees bodies the size limit has let through; only the operations whose spec takes the header.
     app.add_middleware(IdempotencyMiddleware, operations=OPERATIONS)
     app.add_middleware(
@@ -199,11 +202,11 @@ def create_app(settings: Settings | None = None) -> LexicaApp:
     app.add_middleware(UnhandledErrorMiddleware)
     add_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestIdMiddleware)  # outermost of the stack, so every response carries the id
+    app.add_middleware(RequestIdMiddleware, tally=requests)  # outermost of the stack: every response has the id
     if settings.fast_paths:
         # Answered as the stack would answer them, at a fraction of the cost: repeated dictionary reads, then
         # (first) cached entry lookups.
-        answers = FrontAnswers(limiter=limiter, cors_headers=headers_without_origin(settings))
+        answers = FrontAnswers(limiter=limiter, tally=requests, cors_headers=headers_without_origin(settings))
         app.add_front(partial(ReplayedReads, operations=OPERATIONS, generations=REPLAY_GENERATIONS, answers=answers))
         app.add_front(
             partial(FastEntryLookup, operations=OPERATIONS, parameter_models=PARAMETER_MODELS, answers=answers)

@@ -3,11 +3,12 @@
 A front layer (the entry fast path, replayed reads) answers only requests without anything the stack alone
 handles, and then does for its answer what the stack's layers do for theirs, with the stack's own functions: the
 request id (`RequestIdMiddleware`), the rate limit and its 429 (`RateLimitMiddleware`), `Vary: Origin` (CORS), the
-security headers, the access log line — in the order the stack adds its headers.
+security headers, the request metrics and the access log line — in the order the stack adds its headers.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Message, Scope, Send
@@ -16,6 +17,7 @@ from lexica.platform.context import RequestContext, set_request_context
 from lexica.platform.middleware import API_SECURITY_HEADERS, log_access, request_id_for
 from lexica.platform.negotiation import acceptable
 from lexica.platform.rate_limit import ClientIdentity, RateLimitDecision, RateLimiter, address_identity, refusal
+from lexica.platform.request_tally import RequestTally
 
 # Request headers whose handling lives in the stack alone (credentials, CORS, bodies): the stack answers. Without
 # credentials the rate limiter identifies a request by its address alone (`address_identity`), here as there.
@@ -56,6 +58,7 @@ class FrontAnswers:
         self,
         *,
         limiter: RateLimiter | None,
+        tally: RequestTally,
         identify_without_credentials: Callable[[Scope], ClientIdentity] = address_identity,
         cors_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> None:
@@ -63,13 +66,24 @@ class FrontAnswers:
         stack's `identify` falls back to it; `cors_headers`: what the CORS layer adds to the response to a
         request without `Origin`."""
         self._limiter = limiter
+        self._tally = tally
         self._identify = identify_without_credentials
         self.closing: Headers = [*cors_headers, *API_SECURITY_HEADERS]  # after the rate-limit headers
 
     async def send(
-        self, scope: Scope, send: Send, *, started: float, incoming_id: str, status: int, head: Headers, body: bytes
+        self,
+        scope: Scope,
+        send: Send,
+        *,
+        route: str,
+        started: float,
+        incoming_id: str,
+        status: int,
+        head: Headers,
+        body: bytes,
     ) -> None:
-        """`head`: the headers the operation's own answer starts with (what the route's response sets)."""
+        """`route`: the operation's path template; `head`: the headers the operation's own answer starts with
+        (what the route's response sets)."""
         request_id = request_id_for(incoming_id)
         scope["state"]["request_id"] = request_id
         client = scope.get("client")
@@ -80,12 +94,17 @@ class FrontAnswers:
             decision = await limiter.hit(self._identify(scope))
             if not decision.allowed:
                 await _refuse(scope, send, limiter, decision, closing)
-                log_access(scope, 429, started, request_id)
+                self._finished(scope, route, 429, started, request_id)
                 return
             closing[:0] = limiter.response_headers(decision)
         await send({"type": "http.response.start", "status": status, "headers": head + closing})
         await send({"type": "http.response.body", "body": body})
-        log_access(scope, status, started, request_id)
+        self._finished(scope, route, status, started, request_id)
+
+    def _finished(self, scope: Scope, route: str, status: int, started: float, request_id: str) -> None:
+        seconds = time.perf_counter() - started
+        self._tally.finished(scope["method"], route, status, seconds)
+        log_access(scope, status, seconds, request_id)
 
     def entity_headers(self, headers: Sequence[tuple[bytes, bytes]]) -> Headers | None:
         """The headers the operation's own answer set, from a complete answer the stack sent (those the stack's

@@ -22,8 +22,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from lexica.platform.request_tally import DURATION_BUCKETS, RequestTally, Series
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 SYNC_SECONDS = 1.0
@@ -45,18 +47,11 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
 
 
-class InstanceMetrics:
-    """The metrics `GET /metrics` exposes for this instance."""
+class _EntryCacheMirror:
+    """The entry cache's counts, as counters and a gauge."""
 
-    def __init__(self, entry_cache: Callable[[], CacheCounts]) -> None:
-        self._entry_cache = entry_cache
-        self.registry = CollectorRegistry()
-        shared_dir = multiprocess_dir()
-        # With several workers the values are in files, and one collector reads them all; the metric objects
-        # must then stay out of the registry (they would be counted twice).
-        owner = None if shared_dir else self.registry
-        if shared_dir:
-            MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
+    def __init__(self, counts: Callable[[], CacheCounts], owner: CollectorRegistry | None) -> None:
+        self._counts = counts
         self._hits = Counter(
             "lexica_entry_cache_hits", "Entry lookups answered from the in-process entry cache.", registry=owner
         )
@@ -78,8 +73,7 @@ class InstanceMetrics:
         self._copied = CacheCounts(hits=0, misses=0, reads=0, entries=0)
 
     def sync(self) -> None:
-        """Copy what the cache counted since the last call into the prometheus-client metrics."""
-        now, before = self._entry_cache(), self._copied
+        now, before = self._counts(), self._copied
         # A count that went down was reset (the cache was rebuilt): what it holds now is all new.
         for counter, current, previous in (
             (self._hits, now.hits, before.hits),
@@ -89,6 +83,84 @@ class InstanceMetrics:
             counter.inc(current - previous if current >= previous else current)
         self._entries.set(now.entries)
         self._copied = now
+
+
+class _RequestMirror:
+    """The request tallies (`lexica.platform.request_tally`) as the RED metrics."""
+
+    def __init__(self, tally: RequestTally, owner: CollectorRegistry | None) -> None:
+        self._tally = tally
+        labels = ("method", "route", "status_class")
+        self._requests = Counter(
+            "lexica_http_requests", "HTTP requests answered, by method, route template and status class.", labels,
+            registry=owner,
+        )  # fmt: skip
+        self._durations = Histogram(
+            "lexica_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its response, by method, route template and status class.",
+            labels,
+            registry=owner,
+            buckets=DURATION_BUCKETS,
+        )
+        self._in_flight = Gauge(
+            "lexica_http_requests_in_flight",
+            "Requests inside a route's handler now (their response, a stream too, not finished), summed over live "
+            "worker processes.",
+            ("method", "route"),
+            registry=owner,
+            multiprocess_mode="livesum",
+        )
+        self._copied: dict[Series, tuple[int, float, list[int]]] = {}
+
+    def sync(self) -> None:
+        for series, tally in self._tally.tallies():
+            count, seconds, buckets = tally.count, tally.seconds, list(tally.buckets)
+            before_count, before_seconds, before_buckets = self._copied.get(series, (0, 0.0, [0] * len(buckets)))
+            if count == before_count:
+                continue
+            self._copied[series] = (count, seconds, buckets)
+            labels = (series.method, series.route, series.status_class)
+            self._requests.labels(*labels).inc(count - before_count)
+            _add_observations(
+                self._durations.labels(*labels),
+                seconds - before_seconds,
+                [now - before for now, before in zip(buckets, before_buckets, strict=True)],
+            )
+        for (method, route), count in self._tally.in_flight().items():
+            self._in_flight.labels(method, route).set(count)
+
+
+def _add_observations(histogram: Histogram, seconds: float, per_bucket: list[int]) -> None:
+    """Add many observations at once: `per_bucket[i]` of them in bucket i, `seconds` in all.
+
+    prometheus-client observes one value at a time (a lock each, an mmap write each with several workers); the
+    tallies already hold the bucket counts. This writes them through the histogram's own value objects — the
+    attributes `observe` itself uses (prometheus-client 0.23; tests/ops/test_metrics.py compares the outcome with
+    `observe`'s, so a change of the library's internals fails there).
+    """
+    histogram._sum.inc(seconds)
+    for bucket, added in zip(histogram._buckets, per_bucket, strict=True):
+        if added:
+            bucket.inc(added)
+
+
+class InstanceMetrics:
+    """The metrics `GET /metrics` exposes for this instance."""
+
+    def __init__(self, entry_cache: Callable[[], CacheCounts], requests: RequestTally) -> None:
+        self.registry = CollectorRegistry()
+        shared_dir = multiprocess_dir()
+        # With several workers the values are in files, and one collector reads them all; the metric objects
+        # must then stay out of the registry (they would be counted twice).
+        owner = None if shared_dir else self.registry
+        if shared_dir:
+            MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
+        self._mirrors = (_EntryCacheMirror(entry_cache, owner), _RequestMirror(requests, owner))
+
+    def sync(self) -> None:
+        """Copy what was counted since the last call into the prometheus-client metrics."""
+        for mirror in self._mirrors:
+            mirror.sync()
 
     def exposition(self) -> bytes:
         """Every metric in the Prometheus text format (0.0.4), this process's counts up to date."""

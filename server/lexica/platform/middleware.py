@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.context import RequestContext, set_request_context
 from lexica.platform.problems import problem_response, unavailable_dependency_problem, unstorable_text_problem
+from lexica.platform.request_tally import RequestTally, RouteNote
 from lexica.platform.sparse_warnings import SparseWarning
 
 access_log = logging.getLogger("lexica.access")
@@ -37,7 +38,7 @@ def request_id_for(incoming: str) -> str:
     return incoming if _SAFE_REQUEST_ID.match(incoming) else f"{_ids.getrandbits(128):032x}"
 
 
-def log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
+def log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
     """The access log line of one request (when the `lexica.access` logger is enabled at INFO)."""
     if access_log.isEnabledFor(logging.INFO):
         access_log.info(
@@ -45,16 +46,18 @@ def log_access(scope: Scope, status: int, started: float, request_id: str) -> No
             scope["method"],
             scope["path"],
             status,
-            (time.perf_counter() - started) * 1000,
+            seconds * 1000,
             extra={"request_id": request_id},
         )
 
 
 class RequestIdMiddleware:
-    """Propagates a client's `X-Request-ID` when it is safe, or makes one; logs each request with it."""
+    """Propagates a client's `X-Request-ID` when it is safe, or makes one; logs each request with it and counts
+    it in the request metrics (`tally`; none for the server's own over-capacity answers)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, tally: RequestTally | None = None) -> None:
         self.app = app
+        self.tally = tally
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,6 +74,7 @@ class RequestIdMiddleware:
         set_request_context(RequestContext(request_id=request_id, client_ip=client[0] if client else None))
         started = time.perf_counter()
         status = 500
+        route = RouteNote.begin()
 
         id_header = (b"x-request-id", request_id.encode("latin-1"))
 
@@ -84,7 +88,10 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log_access(scope, status, started, request_id)
+            seconds = time.perf_counter() - started
+            if self.tally is not None:
+                self.tally.finished(scope["method"], route.route, status, seconds)
+            log_access(scope, status, seconds, request_id)
 
 
 class UnhandledErrorMiddleware:

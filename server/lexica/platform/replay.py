@@ -107,7 +107,14 @@ class ReplayedReads:
         if kept is not None and kept.generation == generation and kept.expires > self._clock():
             incoming_id = wanted.get(b"x-request-id", "")
             await self._answers.send(
-                scope, send, started=started, incoming_id=incoming_id, status=200, head=kept.head, body=kept.body
+                scope,
+                send,
+                route=scope["path"],  # a replayable operation's path has no parameters: it is the template
+                started=started,
+                incoming_id=incoming_id,
+                status=200,
+                head=kept.head,
+                body=kept.body,
             )
             return
         await self._through_the_stack(scope, receive, send, replayable, generation, kept_here)

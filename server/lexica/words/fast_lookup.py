@@ -107,6 +107,7 @@ class FastEntryLookup:
         self.app = app
         operation = next(op for op in operations if op.operation_id == OPERATION_ID)
         self._prefix = _route_prefix(operation, operations)
+        self._route = operation.path
         self._start = len(self._prefix)
         self._parameters = parameter_models[OPERATION_ID]
         self._acceptable = Acceptance(operation.produces)
@@ -155,7 +156,14 @@ class FastEntryLookup:
             status, head, body = 200, heads.ok, view.body.data
         incoming_id = wanted.get(b"x-request-id", "")
         await self._answers.send(
-            scope, send, started=started, incoming_id=incoming_id, status=status, head=head, body=body
+            scope,
+            send,
+            route=self._route,
+            started=started,
+            incoming_id=incoming_id,
+            status=status,
+            head=head,
+            body=body,
         )
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.types import Message, Receive, Scope, Send
 
-from lexica.platform.metrics import MULTIPROCESS_DIR_VARIABLE, CacheCounts, InstanceMetrics
+from lexica.platform.metrics import MULTIPROCESS_DIR_VARIABLE, CacheCounts, InstanceMetrics, _add_observations
+from lexica.platform.request_tally import DURATION_BUCKETS, InFlight, RequestTally
 from tests.conftest import _client, make_settings
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -26,9 +30,14 @@ CACHE_SAMPLES = (
 
 
 def samples(text: str) -> dict[str, float]:
-    """Every sample of the exposition by name (the metrics here have no labels); fails on text Prometheus would
-    refuse."""
-    return {sample.name: sample.value for family in text_string_to_metric_families(text) for sample in family.samples}
+    """Every sample of the exposition, by name and labels as Prometheus writes them (`name{a="1",b="2"}`, labels
+    sorted); fails on text Prometheus would refuse."""
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{name}="{value}"' for name, value in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
@@ -90,7 +99,7 @@ async def test_metrics_refuse_a_client_that_accepts_no_text(client: httpx.AsyncC
 
 def test_a_count_that_went_down_was_reset_and_is_counted_from_zero() -> None:
     counts = CacheCounts(hits=5, misses=1, reads=1, entries=1)
-    metrics = InstanceMetrics(lambda: counts)
+    metrics = InstanceMetrics(lambda: counts, RequestTally())
     metrics.sync()
     counts = CacheCounts(hits=2, misses=1, reads=1, entries=1)  # rebuilt: two hits since
     found = samples(metrics.exposition().decode())
@@ -103,7 +112,9 @@ WORKER = textwrap.dedent(
     import sys
     from lexica.platform.metrics import CacheCounts, InstanceMetrics
     hits, misses, entries = (int(value) for value in sys.argv[1:])
-    InstanceMetrics(lambda: CacheCounts(hits=hits, misses=misses, reads=misses, entries=entries)).sync()
+    from lexica.platform.request_tally import RequestTally
+    counts = CacheCounts(hits=hits, misses=misses, reads=misses, entries=entries)
+    InstanceMetrics(lambda: counts, RequestTally()).sync()
     """
 )
 
@@ -115,10 +126,100 @@ def test_a_scrape_sums_every_worker_process(tmp_path: Path, monkeypatch: pytest.
         subprocess.run([sys.executable, "-c", WORKER, *arguments], env=environment, check=True, timeout=60)
     monkeypatch.setenv(MULTIPROCESS_DIR_VARIABLE, str(tmp_path))
 
-    found = samples(InstanceMetrics(lambda: CacheCounts(hits=0, misses=0, reads=0, entries=0)).exposition().decode())
+    nothing = CacheCounts(hits=0, misses=0, reads=0, entries=0)
+    found = samples(InstanceMetrics(lambda: nothing, RequestTally()).exposition().decode())
 
     assert found["lexica_entry_cache_hits_total"] == 42
     assert found["lexica_entry_cache_misses_total"] == 8
     assert found["lexica_entry_cache_reads_total"] == 8
     # A gauge of live workers: these two have exited, but nothing has marked them dead here.
     assert found["lexica_entry_cache_entries"] == 17
+
+
+def red(method: str, route: str, status_class: str) -> str:
+    return f'lexica_http_requests_total{{method="{method}",route="{route}",status_class="{status_class}"}}'
+
+
+def duration(method: str, route: str, status_class: str, suffix: str, bucket: str | None = None) -> str:
+    le = f'le="{bucket}",' if bucket is not None else ""
+    labels = f'{le}method="{method}",route="{route}",status_class="{status_class}"'
+    return f"lexica_http_request_duration_seconds_{suffix}{{{labels}}}"
+
+
+async def test_requests_are_counted_by_method_route_template_and_status_class(lookups: httpx.AsyncClient) -> None:
+    entry = "/api/v1/words/{headword}"
+    before = await scrape(lookups)
+    assert (await lookups.get("/api/v1/words/abacus")).status_code == 200  # through the stack
+    assert (await lookups.get("/api/v1/words/abacus")).status_code == 200  # the fast path when it is on
+    assert (await lookups.get("/api/v1/words/abacus", headers={"Cache-Control": "no-cache"})).status_code == 200
+    assert (await lookups.get("/api/v1/words/24%2F7-no-such")).status_code == 404
+    assert (await lookups.get("/no/such/route/anywhere")).status_code == 404
+    assert (await lookups.request("BREW", "/api/v1/words/abacus")).status_code == 405
+    assert (await lookups.get("/api/v1/search", params={"q": "abac"})).status_code == 200
+    assert (await lookups.get("/api/v1/search", params={"q": "abac"})).status_code == 200  # replayed when on
+    after = await scrape(lookups)
+
+    def grew(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    assert grew(red("GET", entry, "2xx")) == 3
+    assert grew(red("GET", entry, "4xx")) == 1
+    assert grew(red("GET", "unmatched", "4xx")) == 1  # never the raw path
+    assert grew(red("other", "unmatched", "4xx")) == 1  # the client does not choose label values
+    assert grew(red("GET", "/api/v1/search", "2xx")) == 2
+    assert grew(red("GET", "/metrics", "2xx")) == 1  # the first scrape, finished after it was taken
+    assert not [name for name in after if "no/such" in name or "abacus" in name or "BREW" in name]
+    # The histogram counts the same requests, every one in a bucket (the buckets are cumulative).
+    assert grew(duration("GET", entry, "2xx", "count")) == 3
+    assert grew(duration("GET", entry, "2xx", "bucket", "+Inf")) == 3
+    assert 0 < grew(duration("GET", entry, "2xx", "sum")) < 3 * 5.0
+    buckets = [value for name, value in after.items() if name.startswith(duration("GET", entry, "2xx", "bucket")[:45])]
+    assert buckets == sorted(buckets)
+    # The scrape being answered is in flight while the metrics are taken.
+    assert after['lexica_http_requests_in_flight{method="GET",route="/metrics"}'] == 1
+
+
+def test_observations_added_at_once_are_what_observing_them_one_by_one_gives() -> None:
+    """`_add_observations` writes through prometheus-client's internals: the outcome must be `observe`'s."""
+    observed_one_by_one = [0.0002, 0.0007, 0.003, 0.003, 0.2, 12.0]
+    one_by_one_registry, at_once_registry = CollectorRegistry(), CollectorRegistry()
+    one_by_one = Histogram("t", "t", registry=one_by_one_registry, buckets=DURATION_BUCKETS)
+    at_once = Histogram("t", "t", registry=at_once_registry, buckets=DURATION_BUCKETS)
+    for value in observed_one_by_one:
+        one_by_one.observe(value)
+    tally = RequestTally()
+    for value in observed_one_by_one:
+        tally.finished("GET", "/t", 200, value)
+    [(_, counted)] = tally.tallies()
+    _add_observations(at_once, counted.seconds, counted.buckets)
+
+    def observations(registry: CollectorRegistry) -> dict[str, float]:
+        return {
+            name: value for name, value in samples(generate_latest(registry).decode()).items() if "created" not in name
+        }
+
+    assert observations(at_once_registry) == observations(one_by_one_registry)
+
+
+async def test_a_request_is_in_flight_until_its_response_ends() -> None:
+    tally = RequestTally()
+    release = asyncio.Event()
+
+    async def streaming(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+
+    wrapped = InFlight(streaming, tally, "/api/v1/jobs/{job_id}/events")
+    task = asyncio.create_task(wrapped({"type": "http", "method": "GET"}, _no_receive, _no_send))
+    await asyncio.sleep(0)
+    assert tally.in_flight() == {("GET", "/api/v1/jobs/{job_id}/events"): 1}
+    release.set()
+    await task
+    assert tally.in_flight() == {("GET", "/api/v1/jobs/{job_id}/events"): 0}
+
+
+async def _no_receive() -> Message:
+    raise AssertionError("not read")
+
+
+async def _no_send(message: Message) -> None:
+    raise AssertionError("not sent")

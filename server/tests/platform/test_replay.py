@@ -15,6 +15,7 @@ from lexica._generated.routes import OPERATIONS
 from lexica.app import LexicaApp
 from lexica.platform.front import FrontAnswers
 from lexica.platform.replay import ReplayedReads, ReplayMismatch
+from lexica.platform.request_tally import RequestTally
 from tests.front_pair import QUOTA, StackProbe, both, call
 
 PAGE = "/api/v1/words?prefix=ab&limit=5"
@@ -84,7 +85,7 @@ async def test_a_replay_is_kept_no_longer_than_its_max_age() -> None:
         stack,
         operations=OPERATIONS,
         generations={"dictionary": lambda state: 7},
-        answers=FrontAnswers(limiter=None),
+        answers=FrontAnswers(limiter=None, tally=RequestTally()),
         max_age=60,
         clock=lambda: now[0],
     )
@@ -94,7 +95,7 @@ async def test_a_replay_is_kept_no_longer_than_its_max_age() -> None:
     assert stack.calls == 2  # type: ignore[attr-defined]  # at 0 s, and at 61 s when the first had expired
 
 
-_SECURITY = FrontAnswers(limiter=None).closing
+_SECURITY = FrontAnswers(limiter=None, tally=RequestTally()).closing
 
 
 @pytest.mark.parametrize(
@@ -113,5 +114,5 @@ def test_an_operation_that_cannot_be_replayed_faithfully_stops_the_start(changes
             LexicaApp(),
             operations=operations,
             generations={"dictionary": lambda state: 0},
-            answers=FrontAnswers(limiter=None),
+            answers=FrontAnswers(limiter=None, tally=RequestTally()),
         )

@@ -15,6 +15,7 @@ from lexica._generated.routes import OPERATIONS, PARAMETER_MODELS
 from lexica.app import LexicaApp
 from lexica.platform.binding import OperationInfo
 from lexica.platform.front import FrontAnswers
+from lexica.platform.request_tally import RequestTally
 from lexica.words.fast_lookup import FastEntryLookup, FastPathMismatch
 from tests.front_pair import GENERATED_ID, QUOTA, StackProbe, both, call
 
@@ -123,5 +124,5 @@ def test_the_fast_path_refuses_to_start_when_the_spec_changed_under_it(changes: 
             LexicaApp(),
             operations=operation(**changes),
             parameter_models=PARAMETER_MODELS,
-            answers=FrontAnswers(limiter=None),
+            answers=FrontAnswers(limiter=None, tally=RequestTally()),
         )

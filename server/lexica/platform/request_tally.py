@@ -1,0 +1,133 @@
+"""Requests counted on the hot path in plain Python, for the RED metrics (rate, errors, duration).
+
+Every request ends in one call, `RequestTally.finished`, from the outermost layer that answered it (the stack's
+request-id layer, or a fast path in front of it): a dictionary lookup, three additions and a bisect, about a
+microsecond. prometheus-client is not called per request (a lock per sample, and an mmap write per sample with
+several workers); `lexica.platform.metrics` copies the tallies into its metrics when scraped and once a second.
+
+Labels stay bounded: the route is the spec's path template (never the raw path; `unmatched` when no route answered:
+a path no route has, or a method the path does not have), the method one of HTTP's own or `other`, the status its
+class.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# Seconds. A cached lookup takes well under a millisecond in process; a cold one or a write, milliseconds; exports
+# and event streams, long. The same bounds as the SLO's latency threshold (docs/operations.md) must be one of them.
+DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+_CONVERTOR = re.compile(r"\{(\w+):\w+\}")  # Starlette's `{headword:path}` is the spec's `{headword}`
+
+
+@dataclass(slots=True)
+class RouteNote:
+    """Which route answers the request: set by `InFlight` inside the router, read by the layer outside it that
+    counts the request (routing happens between the two, and does not tell the outer layers)."""
+
+    route: str = UNMATCHED
+
+    @classmethod
+    def begin(cls) -> RouteNote:
+        """A note for the request being started (in its task's context, where the route will run)."""
+        note = cls()
+        _route_note.set(note)
+        return note
+
+
+_route_note: ContextVar[RouteNote | None] = ContextVar("lexica_route_note", default=None)
+
+
+@dataclass(slots=True)
+class Tally:
+    """Requests of one method, route and status class: how many, their total duration, and per duration bucket
+    (the last slot: longer than every bound)."""
+
+    count: int = 0
+    seconds: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    method: str
+    route: str
+    status_class: str
+
+
+class RequestTally:
+    def __init__(self) -> None:
+        self._tallies: dict[tuple[str, str, int], Tally] = {}
+        self._in_flight: dict[tuple[str, str], int] = {}
+        self._templates: dict[str, str] = {}
+
+    def template_of(self, path: str) -> str:
+        template = self._templates.get(path)
+        if template is None:  # once per route: the routes are the spec's operations and the docs pages
+            template = self._templates[path] = _CONVERTOR.sub(r"{\1}", path) or "/"
+        return template
+
+    def finished(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request answered (`status`) in `seconds`."""
+        if method not in KNOWN_METHODS:  # any token is a method: the client must not choose the label values
+            method = "other"
+        key = (method, route, status // 100)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = Tally()
+        tally.count += 1
+        tally.seconds += seconds
+        tally.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
+
+    def started_on(self, method: str, route: str) -> None:
+        """A request began on a route (it is in flight until `ended_on`); `method` is the route's own."""
+        key = (method, route)
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
+
+    def ended_on(self, method: str, route: str) -> None:
+        self._in_flight[(method, route)] -= 1
+
+    def tallies(self) -> list[tuple[Series, Tally]]:
+        """Every series counted so far, totals since start-up."""
+        return [
+            (Series(method, route, f"{status_class}xx"), tally)
+            for (method, route, status_class), tally in self._tallies.items()
+        ]
+
+    def in_flight(self) -> dict[tuple[str, str], int]:
+        """(method, route) -> requests being answered now."""
+        return dict(self._in_flight)
+
+
+class InFlight:
+    """Pure ASGI, around one route's endpoint: the request is in flight until its response (a stream too) ends."""
+
+    def __init__(self, app: ASGIApp, tally: RequestTally, route: str) -> None:
+        self.app = app
+        self._tally = tally
+        self._route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]  # one of the route's methods: another was answered 405 before this
+        if (note := _route_note.get()) is not None:
+            note.route = self._route
+        self._tally.started_on(method, self._route)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._tally.ended_on(method, self._route)
+
+
+def count_in_flight(router: Router, tally: RequestTally) -> None:
+    """Wrap every route's endpoint of `router` in `InFlight` (once the routes are all added)."""
+    for route in router.routes:
+        if isinstance(route, Route):
+            route.app = InFlight(route.app, tally, tally.template_of(route.path))
