@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client sdk-python/tests
 
-.PHONY: help install run worker test lint lint-asyncapi format generate check-generated contract-live bench bench-tools concurrency lock clean
+.PHONY: help install run worker test lint lint-asyncapi format generate check-generated contract-live bench test-tools bench-tools concurrency lock clean
 
 help:
 	@echo "make run       serve the API on http://127.0.0.1:8000 (imports GCIDE on first start)"
@@ -18,7 +18,7 @@ help:
 	@echo "make lint-asyncapi  validate asyncapi/lexica.yaml with the official AsyncAPI parser (Node)"
 	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
 	@echo "make bench     throughput and latency (wrk) of Lexica and reference apps, as ratios against a bare ASGI app"
-	@echo "make bench-tools  install wrk and valgrind (Debian packages) when missing; needs root, else says how"
+	@echo "make test-tools  install wrk, valgrind and promtool (Debian packages) when missing; needs root, else says how"
 	@echo "make concurrency  conflicting writers on one entry and one list over HTTP, on SQLite, PostgreSQL and MongoDB"
 	@echo "make lock      re-pin constraints.txt from the current venv"
 
@@ -38,7 +38,7 @@ worker: install
 	$(BIN)/lexica worker
 
 # CI (LEXICA_REQUIRE_SERVICES=1) installs wrk and valgrind first: there their tests fail instead of skipping.
-test: install lint $(if $(filter 1,$(LEXICA_REQUIRE_SERVICES)),bench-tools)
+test: install lint $(if $(filter 1,$(LEXICA_REQUIRE_SERVICES)),test-tools)
 	$(BIN)/pytest
 
 # The AsyncAPI parser from npm, pinned by package-lock.json; no install scripts (one is a telemetry ping).
@@ -64,23 +64,28 @@ generate: install
 contract-live: install
 	$(BIN)/pytest contract-tests/test_schemathesis_live.py -v
 
-bench: install bench-tools
+bench: install test-tools
 	$(BIN)/python -m bench
 
-# Debian programs, not Python packages: wrk (the load generator of `make bench`) and valgrind (the instruction
-# count gate, bench/instructions.py). Installed when missing; apt-get update runs only then.
-BENCH_TOOLS := wrk valgrind
-bench-tools:
-	@missing=""; for tool in $(BENCH_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+# Debian programs, not Python packages: wrk (the load generator of `make bench`), valgrind (the instruction count
+# gate, bench/instructions.py) and promtool (package prometheus: the SLO rules' checks, deploy/prometheus/). Each
+# is command:package; installed when missing, and apt-get update runs only then.
+TEST_TOOLS := wrk:wrk valgrind:valgrind promtool:prometheus
+test-tools:
+	@missing=""; for pair in $(TEST_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	  else \
-	    echo "missing:$$missing; run 'sudo apt-get install$$missing' (Debian/Ubuntu) or 'make bench-tools' as root" >&2; \
+	    echo "missing:$$missing; run 'sudo apt-get install$$missing' (Debian/Ubuntu) or 'make test-tools' as root" >&2; \
 	    exit 1; \
 	  fi; \
 	fi
 	@wrk --version 2>&1 | head -n 1 || true
+
+bench-tools: test-tools
 
 concurrency: install
 	$(BIN)/python -m bench.concurrency
