@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import MethodType
@@ -32,10 +32,11 @@ from lexica.platform.front import FrontAnswers
 from lexica.platform.idempotency import IdempotencyMiddleware
 from lexica.platform.lifecycle import LIFESPAN_STATE_KEY
 from lexica.platform.logs import install_log_safety
-from lexica.platform.metrics import InstanceMetrics
+from lexica.platform.metrics import InstanceMetrics, MetricSources
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware, UnhandledErrorMiddleware
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
+from lexica.platform.redis_client import breaker_for, redis_options
 from lexica.platform.replay import Generation, ReplayedReads
 from lexica.platform.request_tally import RequestTally, count_in_flight
 from lexica.realtime.websocket import websocket_endpoint
@@ -99,13 +100,30 @@ def build_implementations(state: AppState, metrics: InstanceMetrics) -> dict[typ
     }
 
 
+def metric_sources(state: AppState, requests: RequestTally, limiter: RateLimiter | None) -> MetricSources:
+    """What each metric of `/metrics` reads, from the parts of this instance."""
+    settings = state.settings
+    breaker = breaker_for(settings.redis_url, redis_options(settings)) if settings.redis_url else None
+    refusals: Mapping[str, int] = limiter.refusals if limiter is not None else {}
+    return MetricSources(
+        entry_cache=state.words.cache_counts,
+        requests=requests,
+        rate_limit_refusals=lambda: refusals,
+        throttled_logins=lambda: state.auth.throttled_logins,
+        open_websockets=lambda: state.websockets.open_sockets,
+        redis_failures=(lambda: breaker.failure_count) if breaker is not None else None,
+        redis_circuit_open=(lambda: breaker.state != "closed") if breaker is not None else None,
+        database_connections_in_use=state.storage.connections_in_use,
+    )
+
+
 def _lifespan(
     settings: Settings, limiter: RateLimiter | None, requests: RequestTally
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_state(settings) as state:
-            metrics = InstanceMetrics(state.words.cache_counts, requests)
+            metrics = InstanceMetrics(metric_sources(state, requests, limiter))
             async with (
                 _closing(limiter),
                 # Following first, so that no change made while the cache warms is missed.

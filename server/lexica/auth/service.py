@@ -58,6 +58,7 @@ class AuthService:
     ) -> None:
         self._repo = repository
         self._throttle = throttle
+        self.throttled_logins = 0  # sign-ins refused by the throttle since start-up (the metrics)
         self._access = AccessTokens(secret, access_ttl)
         self._refresh_ttl = refresh_ttl
         self._box = totp.SecretBox(secret)
@@ -177,6 +178,7 @@ class AuthService:
             throttled = await self._repo.user_by_email(email)
             # Only the opaque id is recorded, never the email: deleting the account leaves nothing personal.
             await self.audit("login.throttled", subject_id=throttled.id if throttled else None)
+            self.throttled_logins += 1
             raise ProblemError(
                 429,
                 f"Too many failed sign-ins; try again in {wait} second{'s' if wait != 1 else ''}.",

@@ -6,10 +6,11 @@
   before it starts the workers (`lexica.platform.server`); prometheus-client then keeps each worker's values in
   a file there, and a scrape, whichever worker answers it, sums the files of every worker.
 
-Counts the hot path already keeps as plain integers (the entry cache's `CacheStats`) are not counted twice: a
-prometheus-client counter costs a lock per increment (an mmap write too with several workers), a cached lookup
-would pay it on every request. `InstanceMetrics.sync` copies what changed into the counters instead, when this
-process is scraped and once a second, so another worker's counts in a scrape are at most a second old.
+Counts the app's parts keep as plain numbers (the entry cache's `CacheStats`, the request tallies, refusals, open
+sockets: `MetricSources`) are not counted twice: a prometheus-client counter costs a lock per increment (an mmap
+write too with several workers), and a cached lookup would pay it on every request. `InstanceMetrics.sync` copies
+what changed into the metrics instead, when this process is scraped and once a second, so another worker's counts
+in a scrape are at most a second old.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -144,10 +145,120 @@ def _add_observations(histogram: Histogram, seconds: float, per_bucket: list[int
             bucket.inc(added)
 
 
+@dataclass(frozen=True)
+class MetricSources:
+    """Where each metric's value comes from: counts the app's parts keep as plain numbers, read at each sync.
+    None: the deployment has no such part (no Redis, no connection pool)."""
+
+    entry_cache: Callable[[], CacheCounts]
+    requests: RequestTally
+    rate_limit_refusals: Callable[[], Mapping[str, int]]  # by client kind; empty with rate limiting off
+    throttled_logins: Callable[[], int]
+    open_websockets: Callable[[], int]
+    redis_failures: Callable[[], int] | None = None
+    redis_circuit_open: Callable[[], bool] | None = None
+    database_connections_in_use: Callable[[], int] | None = None
+
+
+class _CounterMirror:
+    """A counter whose total since start-up another object keeps (per label values)."""
+
+    def __init__(self, counter: Counter, read: Callable[[], Mapping[tuple[str, ...], int]]) -> None:
+        self._counter = counter
+        self._read = read
+        self._copied: dict[tuple[str, ...], int] = {}
+
+    def sync(self) -> None:
+        for labels, total in self._read().items():
+            before = self._copied.get(labels)
+            if before == total:
+                continue
+            child = self._counter.labels(*labels) if labels else self._counter  # exposed from 0 on, once seen
+            before = before or 0
+            if total != before:
+                child.inc(total - before if total > before else total)  # lower: the source started again
+            self._copied[labels] = total
+
+
+class _GaugeMirror:
+    def __init__(self, gauge: Gauge, read: Callable[[], float]) -> None:
+        self._gauge = gauge
+        self._read = read
+
+    def sync(self) -> None:
+        self._gauge.set(self._read())
+
+
+def _part_mirrors(sources: MetricSources, owner: CollectorRegistry | None) -> list[_CounterMirror | _GaugeMirror]:
+    refusals = sources.rate_limit_refusals
+    throttled = sources.throttled_logins
+    mirrors: list[_CounterMirror | _GaugeMirror] = [
+        _CounterMirror(
+            Counter(
+                "lexica_rate_limit_rejections",
+                "Requests refused 429 by the rate limiter, by client kind (anonymous, authenticated, login).",
+                ("client_kind",),
+                registry=owner,
+            ),
+            lambda: {(kind,): count for kind, count in refusals().items()},
+        ),
+        _CounterMirror(
+            Counter("lexica_login_throttled", "Sign-ins refused 429 by the login throttle.", registry=owner),
+            lambda: {(): throttled()},
+        ),
+        _GaugeMirror(
+            Gauge(
+                "lexica_websocket_connections",
+                "WebSocket connections open (summed over live worker processes).",
+                registry=owner,
+                multiprocess_mode="livesum",
+            ),
+            sources.open_websockets,
+        ),
+    ]
+    if (failures := sources.redis_failures) is not None:
+        mirrors.append(
+            _CounterMirror(
+                Counter(
+                    "lexica_redis_failures",
+                    "Redis calls that failed (unreachable, timed out, or refused while the circuit is open).",
+                    registry=owner,
+                ),
+                lambda: {(): failures()},
+            )
+        )
+    if (circuit_open := sources.redis_circuit_open) is not None:
+        mirrors.append(
+            _GaugeMirror(
+                Gauge(
+                    "lexica_redis_circuit_open",
+                    "1 while the Redis circuit breaker is open or half-open (calls fail fast), else 0; the highest "
+                    "over live worker processes.",
+                    registry=owner,
+                    multiprocess_mode="livemax",
+                ),
+                lambda: float(circuit_open()),
+            )
+        )
+    if (in_use := sources.database_connections_in_use) is not None:
+        mirrors.append(
+            _GaugeMirror(
+                Gauge(
+                    "lexica_database_connections_in_use",
+                    "Connections of the database pool lent out now (summed over live worker processes).",
+                    registry=owner,
+                    multiprocess_mode="livesum",
+                ),
+                in_use,
+            )
+        )
+    return mirrors
+
+
 class InstanceMetrics:
     """The metrics `GET /metrics` exposes for this instance."""
 
-    def __init__(self, entry_cache: Callable[[], CacheCounts], requests: RequestTally) -> None:
+    def __init__(self, sources: MetricSources) -> None:
         self.registry = CollectorRegistry()
         shared_dir = multiprocess_dir()
         # With several workers the values are in files, and one collector reads them all; the metric objects
@@ -155,7 +266,11 @@ class InstanceMetrics:
         owner = None if shared_dir else self.registry
         if shared_dir:
             MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
-        self._mirrors = (_EntryCacheMirror(entry_cache, owner), _RequestMirror(requests, owner))
+        self._mirrors: list[_EntryCacheMirror | _RequestMirror | _CounterMirror | _GaugeMirror] = [
+            _EntryCacheMirror(sources.entry_cache, owner),
+            _RequestMirror(sources.requests, owner),
+            *_part_mirrors(sources, owner),
+        ]
 
     def sync(self) -> None:
         """Copy what was counted since the last call into the prometheus-client metrics."""

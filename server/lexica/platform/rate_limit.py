@@ -112,6 +112,7 @@ class RateLimiter:
         self._policies = {kind: f'"{kind}";q={amount};w={window}' for kind, (amount, window) in self._quotas.items()}
         self._encoded_policies = {kind: policy.encode("latin-1") for kind, policy in self._policies.items()}
         self._remote = remote
+        self.refusals: dict[str, int] = dict.fromkeys(CLIENT_KINDS, 0)  # requests refused, by client kind
         # This process's own counters: the only ones without Redis, the fallback while Redis is down (so limits
         # still hold per instance).
         self._local = LocalSlidingWindows()
@@ -183,6 +184,7 @@ class RateLimiter:
         remaining, reset_after = _remaining_and_reset(*self._quotas[client.kind], *window)
         if allowed:
             return RateLimitDecision(client.kind, True, remaining, reset_after)
+        self.refusals[client.kind] += 1
         return RateLimitDecision(client.kind, False, 0, max(1, reset_after))
 
     def _remote_failed(self, exc: Exception) -> None:

@@ -68,6 +68,7 @@ class CircuitBreaker:
         self.reset_seconds = reset_seconds
         self.name = name
         self._consecutive = 0
+        self.failure_count = 0  # calls that failed since start-up (the metrics)
         self._opened_at: float | None = None
         self._trial_until = 0.0  # half-open: no other trial before this (a trial that hangs does not block forever)
 
@@ -99,6 +100,7 @@ class CircuitBreaker:
 
     def failed(self, error: BaseException) -> None:
         self._consecutive += 1
+        self.failure_count += 1
         if self._opened_at is not None or self._consecutive >= self.failures:
             if self._opened_at is None:
                 logger.warning("Redis unreachable (%r): circuit open for %g s", error, self.reset_seconds)

@@ -40,3 +40,4 @@ class WebSocketHub:
         self.limits = SocketLimits.from_settings(settings)
         self.slots = SocketSlots(settings.websocket_max_connections_per_user, redis)
         self.access = TopicAccess(jobs, lists)
+        self.open_sockets = 0  # accepted and not yet closed, on this instance

@@ -39,8 +39,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         limit = hub.slots.limit
         await websocket.close(code=TOO_MANY, reason=f"at most {limit} sockets per user")
         return
+    hub.open_sockets += 1
     try:
         await websocket.accept()
         await Connection(websocket, state, hub, credentials, slot).serve()
     finally:
+        hub.open_sockets -= 1
         await hub.slots.release(slot)

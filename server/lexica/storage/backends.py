@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
+from sqlalchemy.pool import QueuePool
+
 from lexica.auth.repository import AuthRepository
 from lexica.lists.repository import ListRepository
 from lexica.settings import Settings
@@ -25,6 +27,8 @@ class Storage:
     lists: ListRepository
     backend: str  # "sqlite" | "postgresql" | "mongodb"
     _ping: Callable[[], Awaitable[None]] = field(repr=False)
+    # Connections of the pool lent out now (SQL; None where the driver keeps no such count)
+    connections_in_use: Callable[[], int] | None = field(default=None, repr=False)
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
@@ -85,6 +89,7 @@ async def _open_sql(settings: Settings) -> AsyncIterator[Storage]:
             lists=SqlListRepository(engine),
             backend=engine.dialect.name,
             _ping=partial(sql.ping, engine),
+            connections_in_use=engine.pool.checkedout if isinstance(engine.pool, QueuePool) else None,
         )
     finally:
         await engine.dispose()

@@ -14,6 +14,7 @@ from tests.auth.helpers import (
     assert_unauthorized,
     bearer,
     create_api_key,
+    password_grant,
     sign_in,
     sign_up,
 )
@@ -54,3 +55,18 @@ async def test_public_metrics_need_no_credentials(settings_for: SettingsFactory,
         response = await server.client().get("/metrics")
         assert response.status_code == 200
         assert response.text.startswith("# HELP ")
+
+
+async def test_sign_ins_the_throttle_refuses_are_counted(settings_for: SettingsFactory) -> None:
+    async with running(settings_for()) as server:
+        api = server.client()
+        email = (await sign_up(api)).email
+        refused = 0
+        for _ in range(30):
+            response = await password_grant(api, email, "Wrong-Password-Every-Time-1")
+            refused += response.status_code == 429
+            if refused == 2:
+                break
+        assert refused == 2, "the throttle never refused"
+        metrics = (await api.get("/metrics")).text
+        assert "lexica_login_throttled_total 2.0" in metrics.splitlines()

@@ -10,7 +10,7 @@ from lexica.ops.endpoints import Check, OpsEndpoints
 from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.metrics import CacheCounts, InstanceMetrics
 from lexica.platform.problems import ProblemError
-from lexica.platform.request_tally import RequestTally
+from tests.ops.test_metrics import only_the_cache
 
 
 async def test_liveness_is_ok_and_not_cached(client: httpx.AsyncClient) -> None:
@@ -44,7 +44,7 @@ async def _down() -> bool:
 
 
 def _ops(checks: dict[str, Check]) -> OpsEndpoints:
-    metrics = InstanceMetrics(lambda: CacheCounts(hits=0, misses=0, reads=0, entries=0), RequestTally())
+    metrics = InstanceMetrics(only_the_cache(lambda: CacheCounts(hits=0, misses=0, reads=0, entries=0)))
     return OpsEndpoints(checks, Lifecycle(), optional=frozenset({"redis"}), metrics=metrics, metrics_access="public")
 
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,13 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Message, Receive, Scope, Send
 
-from lexica.platform.metrics import MULTIPROCESS_DIR_VARIABLE, CacheCounts, InstanceMetrics, _add_observations
+from lexica.platform.metrics import (
+    MULTIPROCESS_DIR_VARIABLE,
+    CacheCounts,
+    InstanceMetrics,
+    MetricSources,
+    _add_observations,
+)
 from lexica.platform.request_tally import DURATION_BUCKETS, InFlight, RequestTally
 from tests.conftest import _client, make_settings
 
@@ -38,6 +44,17 @@ def samples(text: str) -> dict[str, float]:
             labels = ",".join(f'{name}="{value}"' for name, value in sorted(sample.labels.items()))
             found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return found
+
+
+def only_the_cache(counts: Callable[[], CacheCounts]) -> MetricSources:
+    """Sources where only the entry cache counts anything."""
+    return MetricSources(
+        entry_cache=counts,
+        requests=RequestTally(),
+        rate_limit_refusals=dict,
+        throttled_logins=lambda: 0,
+        open_websockets=lambda: 0,
+    )
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[str, float]:
@@ -87,6 +104,11 @@ async def test_metrics_are_never_rate_limited(letter_a_database: str) -> None:
             response = await client.get("/metrics")
             assert response.status_code == 200
             assert "ratelimit" not in response.headers
+        found = samples(response.text)
+        assert found['lexica_rate_limit_rejections_total{client_kind="anonymous"}'] == 1
+        assert found['lexica_rate_limit_rejections_total{client_kind="authenticated"}'] == 0
+        assert found["lexica_database_connections_in_use"] == 0  # the pool's, between requests
+        assert "lexica_redis_circuit_open" not in found  # no Redis configured
 
 
 async def test_metrics_refuse_a_client_that_accepts_no_text(client: httpx.AsyncClient) -> None:
@@ -99,7 +121,7 @@ async def test_metrics_refuse_a_client_that_accepts_no_text(client: httpx.AsyncC
 
 def test_a_count_that_went_down_was_reset_and_is_counted_from_zero() -> None:
     counts = CacheCounts(hits=5, misses=1, reads=1, entries=1)
-    metrics = InstanceMetrics(lambda: counts, RequestTally())
+    metrics = InstanceMetrics(only_the_cache(lambda: counts))
     metrics.sync()
     counts = CacheCounts(hits=2, misses=1, reads=1, entries=1)  # rebuilt: two hits since
     found = samples(metrics.exposition().decode())
@@ -110,11 +132,12 @@ def test_a_count_that_went_down_was_reset_and_is_counted_from_zero() -> None:
 WORKER = textwrap.dedent(
     """
     import sys
-    from lexica.platform.metrics import CacheCounts, InstanceMetrics
-    hits, misses, entries = (int(value) for value in sys.argv[1:])
+    from lexica.platform.metrics import CacheCounts, InstanceMetrics, MetricSources
     from lexica.platform.request_tally import RequestTally
+    hits, misses, entries = (int(value) for value in sys.argv[1:])
     counts = CacheCounts(hits=hits, misses=misses, reads=misses, entries=entries)
-    InstanceMetrics(lambda: counts, RequestTally()).sync()
+    quiet = MetricSources(lambda: counts, RequestTally(), dict, lambda: 0, lambda: 0)
+    InstanceMetrics(quiet).sync()
     """
 )
 
@@ -127,7 +150,7 @@ def test_a_scrape_sums_every_worker_process(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv(MULTIPROCESS_DIR_VARIABLE, str(tmp_path))
 
     nothing = CacheCounts(hits=0, misses=0, reads=0, entries=0)
-    found = samples(InstanceMetrics(lambda: nothing, RequestTally()).exposition().decode())
+    found = samples(InstanceMetrics(only_the_cache(lambda: nothing)).exposition().decode())
 
     assert found["lexica_entry_cache_hits_total"] == 42
     assert found["lexica_entry_cache_misses_total"] == 8
@@ -223,3 +246,21 @@ async def _no_receive() -> Message:
 
 async def _no_send(message: Message) -> None:
     raise AssertionError("not sent")
+
+
+async def test_redis_failures_and_the_open_circuit_are_exposed(letter_a_database: str) -> None:
+    """Redis configured but unreachable (nothing listens on port 1): the app serves, and says so in its metrics."""
+    settings = make_settings(
+        letter_a_database,
+        redis_url="redis://127.0.0.1:1/0",
+        rate_limit_enabled=True,
+        redis_connect_timeout_seconds=0.2,
+        redis_breaker_failures=2,
+        redis_breaker_reset_seconds=60,
+    )
+    async for client in _client(settings):
+        for _ in range(4):
+            assert (await client.get("/api/v1/words/abacus")).status_code == 200  # limits counted in process
+        found = await scrape(client)
+        assert found["lexica_redis_failures_total"] >= 2
+        assert found["lexica_redis_circuit_open"] == 1
