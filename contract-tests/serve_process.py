@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,13 +70,14 @@ def run_lexica_serve(
     extra_env: Mapping[str, str],
     ready_timeout: float = 30.0,
     port: int | None = None,
+    arguments: Sequence[str] = (),
 ) -> Iterator[Served]:
-    """`lexica serve --no-load-dictionary` on `port` (default: a free one); yields once it is ready, kills it on
-    exit if still up."""
+    """`lexica serve --no-load-dictionary [arguments]` on `port` (default: a free one); yields once it is ready,
+    kills it on exit if still up."""
     _assert_known_settings(extra_env)
     port = port or free_port()
     log_path = workdir / f"serve-{port}.log"
-    command = [sys.executable, "-m", "lexica.cli", "serve", "--no-load-dictionary"]
+    command = [sys.executable, "-m", "lexica.cli", "serve", "--no-load-dictionary", *arguments]
     with log_path.open("wb") as log:
         # cwd is the temporary directory so that no .env file of the checkout is read.
         process = subprocess.Popen(

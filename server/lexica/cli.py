@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -16,10 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+import lexica
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import MemoryLoginThrottle
 from lexica.platform import server
-from lexica.platform.logs import configure_server_logging, install_log_safety
+from lexica.platform.logs import configure_server_logging
 from lexica.platform.problems import ProblemError
 from lexica.platform.security import Role
 from lexica.settings import Settings
@@ -38,10 +38,39 @@ db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        print(f"lexica {lexica.__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Lexica: a contract-first dictionary API."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings (environment, `.env`, then `overrides` from the command line); a bad value ends the command with
+    one line per problem naming the setting, not a traceback."""
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        for problem in error.errors(include_url=False):
+            field = ".".join(str(part) for part in problem["loc"])
+            setting = f"LEXICA_{field.upper()}: " if field else ""  # a rule across settings names them itself
+            message = problem["msg"].removeprefix("Value error, ")
+            console.print(f"[red]Cannot start: {escape(setting)}{escape(message)}[/red]", soft_wrap=True)
+        raise typer.Exit(code=2) from None
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision (SQL).")] = "head") -> None:
     """Apply the schema migrations, or on MongoDB ensure the indexes (the server also does this at start-up)."""
-    settings = Settings()
+    settings = load_settings()
     if revision != "head" and is_mongodb_url(settings.database_url):
         raise typer.BadParameter("MongoDB has no schema revisions: use 'head' (ensures the indexes)")
     console.print(asyncio.run(upgrade_storage(settings, revision)))
@@ -120,7 +149,7 @@ def import_gcide(
 ) -> None:
     """Import (or re-import, idempotently) the bundled GCIDE dictionary; entries edited since are kept."""
     asyncio.run(
-        _import_gcide(Settings(), only_if_empty=if_empty, batch_size=batch_size, overwrite_edited=overwrite_edited)
+        _import_gcide(load_settings(), only_if_empty=if_empty, batch_size=batch_size, overwrite_edited=overwrite_edited)
     )
 
 
@@ -153,7 +182,7 @@ def create_user(
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user_id = asyncio.run(_create_user(Settings(), email, password, chosen))
+        user_id = asyncio.run(_create_user(load_settings(), email, password, chosen))
     except ProblemError as error:
         console.print(f"[red]{error.detail}[/red]")
         raise typer.Exit(code=1) from None
@@ -165,15 +194,14 @@ def serve(
     load_dictionary: Annotated[
         bool, typer.Option(help="Import GCIDE first when the database holds no entries.")
     ] = True,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (LEXICA_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (LEXICA_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server processes (LEXICA_WORKERS).")] = None,
 ) -> None:
     """Serve the API with uvicorn (uvloop, httptools); SIGTERM drains, then stops gracefully."""
-    try:
-        settings = Settings()
-    except ValidationError as error:  # e.g. LEXICA_WORKERS > 1 without LEXICA_REDIS_URL: say why, no traceback
-        for problem in error.errors(include_url=False):
-            console.print(f"[red]Cannot start: {escape(problem['msg'].removeprefix('Value error, '))}[/red]")
-        raise typer.Exit(code=2) from None
-    configure_server_logging(settings.log_level.upper())
+    # e.g. LEXICA_WORKERS > 1 without LEXICA_REDIS_URL: one line says why, no traceback
+    settings = load_settings(host=host, port=port, workers=workers)
+    configure_server_logging(settings.log_level.upper(), settings.effective_log_format)
     if load_dictionary:
         asyncio.run(_import_gcide(settings, only_if_empty=True, batch_size=5000))
     # Timeouts for slow clients, the connection cap and the drain on SIGTERM: see lexica.platform.server.
@@ -243,9 +271,10 @@ def worker(
     burst: Annotated[bool, typer.Option(help="Stop once the queue is empty.")] = False,
 ) -> None:
     """Run jobs (imports, exports) from the Redis queue; start as many as you need, on any machine."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    install_log_safety()  # SAQ's and our log lines: control characters escaped
-    asyncio.run(_work(Settings(), burst=burst))
+    settings = load_settings()
+    # As `lexica serve`: SAQ's lines and ours, escaped, readable or JSON (LEXICA_LOG_FORMAT)
+    configure_server_logging(settings.log_level.upper(), settings.effective_log_format)
+    asyncio.run(_work(settings, burst=burst))
 
 
 if __name__ == "__main__":

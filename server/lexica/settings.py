@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     )
     # end of the server process block
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] | None = Field(
+        default=None,
+        description="Log lines: 'console' (readable) or 'json' (one object a line); unset: json in production, "
+        "console otherwise.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Signs tokens and cursors, encrypts TOTP secrets. Required in production.",
@@ -298,6 +303,12 @@ class Settings(BaseSettings):
                 "Otherwise set LEXICA_CORS_ALLOW_CREDENTIALS=false."
             )
         return self
+
+    @property
+    def effective_log_format(self) -> Literal["console", "json"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "console"
 
     @property
     def effective_metrics_access(self) -> Literal["public", "admin"]:

@@ -104,7 +104,7 @@ class FrontAnswers:
     def _finished(self, scope: Scope, route: str, status: int, started: float, request_id: str) -> None:
         seconds = time.perf_counter() - started
         self._tally.finished(scope["method"], route, status, seconds)
-        log_access(scope, status, seconds, request_id)
+        log_access(scope, status, seconds, request_id, route=route, user_id=None)  # a front answer has no credentials
 
     def entity_headers(self, headers: Sequence[tuple[bytes, bytes]]) -> Headers | None:
         """The headers the operation's own answer set, from a complete answer the stack sent (those the stack's

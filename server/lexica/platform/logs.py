@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
+from lexica.platform.json_logs import JsonFormatter, RequestFields
 from lexica.platform.log_redaction import redact, redact_access_logs
 
 # C0 and C1 controls, DEL, and the Unicode line and paragraph separators (some log viewers break lines there).
@@ -35,7 +36,8 @@ def escape_control(text: str) -> str:
     return _CONTROL.sub(_escape_one, text)
 
 
-def _clean_text(text: str) -> str:
+def clean_text(text: str) -> str:
+    """`text` with control characters escaped and credentials redacted (cheap when there is nothing to do)."""
     # Most text is printable and holds no `=`: returned as it is after two C-speed checks, without the two regular
     # expressions (a third of the cost of an access line). `isprintable` is False for every control character and
     # for the line and paragraph separators; `redact` needs an `=`.
@@ -45,7 +47,7 @@ def _clean_text(text: str) -> str:
 
 
 def _clean(value: Any) -> Any:
-    return _clean_text(value) if isinstance(value, str) else value
+    return clean_text(value) if isinstance(value, str) else value
 
 
 class SafeLogRecord(logging.LogRecord):
@@ -59,7 +61,7 @@ class SafeLogRecord(logging.LogRecord):
             self.args = tuple(_clean(value) for value in self.args)
 
     def getMessage(self) -> str:
-        return _clean_text(super().getMessage())
+        return clean_text(super().getMessage())
 
 
 def _pre_formatting(factory: Callable[..., logging.LogRecord]) -> Callable[..., logging.LogRecord]:
@@ -88,7 +90,8 @@ SERVER_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class ConsoleFormatter(logging.Formatter):
-    """The default formatter, with the date and time of a line formatted once a second rather than once a line."""
+    """The development formatter: readable lines, ending with the request id and the user id of the request being
+    answered when there is one; the date and time formatted once a second rather than once a line."""
 
     _second = -1
     _text = ""
@@ -101,6 +104,15 @@ class ConsoleFormatter(logging.Formatter):
             self._text = time.strftime(self.default_time_format, self.converter(record.created))
             self._second = second
         return self.default_msec_format % (self._text, record.msecs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = record.__dict__
+        if (request_id := fields.get("request_id")) is not None:
+            line = f"{line} request_id={request_id}"
+        if (user_id := fields.get("user_id")) is not None:
+            line = f"{line} user_id={user_id}"
+        return line
 
 
 class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -142,14 +154,17 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().close()
 
 
-def configure_server_logging(level: str | int) -> None:
-    """Log lines of a server process: to stderr at `level`, escaped and redacted, as cheaply as logging allows.
+def configure_server_logging(level: str | int, log_format: Literal["console", "json"] = "console") -> None:
+    """Log lines of a server or worker process: to stderr at `level`, readable (`console`) or one JSON object a line
+    (`json`), escaped and redacted, each with the request id and user id of the request being answered, as cheaply
+    as logging allows.
 
     The access log writes a line per request: the logging HOWTO's optimisations are applied (no caller lookup,
     no thread or process names: the format prints none of them) and the time is formatted once a second.
     """
     handler = BatchingStreamHandler(sys.stderr.fileno())
-    handler.setFormatter(ConsoleFormatter(SERVER_LOG_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter(SERVER_LOG_FORMAT))
+    handler.addFilter(RequestFields())
     logging.basicConfig(level=level, handlers=[handler])
     logging._srcfile = None  # documented in the HOWTO ("Optimization"): skips a stack walk per record
     logging.logThreads = False

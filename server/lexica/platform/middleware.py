@@ -10,9 +10,10 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lexica.platform.context import RequestContext, set_request_context
+from lexica.platform.context import RequestContext, begin_request_note, set_request_context
+from lexica.platform.logs import clean_text
 from lexica.platform.problems import problem_response, unavailable_dependency_problem, unstorable_text_problem
-from lexica.platform.request_tally import RequestTally, RouteNote
+from lexica.platform.request_tally import RequestTally
 from lexica.platform.sparse_warnings import SparseWarning
 
 access_log = logging.getLogger("lexica.access")
@@ -38,16 +39,27 @@ def request_id_for(incoming: str) -> str:
     return incoming if _SAFE_REQUEST_ID.match(incoming) else f"{_ids.getrandbits(128):032x}"
 
 
-def log_access(scope: Scope, status: int, seconds: float, request_id: str) -> None:
-    """The access log line of one request (when the `lexica.access` logger is enabled at INFO)."""
+def log_access(scope: Scope, status: int, seconds: float, request_id: str, *, route: str, user_id: str | None) -> None:
+    """The access log line of one request (when the `lexica.access` logger is enabled at INFO); its fields for
+    JSON lines (`lexica.platform.json_logs`) as extras."""
     if access_log.isEnabledFor(logging.INFO):
+        duration_ms = round(seconds * 1000, 2)
+        method, path = scope["method"], scope["path"]
         access_log.info(
             "%s %s %d %.1fms",
-            scope["method"],
-            scope["path"],
+            method,
+            path,
             status,
-            seconds * 1000,
-            extra={"request_id": request_id},
+            duration_ms,
+            extra={
+                "request_id": request_id,
+                "user_id": user_id,
+                "method": method,
+                "path": clean_text(path),  # escaped and redacted, as the message is (SafeLogRecord)
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+            },
         )
 
 
@@ -74,7 +86,7 @@ class RequestIdMiddleware:
         set_request_context(RequestContext(request_id=request_id, client_ip=client[0] if client else None))
         started = time.perf_counter()
         status = 500
-        route = RouteNote.begin()
+        note = begin_request_note()
 
         id_header = (b"x-request-id", request_id.encode("latin-1"))
 
@@ -90,8 +102,8 @@ class RequestIdMiddleware:
         finally:
             seconds = time.perf_counter() - started
             if self.tally is not None:
-                self.tally.finished(scope["method"], route.route, status, seconds)
-            log_access(scope, status, seconds, request_id)
+                self.tally.finished(scope["method"], note.route, status, seconds)
+            log_access(scope, status, seconds, request_id, route=note.route, user_id=note.user_id)
 
 
 class UnhandledErrorMiddleware:

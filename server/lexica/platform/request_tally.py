@@ -14,36 +14,19 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lexica.platform.context import UNMATCHED_ROUTE, current_note
+
 # Seconds. A cached lookup takes well under a millisecond in process; a cold one or a write, milliseconds; exports
 # and event streams, long. The same bounds as the SLO's latency threshold (docs/operations.md) must be one of them.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-UNMATCHED = "unmatched"
+UNMATCHED = UNMATCHED_ROUTE
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")  # Starlette's `{headword:path}` is the spec's `{headword}`
-
-
-@dataclass(slots=True)
-class RouteNote:
-    """Which route answers the request: set by `InFlight` inside the router, read by the layer outside it that
-    counts the request (routing happens between the two, and does not tell the outer layers)."""
-
-    route: str = UNMATCHED
-
-    @classmethod
-    def begin(cls) -> RouteNote:
-        """A note for the request being started (in its task's context, where the route will run)."""
-        note = cls()
-        _route_note.set(note)
-        return note
-
-
-_route_note: ContextVar[RouteNote | None] = ContextVar("lexica_route_note", default=None)
 
 
 @dataclass(slots=True)
@@ -117,7 +100,7 @@ class InFlight:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method: str = scope["method"]  # one of the route's methods: another was answered 405 before this
-        if (note := _route_note.get()) is not None:
+        if (note := current_note()) is not None:
             note.route = self._route
         self._tally.started_on(method, self._route)
         try:

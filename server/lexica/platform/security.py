@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from starlette.requests import Request
 
+from lexica.platform.context import note_user
 from lexica.platform.problems import ProblemError
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ async def authenticate(request: Request, operation: OperationInfo) -> Principal:
     if principal is None:
         raise unauthorized("This operation needs credentials: a bearer token or an API key.")
     required = Role.parse(operation.role) if operation.role else Role.READER
+    note_user(principal.user_id)
     if principal.role < required:
         raise ProblemError(403, f"This operation needs the {required.label} role.", slug="forbidden", title="Forbidden")
     return principal
@@ -75,6 +77,7 @@ async def authenticate_if_present(request: Request, operation: OperationInfo) ->
     principal = await authenticator.authenticate(request)
     if principal is None:
         return None
+    note_user(principal.user_id)
     required = Role.parse(operation.role) if operation.role else Role.READER
     if principal.role < required:
         raise ProblemError(403, f"This operation needs the {required.label} role.", slug="forbidden", title="Forbidden")

@@ -33,7 +33,7 @@ import tempfile
 import time
 from asyncio import TimerHandle
 from types import FrameType
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from prometheus_client import multiprocess
@@ -63,9 +63,11 @@ class LexicaConfig(uvicorn.Config):
         header_timeout: float,
         max_connections: int,
         drain_seconds: float,
+        log_format: Literal["console", "json"] = "console",
         **options: Any,
     ) -> None:
         super().__init__(app, **options)
+        self.log_format: Literal["console", "json"] = log_format
         self.header_timeout = header_timeout
         self.max_connections = max_connections
         self.drain_seconds = drain_seconds
@@ -212,12 +214,14 @@ def build_config(settings: Settings, app: str = "lexica.app:create_app", **optio
         loop="uvloop",
         http=LexicaHttpProtocol,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's own lines go through the process's handler too (configure_server_logging)
         access_log=False,
         proxy_headers=False,  # the app applies X-Forwarded-* itself, from LEXICA_FORWARDED_ALLOW_IPS (app.py)
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         header_timeout=settings.header_timeout_seconds,
         max_connections=settings.max_connections,
         drain_seconds=settings.effective_shutdown_drain_seconds,
+        log_format=settings.effective_log_format,
         # A WebSocket frame is read whole before the app sees it: cap it near the app's own message limit (the
         # server closes a larger frame with 1009), and keep few unread messages queued per socket.
         ws_max_size=4 * settings.websocket_max_message_bytes,
@@ -240,7 +244,7 @@ def run(config: LexicaConfig) -> None:
 def _worker(config: LexicaConfig, sockets: list[socket.socket]) -> None:
     config.configure_logging()
     level = config.log_level.upper() if isinstance(config.log_level, str) else config.log_level or logging.INFO
-    configure_server_logging(level)  # as `lexica serve`
+    configure_server_logging(level, config.log_format)  # as `lexica serve`
     server = LexicaServer(config)
     server.run(sockets=sockets)
     if not server.started:
