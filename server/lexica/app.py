@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from types import MethodType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
@@ -39,6 +39,7 @@ from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_r
 from lexica.platform.redis_client import breaker_for, redis_options
 from lexica.platform.replay import Generation, ReplayedReads
 from lexica.platform.request_tally import RequestTally, count_in_flight
+from lexica.platform.tracing import tracer_provider as tracer_provider_for
 from lexica.realtime.websocket import websocket_endpoint
 from lexica.settings import Settings
 from lexica.state import AppState, open_state
@@ -46,6 +47,9 @@ from lexica.words.coherence import keeping_coherent
 from lexica.words.endpoints import WordsEndpoints
 from lexica.words.fast_lookup import FastEntryLookup
 from lexica.words.hot_set import hot_set_store, keeping_hot_set
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 logger = logging.getLogger("lexica")
 
@@ -118,11 +122,11 @@ def metric_sources(state: AppState, requests: RequestTally, limiter: RateLimiter
 
 
 def _lifespan(
-    settings: Settings, limiter: RateLimiter | None, requests: RequestTally
+    settings: Settings, limiter: RateLimiter | None, requests: RequestTally, provider: TracerProvider | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_state(settings) as state:
+        async with open_state(settings, provider) as state:
             metrics = InstanceMetrics(metric_sources(state, requests, limiter))
             async with (
                 _closing(limiter),
@@ -181,8 +185,11 @@ class LexicaApp(FastAPI):
         await self._front(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> LexicaApp:
+def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvider | None = None) -> LexicaApp:
+    """The app. `tracer_provider`: where spans go when `settings.tracing` is on (default: OTLP, see
+    `lexica.platform.tracing`)."""
     settings = settings or Settings()
+    provider = (tracer_provider or tracer_provider_for(settings, "lexica-api")) if settings.tracing else None
     check_implementations()
     install_log_safety()  # control characters escaped in every log line, credentials redacted
     limiter = build_rate_limiter(settings) if settings.rate_limit_enabled else None
@@ -193,10 +200,17 @@ def create_app(settings: Settings | None = None) -> LexicaApp:
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
-        lifespan=_lifespan(settings, limiter, requests),
-        # FastAPI's own OpenTelemetry layer asks the global providers (and the environment) on every request:
-        # about 5% of a cached lookup. Off; tracing, when the app has it, is configured by the app itself.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        lifespan=_lifespan(settings, limiter, requests, provider),
+        # FastAPI's own OpenTelemetry layer: request spans (with `traceparent` honoured) when tracing is on, with
+        # the app's provider. Off otherwise: it asks the global providers on every request (~5% of a cached lookup).
+        # Its metrics and logs stay off: the app has its own (/metrics, lexica.platform.logs).
+        telemetry={
+            "tracing": provider is not None,
+            "tracer_provider": provider,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+        },
     )
     app.router.redirect_slashes = False
     install_problem_handlers(app)
@@ -221,7 +235,7 @@ def create_app(settings: Settings | None = None) -> LexicaApp:
     add_cors(app, settings)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware, tally=requests)  # outermost of the stack: every response has the id
-    if settings.fast_paths:
+    if settings.fast_paths and provider is None:  # traced, every request takes the stack and has its span
         # Answered as the stack would answer them, at a fraction of the cost: repeated dictionary reads, then
         # (first) cached entry lookups.
         answers = FrontAnswers(limiter=limiter, tally=requests, cors_headers=headers_without_origin(settings))

@@ -221,9 +221,13 @@ async def _work(settings: Settings, *, burst: bool) -> None:
     from lexica.platform.events import build_event_bus
     from lexica.platform.pagination import CursorCodec
     from lexica.platform.redis_client import redis_client, redis_options
+    from lexica.platform.tracing import instrument_redis, jobs_tracer, tracer_provider
     from lexica.state import build_services
 
-    async with open_storage(settings) as storage:
+    provider = tracer_provider(settings, "lexica-worker")
+    if provider is not None:
+        instrument_redis(provider)
+    async with open_storage(settings, provider) as storage:
         options = redis_options(settings)  # the app's Redis clients: timeouts, one retry, the circuit breaker
         redis = redis_client(settings.redis_url, options, socket_timeout=5.0)
         events = build_event_bus(settings.redis_url, options)
@@ -243,6 +247,7 @@ async def _work(settings: Settings, *, burst: bool) -> None:
                 events,
                 await open_job_store(settings, redis),
                 build_blob_store(settings),  # LEXICA_JOB_FILES_DIR: the same directory the API instances see
+                jobs_tracer(provider),  # a job's span joins the trace of the request that started it
             )
 
             async def run(job_id: str, heartbeat: Callable[[], Awaitable[None]]) -> None:
@@ -264,6 +269,8 @@ async def _work(settings: Settings, *, burst: bool) -> None:
             await queue.close()
             await events.close()
             await redis.aclose()
+            if provider is not None:
+                provider.shutdown()  # the last spans are exported
 
 
 @app.command()

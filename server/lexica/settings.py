@@ -193,6 +193,13 @@ class Settings(BaseSettings):
     )
     # end of the docs and proxies block
 
+    # Traces
+    tracing: bool = Field(
+        default=False,
+        description="OpenTelemetry traces over OTLP/HTTP (OTEL_EXPORTER_OTLP_ENDPOINT, default http://localhost:4318): "
+        "requests, SQL, Redis and jobs. Turns the fast paths off, so that every request has its span.",
+    )
+
     # Metrics
     metrics_access: Literal["public", "admin"] | None = Field(
         default=None,

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from redis.asyncio import Redis
 
 from lexica.auth.account import AccountService
@@ -35,10 +37,14 @@ from lexica.platform.idempotency import Idempotency, build_idempotency
 from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.redis_client import redis_client, redis_options
+from lexica.platform.tracing import instrument_redis, jobs_tracer
 from lexica.realtime.hub import WebSocketHub
 from lexica.settings import Settings
 from lexica.storage.backends import Storage, open_storage
 from lexica.words.service import WordService
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 logger = logging.getLogger("lexica")
 
@@ -97,7 +103,13 @@ class Services:
 
 
 def build_services(
-    settings: Settings, storage: Storage, cursors: CursorCodec, events: EventBus, jobs: JobStore, blobs: BlobStore
+    settings: Settings,
+    storage: Storage,
+    cursors: CursorCodec,
+    events: EventBus,
+    jobs: JobStore,
+    blobs: BlobStore,
+    tracer: Tracer | None = None,
 ) -> Services:
     words = WordService(
         storage.words,
@@ -116,14 +128,18 @@ def build_services(
         entries=words,
         lists=lists,
         gcide_dir=settings.gcide_data_dir,
+        tracer=tracer or trace.NoOpTracer(),
     )
     return Services(words=words, lists=lists, job_context=context)
 
 
 @asynccontextmanager
-async def open_state(settings: Settings) -> AsyncIterator[AppState]:
-    """Open storage and clients, build the services; close everything on exit."""
-    async with open_storage(settings) as storage:
+async def open_state(settings: Settings, tracer_provider: TracerProvider | None = None) -> AsyncIterator[AppState]:
+    """Open storage and clients, build the services; close everything on exit. With a `tracer_provider`, SQL,
+    Redis and jobs are traced."""
+    if tracer_provider is not None:
+        instrument_redis(tracer_provider)
+    async with open_storage(settings, tracer_provider) as storage:
         # Every Redis client comes from one factory: timeouts, one retry, health checks, the circuit breaker.
         redis = redis_client(settings.redis_url, redis_options(settings)) if settings.redis_url else None
         events = build_event_bus(settings.redis_url, redis_options(settings))
@@ -133,7 +149,9 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             cursors = CursorCodec(settings.effective_secret)
             job_store = await open_job_store(settings, redis)
             blobs = build_blob_store(settings)
-            services = build_services(settings, storage, cursors, events, job_store, blobs)
+            services = build_services(
+                settings, storage, cursors, events, job_store, blobs, jobs_tracer(tracer_provider)
+            )
             words = services.words
             queue = job_queue(settings, services.job_context)
             await recover_interrupted(services.job_context)

@@ -43,6 +43,9 @@ class JobRecord:
     cancel_requested: bool = False
     result: Mapping[str, int] | None = None
     error: Mapping[str, Any] | None = None  # an RFC 9457 problem document
+    # The W3C trace context of the request that started the job (`traceparent`, `tracestate`): the job's span joins
+    # that trace wherever the job runs (lexica.platform.tracing). None outside a trace.
+    trace_context: Mapping[str, str] | None = None
 
     @property
     def finished(self) -> bool:

@@ -11,11 +11,13 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Tracer
 from pydantic import TypeAdapter, ValidationError
 
 from lexica._generated.models import EntryInput
@@ -68,6 +70,7 @@ class JobContext:
     # The in-process worker: a job stopped by shutdown is recorded as interrupted (nothing would run it again).
     # SAQ workers leave it to SAQ, which runs it again on another worker (an import is idempotent).
     record_interruptions: bool = False
+    tracer: Tracer = field(default_factory=trace.NoOpTracer)  # job spans (lexica.platform.tracing)
 
 
 def job_topic(job_id: str) -> str:
@@ -171,10 +174,22 @@ async def _nothing() -> None:
 
 
 async def run_job(context: JobContext, job_id: str, heartbeat: Callable[[], Awaitable[None]] = _nothing) -> None:
-    """Run (or, after a lost worker, run again) the job; every outcome ends in a terminal state and event."""
+    """Run (or, after a lost worker, run again) the job; every outcome ends in a terminal state and event. The job's
+    span joins the trace of the request that started it."""
     job = await context.jobs.get(job_id)
     if job is None or job.finished:
         return
+    with context.tracer.start_as_current_span(
+        f"job {job.kind}",
+        context=propagate.extract(dict(job.trace_context or {})),
+        kind=SpanKind.CONSUMER,
+        attributes={"lexica.job.id": job.id, "lexica.job.kind": job.kind, "lexica.job.attempt": job.attempts + 1},
+    ):
+        await _run_job(context, job, heartbeat)
+
+
+async def _run_job(context: JobContext, job: JobRecord, heartbeat: Callable[[], Awaitable[None]]) -> None:
+    job_id = job.id
     if job.cancel_requested:
         await finish(context, job, "cancelled")
         return

@@ -44,6 +44,7 @@ from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.security import Principal, Role
+from lexica.platform.tracing import current_trace_context
 from lexica.words.keys import lookup_key
 
 logger = logging.getLogger("lexica.jobs")
@@ -156,6 +157,7 @@ class JobService:
         job = JobRecord(
             id=job_id or new_list_id(),
             owner_id=principal.user_id,
+            trace_context=current_trace_context(),
             kind=kind,
             params={**params, QUOTA_PARAM: str(limits.storage_bytes)},
             stages=IMPORT_STAGES if kind == "import" else EXPORT_STAGES,

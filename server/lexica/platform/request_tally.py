@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lexica.platform.context import UNMATCHED_ROUTE, current_note
+from lexica.platform.context import current_note
 
 # Seconds. A cached lookup takes well under a millisecond in process; a cold one or a write, milliseconds; exports
-# and event streams, long. The same bounds as the SLO's latency threshold (docs/operations.md) must be one of them.
+# and event streams, long. The latency SLO's threshold (50 ms, deploy/prometheus) must be one of the bounds.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-UNMATCHED = UNMATCHED_ROUTE
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")  # Starlette's `{headword:path}` is the spec's `{headword}`
 
 
@@ -50,13 +49,6 @@ class RequestTally:
     def __init__(self) -> None:
         self._tallies: dict[tuple[str, str, int], Tally] = {}
         self._in_flight: dict[tuple[str, str], int] = {}
-        self._templates: dict[str, str] = {}
-
-    def template_of(self, path: str) -> str:
-        template = self._templates.get(path)
-        if template is None:  # once per route: the routes are the spec's operations and the docs pages
-            template = self._templates[path] = _CONVERTOR.sub(r"{\1}", path) or "/"
-        return template
 
     def finished(self, method: str, route: str, status: int, seconds: float) -> None:
         """One request answered (`status`) in `seconds`."""
@@ -113,4 +105,4 @@ def count_in_flight(router: Router, tally: RequestTally) -> None:
     """Wrap every route's endpoint of `router` in `InFlight` (once the routes are all added)."""
     for route in router.routes:
         if isinstance(route, Route):
-            route.app = InFlight(route.app, tally, tally.template_of(route.path))
+            route.app = InFlight(route.app, tally, _CONVERTOR.sub(r"{\1}", route.path))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from sqlalchemy.pool import QueuePool
 
 from lexica.auth.repository import AuthRepository
 from lexica.lists.repository import ListRepository
+from lexica.platform.tracing import traced_sql
 from lexica.settings import Settings
 from lexica.storage.sql import database as sql
 from lexica.storage.sql.auth import SqlAuthRepository
@@ -18,6 +20,9 @@ from lexica.storage.sql.lists import SqlListRepository
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.storage.urls import is_mongodb_url
 from lexica.words.repository import WordRepository
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 
 @dataclass
@@ -36,9 +41,10 @@ class Storage:
 
 
 @asynccontextmanager
-async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
-    """Connect, migrate the schema (SQL) or ensure the indexes (MongoDB), and close everything on exit."""
-    opened = _open_mongodb(settings) if is_mongodb_url(settings.database_url) else _open_sql(settings)
+async def open_storage(settings: Settings, tracer_provider: TracerProvider | None = None) -> AsyncIterator[Storage]:
+    """Connect, migrate the schema (SQL) or ensure the indexes (MongoDB), and close everything on exit; with a
+    `tracer_provider`, SQL statements are traced (MongoDB commands are not yet)."""
+    opened = _open_mongodb(settings) if is_mongodb_url(settings.database_url) else _open_sql(settings, tracer_provider)
     async with opened as storage:
         yield storage
 
@@ -73,7 +79,7 @@ async def _open_mongodb(settings: Settings) -> AsyncIterator[Storage]:
 
 
 @asynccontextmanager
-async def _open_sql(settings: Settings) -> AsyncIterator[Storage]:
+async def _open_sql(settings: Settings, tracer_provider: TracerProvider | None) -> AsyncIterator[Storage]:
     engine = sql.create_engine(
         settings.database_url,
         echo=settings.database_echo,
@@ -81,18 +87,21 @@ async def _open_sql(settings: Settings) -> AsyncIterator[Storage]:
         max_overflow=settings.database_max_overflow,
         pool_timeout_seconds=settings.database_pool_timeout_seconds,
     )
-    try:
-        await sql.upgrade_schema(engine)
-        yield Storage(
-            words=SqlWordRepository(engine),
-            auth=SqlAuthRepository(engine),
-            lists=SqlListRepository(engine),
-            backend=engine.dialect.name,
-            _ping=partial(sql.ping, engine),
-            connections_in_use=engine.pool.checkedout if isinstance(engine.pool, QueuePool) else None,
-        )
-    finally:
-        await engine.dispose()
+    with ExitStack() as tracing:
+        if tracer_provider is not None:
+            tracing.enter_context(traced_sql(engine, tracer_provider))
+        try:
+            await sql.upgrade_schema(engine)
+            yield Storage(
+                words=SqlWordRepository(engine),
+                auth=SqlAuthRepository(engine),
+                lists=SqlListRepository(engine),
+                backend=engine.dialect.name,
+                _ping=partial(sql.ping, engine),
+                connections_in_use=engine.pool.checkedout if isinstance(engine.pool, QueuePool) else None,
+            )
+        finally:
+            await engine.dispose()
 
 
 async def upgrade_storage(settings: Settings, revision: str = "head") -> str:

@@ -1,0 +1,132 @@
+"""Traces (`LEXICA_TRACING=true`), recorded with the OpenTelemetry SDK's in-memory exporter: a request with a W3C
+`traceparent` continues the caller's trace, its SQL statements are child spans, and a job it starts runs in a span
+of the same trace. Without tracing, nothing is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from pydantic import SecretStr
+
+from lexica.app import create_app
+from lexica.settings import Settings
+from tests.conftest import make_settings
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+TRACEPARENT = f"00-{TRACE_ID}-{CALLER_SPAN}-01"
+ADMIN = ("trace-admin@lexica.test", "Quiet-Lantern-47-Orchard")
+
+
+@pytest.fixture
+def recorded() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider, exporter
+    provider.shutdown()
+
+
+async def _client(settings: Settings, provider: TracerProvider) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, tracer_provider=provider)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lexica.test") as client:
+            yield client
+
+
+def _in_trace(spans: tuple[ReadableSpan, ...]) -> list[ReadableSpan]:
+    return [span for span in spans if span.context is not None and f"{span.context.trace_id:032x}" == TRACE_ID]
+
+
+async def test_a_request_continues_the_callers_trace_and_its_sql_is_in_it(
+    letter_a_database: str, recorded: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = recorded
+    async for client in _client(make_settings(letter_a_database, tracing=True), provider):
+        exporter.clear()
+        response = await client.get("/api/v1/words/abacus", headers={"traceparent": TRACEPARENT})
+        assert response.status_code == 200
+        # The fast paths are off while tracing: the second lookup, a cache hit, has its span too.
+        assert (await client.get("/api/v1/words/abacus", headers={"traceparent": TRACEPARENT})).status_code == 200
+
+    spans = _in_trace(exporter.get_finished_spans())
+    servers = [span for span in spans if span.kind is SpanKind.SERVER]
+    assert len(servers) == 2
+    for server in servers:
+        assert server.parent is not None
+        assert f"{server.parent.span_id:016x}" == CALLER_SPAN
+        assert server.attributes is not None
+        assert server.attributes["http.route"] == "/api/v1/words/{headword}"
+        assert server.name == "GET /api/v1/words/{headword}"
+    first = min(servers, key=lambda span: span.start_time or 0)
+    statements = [span for span in spans if span.attributes and span.attributes.get("db.system") == "sqlite"]
+    assert statements, "the cache miss read the entry: a SQL span was expected"
+    assert {span.parent.span_id for span in statements if span.parent} == {first.context.span_id}
+
+
+async def test_a_job_runs_in_the_trace_of_the_request_that_started_it(
+    tmp_path: Path, recorded: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = recorded
+    settings = make_settings(
+        f"sqlite+aiosqlite:///{tmp_path / 'jobs.sqlite3'}",
+        tracing=True,
+        first_admin_email=ADMIN[0],
+        first_admin_password=SecretStr(ADMIN[1]),
+        job_files_dir=tmp_path / "jobs",
+        search_index_on_startup=False,
+    )
+    part = {
+        "part_of_speech": "n.",
+        "etymology": None,
+        "definitions": [{"text": "ornamental stone openwork", "examples": []}],
+        "compounds": None,
+        "synonyms": None,
+    }
+    line = {"headword": "tracery", "parts_of_speech": [part]}
+    async for client in _client(settings, provider):
+        form = {"grant_type": "password", "username": ADMIN[0], "password": ADMIN[1]}
+        token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}", "traceparent": TRACEPARENT}
+        started = await client.post(
+            "/api/v1/imports",
+            content=json.dumps(line).encode() + b"\n",
+            headers={**headers, "Content-Type": "application/x-ndjson"},
+        )
+        assert started.status_code == 202, started.text
+        async with asyncio.timeout(60):  # polled, as a client without SSE does
+            while True:
+                state = (await client.get(started.headers["location"], headers=headers)).json()["state"]
+                if state in ("succeeded", "failed", "cancelled"):
+                    break
+                await asyncio.sleep(0.05)
+        assert state == "succeeded"
+
+    spans = _in_trace(exporter.get_finished_spans())
+    [job] = [span for span in spans if span.name == "job import"]
+    [start] = [span for span in spans if span.kind is SpanKind.SERVER and span.name == "POST /api/v1/imports"]
+    assert job.kind is SpanKind.CONSUMER
+    assert job.parent is not None
+    assert job.parent.span_id == start.context.span_id
+    assert job.attributes is not None
+    assert job.attributes["lexica.job.kind"] == "import"
+
+
+async def test_without_tracing_nothing_is_recorded(
+    letter_a_database: str, recorded: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    provider, exporter = recorded
+    async for client in _client(make_settings(letter_a_database, tracing=False), provider):
+        assert (await client.get("/api/v1/words/abacus", headers={"traceparent": TRACEPARENT})).status_code == 200
+    assert exporter.get_finished_spans() == ()
