@@ -73,7 +73,7 @@ def run_lexica_serve(
     arguments: Sequence[str] = (),
 ) -> Iterator[Served]:
     """`lexica serve --no-load-dictionary [arguments]` on `port` (default: a free one); yields once it is ready,
-    kills it on exit if still up."""
+    stops it on exit if still up (SIGTERM, then SIGKILL after 15 s)."""
     _assert_known_settings(extra_env)
     port = port or free_port()
     log_path = workdir / f"serve-{port}.log"
@@ -101,5 +101,11 @@ def run_lexica_serve(
         yield served
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+            # SIGTERM first: a supervisor killed outright leaves its worker processes behind (they stop on their
+            # own once they notice, within a second, but a test should not lean on that).
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)

@@ -8,6 +8,7 @@ Against `lexica serve` with a private Redis and no job worker, so that the job s
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -132,3 +133,45 @@ def test_several_workers_without_redis_are_refused_naming_the_setting(tmp_path: 
     assert finished.returncode == 2, output
     assert "LEXICA_WORKERS=2 needs LEXICA_REDIS_URL" in output
     assert "Traceback" not in output
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, private_redis_url: str) -> None:
+    """A supervisor killed with SIGKILL cannot forward anything: its workers notice it is gone and stop on their
+    own, instead of serving on for ever with nobody to stop them."""
+    database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
+    env = {"LEXICA_WORKERS": "2", "LEXICA_REDIS_URL": private_redis_url}
+    with run_lexica_serve(database_url, tmp_path, extra_env=env, ready_timeout=60) as served:
+        workers = _children(served.process.pid)
+        assert len(workers) >= 2, served.log()
+        served.process.kill()
+        served.process.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = [pid for pid in workers if _alive(pid)]
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)  # not to leave them behind when the check fails
+    assert not left, f"workers still running after their supervisor was killed: {left}\n{served.log()}"

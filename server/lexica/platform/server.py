@@ -159,10 +159,13 @@ class LexicaHttpProtocol(HttpToolsProtocol):
 
 
 class LexicaServer(uvicorn.Server):
-    """uvicorn's server, whose first SIGTERM/SIGINT drains before the usual graceful shutdown."""
+    """uvicorn's server, whose first SIGTERM/SIGINT drains before the usual graceful shutdown. A worker of a
+    supervisor (`supervisor_pid`) also stops, the same way, when that supervisor is gone (killed with SIGKILL, say):
+    it would otherwise go on serving on the shared socket with nobody to stop it."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, *, supervisor_pid: int | None = None) -> None:
         super().__init__(config)
+        self.supervisor_pid = supervisor_pid
         self.drain_seconds: float = getattr(config, "drain_seconds", 0.0)
         self.drain_requested = False
         self.drain_task: asyncio.Task[None] | None = None
@@ -171,6 +174,18 @@ class LexicaServer(uvicorn.Server):
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self.loop = asyncio.get_running_loop()
         await super().serve(sockets)
+
+    async def on_tick(self, counter: int) -> bool:
+        # uvicorn calls this every 0.1 s; once a second, a worker checks that its supervisor is still its parent.
+        if (
+            self.supervisor_pid is not None
+            and counter % 10 == 0
+            and not self.drain_requested
+            and os.getppid() != self.supervisor_pid
+        ):
+            logger.warning("the supervisor [%s] is gone: stopping", self.supervisor_pid)
+            self.handle_exit(signal.SIGTERM, None)
+        return await super().on_tick(counter)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drain_requested or self.should_exit or self.loop is None:
@@ -241,11 +256,11 @@ def run(config: LexicaConfig) -> None:
         sys.exit(STARTUP_FAILURE)
 
 
-def _worker(config: LexicaConfig, sockets: list[socket.socket]) -> None:
+def _worker(config: LexicaConfig, sockets: list[socket.socket], supervisor_pid: int) -> None:
     config.configure_logging()
     level = config.log_level.upper() if isinstance(config.log_level, str) else config.log_level or logging.INFO
     configure_server_logging(level, config.log_format)  # as `lexica serve`
-    server = LexicaServer(config)
+    server = LexicaServer(config, supervisor_pid=supervisor_pid)
     server.run(sockets=sockets)
     if not server.started:
         sys.exit(STARTUP_FAILURE)
@@ -272,7 +287,7 @@ def _supervise(config: LexicaConfig) -> None:
         stop_all()
 
     def start() -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker, args=(config, [sock]), daemon=False)
+        process = context.Process(target=_worker, args=(config, [sock], os.getpid()), daemon=False)
         process.start()
         return process
 
