@@ -48,44 +48,6 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
 
 
-class _EntryCacheMirror:
-    """The entry cache's counts, as counters and a gauge."""
-
-    def __init__(self, counts: Callable[[], CacheCounts], owner: CollectorRegistry | None) -> None:
-        self._counts = counts
-        self._hits = Counter(
-            "lexica_entry_cache_hits", "Entry lookups answered from the in-process entry cache.", registry=owner
-        )
-        self._misses = Counter(
-            "lexica_entry_cache_misses", "Entry lookups the in-process entry cache did not hold.", registry=owner
-        )
-        self._reads = Counter(
-            "lexica_entry_cache_reads",
-            "Storage reads of entries by lookups: for misses (concurrent misses of one entry share one read) and "
-            "for lookups that asked for a fresh copy (Cache-Control: no-cache).",
-            registry=owner,
-        )
-        self._entries = Gauge(
-            "lexica_entry_cache_entries",
-            "Entries held in the in-process entry caches (summed over live worker processes).",
-            registry=owner,
-            multiprocess_mode="livesum",
-        )
-        self._copied = CacheCounts(hits=0, misses=0, reads=0, entries=0)
-
-    def sync(self) -> None:
-        now, before = self._counts(), self._copied
-        # A count that went down was reset (the cache was rebuilt): what it holds now is all new.
-        for counter, current, previous in (
-            (self._hits, now.hits, before.hits),
-            (self._misses, now.misses, before.misses),
-            (self._reads, now.reads, before.reads),
-        ):
-            counter.inc(current - previous if current >= previous else current)
-        self._entries.set(now.entries)
-        self._copied = now
-
-
 class _RequestMirror:
     """The request tallies (`lexica.platform.request_tally`) as the RED metrics."""
 
@@ -190,9 +152,40 @@ class _GaugeMirror:
 
 
 def _part_mirrors(sources: MetricSources, owner: CollectorRegistry | None) -> list[_CounterMirror | _GaugeMirror]:
+    cache = sources.entry_cache
     refusals = sources.rate_limit_refusals
     throttled = sources.throttled_logins
     mirrors: list[_CounterMirror | _GaugeMirror] = [
+        _CounterMirror(
+            Counter(
+                "lexica_entry_cache_hits", "Entry lookups answered from the in-process entry cache.", registry=owner
+            ),
+            lambda: {(): cache().hits},
+        ),
+        _CounterMirror(
+            Counter(
+                "lexica_entry_cache_misses", "Entry lookups the in-process entry cache did not hold.", registry=owner
+            ),
+            lambda: {(): cache().misses},
+        ),
+        _CounterMirror(
+            Counter(
+                "lexica_entry_cache_reads",
+                "Storage reads of entries by lookups: for misses (concurrent misses of one entry share one read) and "
+                "for lookups that asked for a fresh copy (Cache-Control: no-cache).",
+                registry=owner,
+            ),
+            lambda: {(): cache().reads},
+        ),
+        _GaugeMirror(
+            Gauge(
+                "lexica_entry_cache_entries",
+                "Entries held in the in-process entry caches (summed over live worker processes).",
+                registry=owner,
+                multiprocess_mode="livesum",
+            ),
+            lambda: cache().entries,
+        ),
         _CounterMirror(
             Counter(
                 "lexica_rate_limit_rejections",
@@ -266,8 +259,7 @@ class InstanceMetrics:
         owner = None if shared_dir else self.registry
         if shared_dir:
             MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
-        self._mirrors: list[_EntryCacheMirror | _RequestMirror | _CounterMirror | _GaugeMirror] = [
-            _EntryCacheMirror(sources.entry_cache, owner),
+        self._mirrors: list[_RequestMirror | _CounterMirror | _GaugeMirror] = [
             _RequestMirror(sources.requests, owner),
             *_part_mirrors(sources, owner),
         ]
