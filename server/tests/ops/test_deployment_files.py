@@ -17,6 +17,7 @@ from typer.main import get_command
 
 from lexica.cli import app
 from lexica.settings import Settings
+from tests.ops.promtool import promtool
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yaml"
@@ -75,15 +76,9 @@ def test_the_image_runs_the_server_and_the_worker_from_one_build() -> None:
 
 
 def test_the_prometheus_configuration_is_valid() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        reason = "promtool is not installed (Debian package prometheus; `make test-tools` installs it)"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}; LEXICA_REQUIRE_SERVICES=1 requires it")
-        pytest.skip(reason)
     directory = ROOT / "deploy" / "prometheus"
     finished = subprocess.run(
-        [promtool, "check", "config", "prometheus.yml"], cwd=directory, capture_output=True, text=True, timeout=60
+        [promtool(), "check", "config", "prometheus.yml"], cwd=directory, capture_output=True, text=True, timeout=60
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
 

@@ -6,18 +6,16 @@ test-tools`); without it these skip locally and fail in CI (LEXICA_REQUIRE_SERVI
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from lexica.platform.request_tally import DURATION_BUCKETS
+from tests.ops.promtool import promtool
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 RULES = DEPLOY / "prometheus" / "lexica-slo.rules.yml"
@@ -27,19 +25,9 @@ METRIC_NAME = re.compile(r"\b(lexica_[a-z_]+)")
 RECORDED_NAME = re.compile(r"\b(lexica:[a-z_:0-9]+)")
 
 
-def _promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        reason = "promtool is not installed (Debian package prometheus; `make test-tools` installs it)"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}; LEXICA_REQUIRE_SERVICES=1 requires it")
-        pytest.skip(reason)
-    return found
-
-
 def _run(*arguments: str) -> str:
     finished = subprocess.run(
-        [_promtool(), *arguments], cwd=RULES.parent, capture_output=True, text=True, timeout=120, check=False
+        [promtool(), *arguments], cwd=RULES.parent, capture_output=True, text=True, timeout=120, check=False
     )
     assert finished.returncode == 0, finished.stdout + finished.stderr
     return finished.stdout
