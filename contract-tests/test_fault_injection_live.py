@@ -76,7 +76,18 @@ async def _inject_faults(redis: RedisServer, database_url: str, started: float, 
     log.append(f"{time.monotonic() - started:.1f}s database connections terminated")
 
 
-async def _load_with_faults(base_url: str, redis: RedisServer, database_url: str) -> None:
+def _server_errors(logs: Path) -> str:
+    """The ERROR lines of the servers' logs with what follows each (tracebacks), for a failure's message."""
+    found: list[str] = []
+    for log in sorted(logs.glob("uvicorn-*.log")):
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+        for at, line in enumerate(lines):
+            if "ERROR" in line or "Traceback" in line:
+                found.extend(lines[at : at + 40])
+    return "\n".join(found[:200]) or "(no ERROR line in the server's log)"
+
+
+async def _load_with_faults(base_url: str, redis: RedisServer, database_url: str, logs: Path) -> None:
     ledger = Ledger()
     log: list[str] = []
     limits = httpx.Limits(max_connections=USERS * 2)
@@ -99,7 +110,12 @@ async def _load_with_faults(base_url: str, redis: RedisServer, database_url: str
     # A declared 503 (a dependency is unreachable, nothing was done) is an honest answer, and for writes it is
     # checked above that nothing happened; any other 5xx is a defect.
     defects = [error for error in ledger.server_errors if " 503 " not in error]
-    assert not defects, "5xx answers other than a declared 503:\n" + "\n".join(defects[:20])
+    assert not defects, (
+        "5xx answers other than a declared 503:\n"
+        + "\n".join(defects[:20])
+        + "\nthe server said:\n"
+        + _server_errors(logs)
+    )
     assert ledger.statuses["create list 201"] > 0, ledger.summary()
 
 
@@ -119,6 +135,6 @@ def test_redis_outages_and_cut_database_connections_lose_nothing(tmp_path: Path)
                 run_live_server(database_url, tmp_path, extra_env=env) as base_url,
                 run_worker(database_url, tmp_path, extra_env=env),
             ):
-                asyncio.run(_load_with_faults(base_url, redis, database_url))
+                asyncio.run(_load_with_faults(base_url, redis, database_url, tmp_path))
     except ServiceUnavailable as unavailable:
         _skip_or_fail(str(unavailable))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -206,9 +207,22 @@ def _lost_dependency(exc: BaseException) -> bool:
     if pymongo_errors is not None and isinstance(exc, pymongo_errors.ConnectionFailure):
         return True
     # A DB-API connection-level error (the server went away or terminated the connection mid-statement).
-    return isinstance(exc, DBAPIError) and (
+    if isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or isinstance(exc, SqlOperationalError | SqlInterfaceError)
-    )
+    ):
+        return True
+    # What the database server said, whichever way the driver's error was wrapped: SQLAlchemy turns asyncpg's
+    # AdminShutdownError (a backend terminated mid-statement) into a plain DBAPIError, and it marks the connection
+    # invalidated only if the socket had closed by then — a race the fault-injection test lost once in CI.
+    if _DISCONNECT_SQLSTATE.match(str(getattr(exc, "sqlstate", "") or "")):
+        return True
+    # A socket error that reached the app unwrapped (a driver raised it as it was): a connection was reset or refused.
+    return isinstance(exc, ConnectionError)
+
+
+# SQLSTATE class 08 (connection exception), 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now) and
+# 53300 (too many connections): the database is unreachable for now, whatever the statement was.
+_DISCONNECT_SQLSTATE = re.compile(r"08...|57P0[123]|53300")
 
 
 def unavailable_dependency_problem(exc: BaseException, instance: str) -> Response | None:

@@ -21,7 +21,6 @@ from typing import Literal, get_args
 
 import limits
 from redis.asyncio import ConnectionPool
-from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lexica.platform.local_windows import LocalSlidingWindows, Window
@@ -170,7 +169,9 @@ class RateLimiter:
         amount, window_seconds = self._quotas[client.kind]
         try:
             allowed, window = await self._remote.hit(f"{client.kind}/{client.key}", amount, window_seconds)
-        except RedisError as exc:
+        except Exception as exc:
+            # A RedisError, or what redis-py leaks on a connection the peer reset (a transport's TypeError or
+            # AttributeError, redis-py#4287): either way Redis did not answer.
             self._remote_failed(exc)
             return self._hit_locally(client)
         return self._decision(client, allowed, window)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from asyncpg.exceptions import AdminShutdownError, UniqueViolationError  # type: ignore[import-untyped]
 from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from lexica.platform.problems import unavailable_dependency_problem
@@ -29,6 +30,10 @@ def _wrapped(error: BaseException) -> RuntimeError:
     [
         InterfaceError("SELECT 1", {}, ConnectionDoesNotExistError("connection was closed in the middle of operation")),
         OperationalError("COMMIT", {}, ConnectionDoesNotExistError("terminated"), connection_invalidated=True),
+        # asyncpg's error for a backend terminated mid-statement, as SQLAlchemy wraps it when the socket has not
+        # closed yet: a plain DBAPIError, not marked invalidated (a lookup answered 500 in CI this way).
+        DBAPIError("SELECT", {}, AdminShutdownError("terminating connection due to administrator command")),
+        _wrapped(ConnectionResetError(104, "Connection reset by peer")),
         PoolTimeout("QueuePool limit reached"),
         AutoReconnect("connection reset"),
         ServerSelectionTimeoutError("no servers"),
@@ -51,7 +56,12 @@ def test_an_unreachable_dependency_is_a_503_problem_with_retry_after(error: Base
 
 @pytest.mark.parametrize(
     "error",
-    [IntegrityError("INSERT", {}, Exception("duplicate key")), ValueError("a bug"), KeyError("a bug")],
+    [
+        IntegrityError("INSERT", {}, Exception("duplicate key")),
+        DBAPIError("INSERT", {}, UniqueViolationError("duplicate key value violates unique constraint")),
+        ValueError("a bug"),
+        KeyError("a bug"),
+    ],
     ids=lambda error: type(error).__name__,
 )
 def test_other_errors_are_not_called_unavailable(error: BaseException) -> None:

@@ -296,6 +296,28 @@ async def test_unreachable_redis_counts_in_this_process_warns_once_and_rests(
     assert attempts == 1  # then it leaves Redis alone for a while instead of waiting on it every request
 
 
+async def test_a_redis_client_failing_with_a_non_redis_error_still_counts_in_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redis-py can leak a transport's TypeError or AttributeError on a connection the peer reset (redis-py#4287):
+    the request is still answered, counted here, never a 500."""
+    limiter = build_rate_limiter(limit_settings(redis_url="redis://127.0.0.1:1/0"))
+    remote = limiter._remote
+    assert remote is not None
+
+    async def broken_hit(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("'NoneType' object is not callable")
+
+    monkeypatch.setattr(remote, "hit", broken_hit)
+    try:
+        async with client_of(RateLimitMiddleware(tiny_app(), limiter=limiter)) as client:
+            responses = [await client.get("/api/v1/words/apple") for _ in range(6)]
+    finally:
+        await limiter.close()
+
+    assert [r.status_code for r in responses] == [200] * 5 + [429]
+
+
 async def test_redis_quota_admits_exactly_the_quota_under_concurrency(redis_url: str, redis_key_prefix: str) -> None:
     settings = limit_settings(redis_url=redis_url, rate_limit_anonymous="50/minute")
     limiter = build_rate_limiter(settings, key_prefix=redis_key_prefix)
