@@ -68,16 +68,21 @@ bench: install test-tools
 	$(BIN)/python -m bench
 
 # Debian programs, not Python packages: wrk (the load generator of `make bench`), valgrind (the instruction count
-# gate, bench/instructions.py) and promtool (package prometheus: the SLO rules' checks, deploy/prometheus/). Each
-# is command:package; installed when missing, and apt-get update runs only then.
-TEST_TOOLS := wrk:wrk valgrind:valgrind promtool:prometheus
+# gate, bench/instructions.py), promtool (package prometheus: the SLO rules' checks, deploy/prometheus/) and nginx
+# (the load balancer of contract-tests/test_load_balancer_live.py). Each is command:package; installed when missing,
+# and apt-get update runs only then. Packages must not start services (nginx's would take port 80): without a
+# policy-rc.d of the machine's own, one that forbids starting is in place during the install.
+TEST_TOOLS := wrk:wrk valgrind:valgrind promtool:prometheus nginx:nginx
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do \
-	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
+	  command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
+	    policy=/usr/sbin/policy-rc.d; own=""; \
+	    if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy && chmod +x $$policy && own=1; fi; \
 	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	    status=$$?; [ -z "$$own" ] || rm -f $$policy; [ $$status = 0 ] || exit $$status; \
 	  else \
 	    echo "missing:$$missing; run 'sudo apt-get install$$missing' (Debian/Ubuntu) or 'make test-tools' as root" >&2; \
 	    exit 1; \

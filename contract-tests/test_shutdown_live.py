@@ -7,6 +7,8 @@ Against `lexica serve` with a private Redis and no job worker, so that the job s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +23,8 @@ from asyncapi_contract import validate_sse_event
 from conftest import seed_database
 from seed import SAMPLE_ENTRIES
 from serve_process import free_port, run_lexica_serve, serve_env
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 ADMIN = ("shutdown-admin@lexica.test", "Quiet-Harbour-58-Lantern")
 DRAIN_SECONDS = 3.0  # long enough for the checks below on a busy machine; the process exits once it is over
@@ -175,3 +179,60 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, private_re
         for pid in left:
             os.kill(pid, signal.SIGKILL)  # not to leave them behind when the check fails
     assert not left, f"workers still running after their supervisor was killed: {left}\n{served.log()}"
+
+
+async def _subscribed_sockets(base_url: str, key: str, count: int) -> list[ClientConnection]:
+    url = base_url.replace("http://", "ws://", 1) + "/api/v1/ws"
+    sockets = []
+    for n in range(count):
+        socket = await connect(url, additional_headers={"X-API-Key": key})
+        await socket.send(json.dumps({"type": "subscribe", "id": str(n), "topics": ["entries"]}))
+        assert json.loads(await socket.recv())["type"] == "subscribed"
+        sockets.append(socket)
+    return sockets
+
+
+async def _close_codes(sockets: list[ClientConnection], signalled: float) -> list[tuple[int | None, float]]:
+    async def closed(socket: ClientConnection) -> tuple[int | None, float]:
+        with contextlib.suppress(ConnectionClosed):
+            await asyncio.wait_for(socket.recv(), timeout=30)
+        return socket.close_code, time.monotonic() - signalled
+
+    return list(await asyncio.gather(*(closed(socket) for socket in sockets)))
+
+
+def test_sigterm_closes_every_websocket_with_going_away_at_once(tmp_path: Path, private_redis_url: str) -> None:
+    """Every subscribed socket is closed with 1001 when the drain starts, not cut off (1012) when the server stops.
+    A follower whose cancellation Python 3.11's `asyncio.wait_for` dropped inside redis-py (CPython gh-86296) used
+    to keep its socket open until the grace period ran out."""
+    database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
+    env = {
+        "LEXICA_REDIS_URL": private_redis_url,
+        "LEXICA_RATE_LIMIT_ENABLED": "false",
+        "LEXICA_FIRST_ADMIN_EMAIL": ADMIN[0],
+        "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN[1],
+        "LEXICA_SECRET_KEY": "shutdown-live-secret-key-long-enough-for-every-check",
+        "LEXICA_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "LEXICA_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
+    }
+    with run_lexica_serve(database_url, tmp_path, extra_env=env) as served:
+        form = {"grant_type": "password", "username": ADMIN[0], "password": ADMIN[1]}
+        with httpx.Client(base_url=served.base_url, timeout=10) as http:
+            token = http.post("/api/v1/auth/token", data=form).json()["access_token"]
+            created = http.post(
+                "/api/v1/users/me/api-keys", json={"name": "sockets"}, headers={"Authorization": f"Bearer {token}"}
+            )
+        key = created.json()["key"]
+
+        async def subscribe_then_stop() -> list[tuple[int | None, float]]:
+            sockets = await _subscribed_sockets(served.base_url, key, 12)
+            signalled = time.monotonic()
+            served.process.send_signal(signal.SIGTERM)
+            return await _close_codes(sockets, signalled)
+
+        closes = asyncio.run(subscribe_then_stop())
+        exit_code = served.process.wait(timeout=DRAIN_SECONDS + GRACE_SECONDS + 5)
+    assert exit_code == 0, served.log()
+    assert [code for code, _ in closes] == [1001] * len(closes), closes
+    assert max(after for _, after in closes) < DRAIN_SECONDS, closes
+    assert "timeout graceful shutdown exceeded" not in served.log()

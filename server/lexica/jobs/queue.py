@@ -9,7 +9,6 @@ sweep; taskiq needs a broker plus a result backend plus its own retry middleware
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from saq.job import Status
 from saq.queue.redis import RedisQueue
 from saq.utils import now as now_millis
 
+from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.redis_client import RedisOptions, redis_client
 
 logger = logging.getLogger("lexica.jobs")
@@ -172,9 +172,7 @@ def saq_function(run: Runner) -> Callable[..., Awaitable[None]]:
         try:
             await run(job_id, heartbeat)
         finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
+            await cancel_until_done(beating)
 
     run_lexica_job.__name__ = run_lexica_job.__qualname__ = FUNCTION  # SAQ registers functions by qualname
     return run_lexica_job

@@ -9,7 +9,6 @@ deleted file is nothing).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from redis.exceptions import RedisError
 from lexica.jobs.blobs import BlobStore
 from lexica.jobs.records import JobStore
 from lexica.jobs.runner import job_topic
+from lexica.platform.cancellation import cancel_until_done
 
 logger = logging.getLogger("lexica.jobs")
 
@@ -83,6 +83,4 @@ class RetentionSweeper:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_until_done(task)

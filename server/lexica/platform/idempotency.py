@@ -17,7 +17,6 @@ failure after the app has answered is logged and changes nothing for the client,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -33,6 +32,7 @@ from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.idempotency_seal import Completed, ResponseSealer, StoredResponse
 from lexica.platform.idempotency_store import Claimed, Done, IdempotencyStore, InFlight, build_store
 from lexica.platform.problems import ProblemError, field_error, problem_response, validation_problem
@@ -273,9 +273,7 @@ class _Run:
             await self._release()
             raise
         finally:
-            renewal.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewal
+            await cancel_until_done(renewal)
         await self._record()
 
     async def _renew(self) -> None:

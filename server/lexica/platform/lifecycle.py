@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from lexica.platform.cancellation import cancel_until_done
 
 T = TypeVar("T")
 
 LIFESPAN_STATE_KEY = "lifecycle"  # where the server finds this object in the ASGI lifespan state
-_RECANCEL_SECONDS = 0.05  # how long a cancelled wait is given to end before it is cancelled again
 
 
 class Lifecycle:
@@ -42,33 +43,14 @@ class Lifecycle:
         """
         task = asyncio.ensure_future(awaitable)
         if self.draining:
-            await _cancel_until_done(task)
+            await cancel_until_done(task)
             raise TimeoutError
         drain = asyncio.ensure_future(self._draining.wait())
         try:
             await asyncio.wait({task, drain}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             drain.cancel()
-            await _cancel_until_done(task)
+            await cancel_until_done(task)
         if not task.cancelled():
             return task.result()  # finished first (or together with the drain): its result is not lost
         raise TimeoutError
-
-
-async def _cancel_until_done(task: asyncio.Future[Any]) -> None:
-    """Cancels `task` and waits until it has ended, cancelling it again for as long as it goes on running.
-
-    One cancellation is not always enough: up to Python 3.11, `asyncio.wait_for` returns its inner result and drops
-    the cancellation when both arrive in the same loop iteration (CPython gh-86296), and redis-py sends every
-    command through it. A follower cancelled at that moment went on reading its stream for ever, so the event
-    stream never ended with `stream.reconnect` and was cut off when the server stopped.
-    """
-    while not task.done():
-        task.cancel()
-        try:
-            await asyncio.wait({task}, timeout=_RECANCEL_SECONDS)
-        except asyncio.CancelledError:
-            task.cancel()  # we are cancelled ourselves: do not leave it running
-            raise
-    if not task.cancelled():
-        task.exception()  # retrieved (the caller re-raises it or, once draining, drops it), never logged as lost

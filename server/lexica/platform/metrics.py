@@ -16,7 +16,6 @@ in a scrape are at most a second old.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.request_tally import DURATION_BUCKETS, RequestTally, Series
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -281,9 +281,7 @@ class InstanceMetrics:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_until_done(task)
             self.sync()
 
     async def _sync_forever(self, every: float) -> None:

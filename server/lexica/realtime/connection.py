@@ -19,6 +19,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.events import Event
 from lexica.realtime.access import Credentials
 from lexica.realtime.hub import WebSocketHub
@@ -79,10 +80,7 @@ class Connection:
         try:
             close = await self._ended
         finally:
-            everything = [*tasks, *self._followers.values()]
-            for task in everything:
-                task.cancel()
-            await asyncio.gather(*everything, return_exceptions=True)
+            await cancel_until_done(*tasks, *self._followers.values())
             self._followers.clear()
         if close is not None:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
@@ -180,9 +178,7 @@ class Connection:
         for topic in topics:
             task = self._followers.pop(topic, None)
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_until_done(task)
         await self.send({"type": "unsubscribed", "id": correlation, "topics": topics})
 
     async def _follow(self, topic: str, after: str | None) -> None:
