@@ -68,11 +68,11 @@ bench: install test-tools
 	$(BIN)/python -m bench
 
 # Debian programs, not Python packages: wrk (the load generator of `make bench`), valgrind (the instruction count
-# gate, bench/instructions.py), promtool (package prometheus: the SLO rules' checks, deploy/prometheus/) and nginx
+# gate, bench/instructions.py), promtool (package prometheus: the SLO rules' checks, deploy/prometheus/) and haproxy
 # (the load balancer of contract-tests/test_load_balancer_live.py). Each is command:package; installed when missing,
-# and apt-get update runs only then. Packages must not start services (nginx's would take port 80): without a
+# and apt-get update runs only then. Packages must not start services (haproxy's would take port 80): without a
 # policy-rc.d of the machine's own, one that forbids starting is in place during the install.
-TEST_TOOLS := wrk:wrk valgrind:valgrind promtool:prometheus nginx:nginx
+TEST_TOOLS := wrk:wrk valgrind:valgrind promtool:prometheus haproxy:haproxy
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; \

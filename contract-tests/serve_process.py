@@ -77,6 +77,10 @@ def run_lexica_serve(
     _assert_known_settings(extra_env)
     port = port or free_port()
     log_path = workdir / f"serve-{port}.log"
+    restarts = 1
+    while log_path.exists():  # the same port served again (a restart): keep the earlier process's log
+        restarts += 1
+        log_path = workdir / f"serve-{port}-{restarts}.log"
     command = [sys.executable, "-m", "lexica.cli", "serve", "--no-load-dictionary", *arguments]
     with log_path.open("wb") as log:
         # cwd is the temporary directory so that no .env file of the checkout is read.

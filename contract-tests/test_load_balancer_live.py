@@ -1,10 +1,10 @@
-"""Scale-out behind a real load balancer: nginx (deploy/nginx/lexica.conf) in front of three `lexica serve`
+"""Scale-out behind a real load balancer: HAProxy (deploy/haproxy/haproxy.cfg) in front of three `lexica serve`
 instances on loopback, with PostgreSQL, a private Redis and two `lexica worker`s, under a steady load of reads,
 writes, imports, SSE followers and WebSocket followers — while
 
 (a) the instances are restarted one after another (SIGTERM: drain, stop, start again): not one request may fail,
     and every job event reaches both the SSE and the WebSocket follower of its job (each reconnects on its own,
-    through nginx, to an instance that is up);
+    through the balancer, to an instance that is up);
 (b) one instance is killed with SIGKILL: only the requests in flight on it may fail, and each of them succeeds
     when the client sends it again (a write with the same Idempotency-Key, so that it cannot apply twice).
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from balancer import Balancer, nginx_binary, run_nginx
+from balancer import Balancer, haproxy_binary, run_haproxy
 from conftest import run_worker
 from fault_load import WORDS, register
 from seed import SAMPLE_ENTRIES, seed_entries
@@ -40,17 +40,19 @@ from lexica_client.realtime import Realtime
 
 INSTANCES = 3
 ADMIN = ("balancer-admin@lexica.test", "Quiet-Harbour-58-Lantern")
-DRAIN_SECONDS = 2.0
+DRAIN_SECONDS = 3.0  # several of HAProxy's readiness checks (every 0.5 s): it stops sending before the stop
 GRACE_SECONDS = 3
 ENTRIES_PER_IMPORT = 3000
 READERS = 4
 WRITERS = 2
 FOLLOWERS = 2
+NOTICE_SECONDS = 0.25
+RETRY_SECONDS = 20.0  # several leases of an Idempotency-Key claim (LEXICA_IDEMPOTENCY_LEASE_SECONDS below)
 
 
 def _skip_or_fail(reason: str) -> None:
     if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it (make test-tools installs nginx).")
+        pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it (make test-tools installs haproxy).")
     pytest.skip(reason)
 
 
@@ -99,15 +101,29 @@ class Load:
             )
 
     async def _again(self, http: httpx.AsyncClient, request: httpx.Request, expected: int) -> None:
-        """(b) A request that failed while its instance was killed, sent again as a client would."""
-        try:
-            response = await http.send(request)
+        """(b) A request that failed while its instance was killed, sent again as a client would: after the delay
+        a 409 (its Idempotency-Key still held by the killed instance, until the claim's lease lapses), 429 or 503
+        asks for in `Retry-After`, for up to RETRY_SECONDS."""
+        deadline = time.monotonic() + RETRY_SECONDS
+        while True:
+            try:
+                response = await http.send(request)
+            except httpx.TransportError as error:
+                if time.monotonic() < deadline:
+                    await asyncio.sleep(0.5)
+                    continue
+                self.retried[f"{request.method} {type(error).__name__}"] += 1
+                self.outcomes.missed.append(f"retried {request.method} {request.url.path}: {error!r}")
+                return
+            wait = response.headers.get("retry-after")
+            if response.status_code in (409, 429, 503) and wait is not None and time.monotonic() < deadline:
+                self.retried[f"{request.method} {response.status_code}, then again"] += 1
+                await asyncio.sleep(float(wait))
+                continue
             self.retried[f"{request.method} {response.status_code}"] += 1
             if response.status_code != expected:
                 self.outcomes.missed.append(f"retried {request.method} {request.url.path}: {response.status_code}")
-        except httpx.TransportError as error:
-            self.retried[f"{request.method} {type(error).__name__}"] += 1
-            self.outcomes.missed.append(f"retried {request.method} {request.url.path}: {error!r}")
+            return
 
     async def _exchange(self, http: httpx.AsyncClient, kind: str, request: httpx.Request, expected: int) -> bool:
         began = time.monotonic()
@@ -225,7 +241,7 @@ async def _keys(base_url: str) -> list[str]:
 
 
 class Fleet:
-    """The API instances, each on its own fixed port (so that nginx's upstream list holds across restarts)."""
+    """The API instances, each on its own fixed port (the balancer's list of instances holds across restarts)."""
 
     def __init__(self, database_url: str, workdir: Path, env: dict[str, str]) -> None:
         self.database_url = database_url
@@ -254,11 +270,14 @@ class Fleet:
         ready = time.monotonic() - stopped
         self.restarts.append(f"instance {at + 1}: stopped in {stopped - began:.1f} s, ready again {ready:.1f} s later")
 
-    def kill(self, at: int) -> None:
+    def kill(self, at: int) -> float:
+        """SIGKILL; returns when (time.monotonic) the signal was sent."""
         served = self.served[at]
         assert served is not None
         served.process.kill()
+        killed_at = time.monotonic()
         served.process.wait(timeout=10)
+        return killed_at
 
     def close(self) -> None:
         for stack in self._stacks:
@@ -286,8 +305,7 @@ async def _phases(balancer: Balancer, fleet: Fleet, outcomes: Outcomes, keys: li
         await asyncio.sleep(1.0)
     await asyncio.sleep(2.0)
     outcomes.phase = "one instance killed"
-    killed_at = time.monotonic()
-    await asyncio.to_thread(fleet.kill, 1)
+    killed_at = await asyncio.to_thread(fleet.kill, 1)
     await asyncio.sleep(4.0)
     outcomes.phase = "after"
     load.stop.set()
@@ -295,7 +313,7 @@ async def _phases(balancer: Balancer, fleet: Fleet, outcomes: Outcomes, keys: li
         await running
     print("\nrestarts:", "; ".join(fleet.restarts))
     print("answers:", dict(sorted(outcomes.answers.items())))
-    print("failures:", outcomes.failures)
+    print(f"failures (phase, request, began, ended; the kill at {killed_at:.3f}):", outcomes.failures)
     print("sent again after a failure:", dict(load.retried))
     print("jobs (phase, kept events, over SSE, over WebSocket):", outcomes.jobs)
     streams = balancer.answering_instances("GET /api/v1/jobs/")  # the event streams (the SDK reads nothing else)
@@ -313,16 +331,18 @@ async def _phases(balancer: Balancer, fleet: Fleet, outcomes: Outcomes, keys: li
     assert sum(sockets.values()) > 2 * jobs, f"no WebSocket reconnected: {sockets}, {jobs} jobs"
     # (b) Only requests in flight on the killed instance failed: each began before the kill, and there cannot be
     # more of them than clients. Every one succeeded when sent again (outcomes.missed is empty, above).
+    # A request the balancer sent to the instance in the instant between the kill and its noticing (a refused
+    # connection is sent elsewhere; one it had just sent on cannot be) counts as in flight too: NOTICE_SECONDS.
     killed = [failure for failure in outcomes.failures if failure[3] >= killed_at and failure[0] != "rolling restart"]
-    assert all(began <= killed_at + 0.1 for _, _, began, _ in killed), f"requests sent after the kill failed: {killed}"
+    late = [failure for failure in killed if failure[2] > killed_at + NOTICE_SECONDS]
+    assert not late, f"requests sent {NOTICE_SECONDS} s or more after the kill (at {killed_at:.3f}) failed: {late}"
     assert len(killed) <= READERS + WRITERS + FOLLOWERS, killed
-    assert "[emerg]" not in balancer.error_log()
 
 
 def test_rolling_restart_loses_nothing_and_a_killed_instance_fails_only_its_requests(tmp_path: Path) -> None:
-    binary = nginx_binary()
+    binary = haproxy_binary()
     if binary is None:
-        _skip_or_fail("nginx is not installed (Debian package nginx)")
+        _skip_or_fail("haproxy is not installed (Debian package haproxy)")
     assert binary is not None
     try:
         with empty_database("postgresql", tmp_path) as database_url, private_redis(tmp_path) as redis:
@@ -339,12 +359,14 @@ def test_rolling_restart_loses_nothing_and_a_killed_instance_fails_only_its_requ
                 "LEXICA_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
                 "LEXICA_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
                 "LEXICA_EVENT_STREAM_LIFETIME_SECONDS": "120",
+                "LEXICA_IDEMPOTENCY_LEASE_SECONDS": "6",  # a killed instance's claims lapse soon (60 s by default)
+                "LEXICA_LOG_LEVEL": "info",  # the instances' access and shutdown lines, for a failure's story
             }
             with (
                 _fleet(database_url, tmp_path, env) as fleet,
                 run_worker(database_url, tmp_path, extra_env=env),
                 run_worker(database_url, tmp_path, extra_env=env),
-                run_nginx(binary, tmp_path / "nginx", fleet.ports, free_port()) as balancer,
+                run_haproxy(binary, tmp_path / "haproxy", fleet.ports, free_port()) as balancer,
             ):
                 keys = asyncio.run(_keys(balancer.base_url))
                 admin_key = _api_key(balancer.base_url, *ADMIN)

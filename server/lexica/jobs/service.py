@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -329,10 +330,15 @@ class JobService:
         try:
             while True:
                 remaining = deadline - time.monotonic()
-                if job.finished:
-                    remaining = min(remaining, _FINISHED_HISTORY_WAIT)
                 try:
-                    event = await self._lifecycle.wait_for(anext(follower), seconds=max(remaining, 0.001))
+                    if job.finished:
+                        # Its kept history, then its end: read even while this instance drains (it is over within
+                        # a second), never replaced by the summary below while the history is there to be read.
+                        event = await asyncio.wait_for(
+                            anext(follower), timeout=min(max(remaining, 0.001), _FINISHED_HISTORY_WAIT)
+                        )
+                    else:
+                        event = await self._lifecycle.wait_for(anext(follower), seconds=max(remaining, 0.001))
                 except TimeoutError:
                     if job.finished:  # the history was trimmed or expired: answer from the job itself
                         event_id = f"{int(time.time() * 1000)}-0"

@@ -28,6 +28,7 @@ from lexica.platform.metrics import CacheCounts
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
+from lexica.platform.threads import in_daemon_thread
 from lexica.words.hot_set import SAMPLE_EVERY, Popularity
 from lexica.words.keys import lookup_key
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
@@ -196,8 +197,9 @@ class WordService:
     async def rebuild_index(self) -> int:
         """Reload the search index from storage; returns the number of headwords indexed."""
         rows = await self._repository.index_rows()
-        # Built in a thread: about a second of work that would otherwise stall every request on this instance.
-        self._index = await asyncio.to_thread(SearchIndex, rows)
+        # Built in a thread: about a second of work that would otherwise stall every request on this instance; a
+        # daemon one, so that a stopping instance does not wait for an index it will never use.
+        self._index = await in_daemon_thread(partial(SearchIndex, rows), name="lexica-search-index")
         self._searches.clear()
         self._pages.clear()
         return len(self._index)

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
+from lexica.app import create_app
 from tests.conftest import _client, letter_files, make_settings, seed
 
 ADMIN = ("jobs-admin@lexica.test", "Quiet-Lantern-47-Orchard")
@@ -173,6 +175,32 @@ async def test_events_stream_stages_progress_and_the_end(api: httpx.AsyncClient,
     middle = events[len(events) // 2]
     resumed = await api.get(job["events_href"], headers={**admin, "Last-Event-ID": middle["id"]})
     assert [e["id"] for e in sse_events(resumed.text)] == [e["id"] for e in events[len(events) // 2 + 1 :]]
+
+
+async def test_a_draining_instance_replays_a_finished_jobs_history_not_a_summary(tmp_path: Path) -> None:
+    """A follower that reconnects to an instance that has begun to drain, after its job finished, still gets the
+    job's kept events (a draining instance once answered with a made-up `job.finished` of a new id instead: the
+    follower lost every event it had not yet seen)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'jobs.sqlite3'}"
+    await seed(url, letter_files("X"))
+    settings = make_settings(
+        url, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]), job_files_dir=tmp_path / "jobs"
+    )
+    async with LifespanManager(create_app(settings)) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lexica.test") as api:
+            admin = await sign_in(api, *ADMIN)
+            upload = b"".join(entry_line(f"zzdrain{n:04d}") for n in range(1500))
+            job = (await api.post("/api/v1/imports", content=upload, headers={**admin, **NDJSON})).json()
+            await wait_for(api, admin, job["href"])
+            kept = sse_events((await api.get(job["events_href"], headers=admin)).text)
+            manager._state["lexica"].lifecycle.start_draining()
+            fresh = sse_events((await api.get(job["events_href"], headers=admin)).text)
+            resumed = sse_events((await api.get(job["events_href"], headers={**admin, "Last-Event-ID": "0-0"})).text)
+
+    assert [event["event"] for event in kept][-1] == "job.finished"
+    assert [event["id"] for event in fresh] == [event["id"] for event in kept]
+    assert [event["id"] for event in resumed] == [event["id"] for event in kept[1:]]  # after job.stages (0-0)
 
 
 async def test_cancel_stops_between_batches(api: httpx.AsyncClient, admin: dict[str, str]) -> None:
