@@ -1,5 +1,5 @@
-"""promtool, from Debian's `prometheus` package (`make test-tools` installs it): the tests that need it skip without
-it locally and fail in CI (LEXICA_REQUIRE_SERVICES=1)."""
+"""Debian programs the ops tests run — promtool (package `prometheus`), haproxy — which `make test-tools` installs:
+the tests that need one skip without it locally and fail in CI (LEXICA_REQUIRE_SERVICES=1)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ import shutil
 import pytest
 
 
-def promtool() -> str:
-    """promtool's path; skips the calling test without it, or fails it when CI requires it."""
-    found = shutil.which("promtool")
+def debian_tool(command: str, package: str) -> str:
+    """The program's path (also looked for in /usr/sbin, which a user's PATH may lack); skips the calling test
+    without it, or fails it when CI requires it."""
+    found = shutil.which(command) or shutil.which(command, path="/usr/sbin")
     if found is None:
-        reason = "promtool is not installed (Debian package prometheus; `make test-tools` installs it)"
+        reason = f"{command} is not installed (Debian package {package}; `make test-tools` installs it)"
         if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
             pytest.fail(f"{reason}; LEXICA_REQUIRE_SERVICES=1 requires it")
         pytest.skip(reason)
     return found
+
+
+def promtool() -> str:
+    return debian_tool("promtool", "prometheus")

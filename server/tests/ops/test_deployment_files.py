@@ -17,7 +17,7 @@ from typer.main import get_command
 
 from lexica.cli import app
 from lexica.settings import Settings
-from tests.ops.promtool import promtool
+from tests.ops.promtool import debian_tool, promtool
 
 ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yaml"
@@ -96,3 +96,15 @@ def test_compose_config_where_the_docker_cli_exists() -> None:
         timeout=60,
     )
     assert finished.returncode == 0, finished.stderr
+
+
+def test_the_load_balancer_configuration_is_valid_and_mounted() -> None:
+    """compose.yaml's balancer runs deploy/haproxy/haproxy.cfg, and HAProxy accepts it as it is (the instances'
+    names need not resolve yet: it starts without them). The live scale-out test runs the same file."""
+    config = ROOT / "deploy" / "haproxy" / "haproxy.cfg"
+    balancer = _compose()["services"]["lb"]
+    assert f"./{config.relative_to(ROOT)}:/usr/local/etc/haproxy/haproxy.cfg:ro" in balancer["volumes"]
+    checked = subprocess.run(
+        [debian_tool("haproxy", "haproxy"), "-c", "-f", str(config)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
