@@ -30,6 +30,7 @@ import pytest
 from balancer import Balancer, haproxy_binary, run_haproxy
 from conftest import run_worker
 from fault_load import WORDS, register
+from prometheus_client.parser import text_string_to_metric_families
 from seed import SAMPLE_ENTRIES, seed_entries
 from serve_process import Served, free_port, run_lexica_serve
 
@@ -224,6 +225,17 @@ class Load:
         raise AssertionError(f"the WebSocket of job {job_id} ended before job.finished (late: {subscribed_late})")
 
 
+def _worker_count(port: int, sample: str) -> float:
+    """One sample of a `lexica worker`'s metrics (LEXICA_WORKER_METRICS_PORT); 0 when it has none yet."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5.0).text
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            labels = ",".join(f'{name}="{value}"' for name, value in sorted(found.labels.items()))
+            if f"{found.name}{{{labels}}}" == sample:
+                return float(found.value)
+    return 0.0
+
+
 def _api_key(base_url: str, email: str, password: str) -> str:
     form = {"grant_type": "password", "username": email, "password": password}
     with httpx.Client(base_url=base_url, timeout=10.0) as http:
@@ -362,14 +374,23 @@ def test_rolling_restart_loses_nothing_and_a_killed_instance_fails_only_its_requ
                 "LEXICA_IDEMPOTENCY_LEASE_SECONDS": "6",  # a killed instance's claims lapse soon (60 s by default)
                 "LEXICA_LOG_LEVEL": "info",  # the instances' access and shutdown lines, for a failure's story
             }
+            metrics = (free_port(), free_port())
             with (
                 _fleet(database_url, tmp_path, env) as fleet,
-                run_worker(database_url, tmp_path, extra_env=env),
-                run_worker(database_url, tmp_path, extra_env=env),
+                run_worker(database_url, tmp_path, extra_env={**env, "LEXICA_WORKER_METRICS_PORT": str(metrics[0])}),
+                run_worker(database_url, tmp_path, extra_env={**env, "LEXICA_WORKER_METRICS_PORT": str(metrics[1])}),
                 run_haproxy(binary, tmp_path / "haproxy", fleet.ports, free_port()) as balancer,
             ):
                 keys = asyncio.run(_keys(balancer.base_url))
                 admin_key = _api_key(balancer.base_url, *ADMIN)
-                asyncio.run(_phases(balancer, fleet, Outcomes(), keys, admin_key))
+                outcomes = Outcomes()
+                asyncio.run(_phases(balancer, fleet, outcomes, keys, admin_key))
+                # Every import ran on one of the two workers, and each worker counts the jobs it ran.
+                finished = sum(
+                    _worker_count(port, 'lexica_jobs_finished_total{kind="import",state="succeeded"}')
+                    for port in metrics
+                )
+                print("imports finished, by the workers' metrics:", finished, "followed:", len(outcomes.jobs))
+                assert finished >= len(outcomes.jobs)
     except ServiceUnavailable as unavailable:
         _skip_or_fail(str(unavailable))

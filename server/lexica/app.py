@@ -127,7 +127,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_state(settings, provider) as state:
-            metrics = InstanceMetrics(metric_sources(state, requests, limiter))
+            metrics = InstanceMetrics(metric_sources(state, requests, limiter), jobs=state.job_tally)
             async with (
                 _closing(limiter),
                 # Following first, so that no change made while the cache warms is missed.

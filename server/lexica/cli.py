@@ -219,6 +219,7 @@ async def _work(settings: Settings, *, burst: bool) -> None:
     from lexica.jobs.runner import run_job
     from lexica.jobs.wiring import build_blob_store, open_job_store
     from lexica.platform.events import build_event_bus
+    from lexica.platform.metrics import InstanceMetrics, served_on_port
     from lexica.platform.pagination import CursorCodec
     from lexica.platform.redis_client import redis_client, redis_options
     from lexica.platform.tracing import instrument_redis, jobs_tracer, tracer_provider
@@ -264,7 +265,9 @@ async def _work(settings: Settings, *, burst: bool) -> None:
                 dequeue_timeout=1.0 if burst else 0,  # SAQ's burst mode needs one: how long an empty queue is awaited
             )
             console.print(f"lexica worker: {settings.job_concurrency} job(s) at a time from {queue.queue!r}")
-            await worker.start()
+            metrics = InstanceMetrics(None, jobs=services.job_context.tally)
+            async with served_on_port(metrics, settings.host, settings.worker_metrics_port):
+                await worker.start()
         finally:
             await queue.close()
             await events.close()

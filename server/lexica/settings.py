@@ -138,6 +138,13 @@ class Settings(BaseSettings):
         "(a shared volume): a worker writes an export's file that an API instance then serves.",
     )
     job_concurrency: int = Field(default=2, ge=1, description="Jobs one worker (or the API's own) runs at once.")
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="`lexica worker` serves its job metrics (Prometheus text) on this port at LEXICA_HOST; off when "
+        "unset. A private port: Prometheus scrapes it on the internal network.",
+    )
     job_heartbeat_seconds: int = Field(default=30, ge=1, description="A worker silent this long is presumed lost.")
     job_retries: int = Field(default=3, ge=1, description="Attempts a job gets when its worker is lost.")
     job_retention_seconds: int = Field(

@@ -18,6 +18,7 @@ from lexica.auth.account import AccountService
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import build_login_throttle
 from lexica.jobs.blobs import BlobStore
+from lexica.jobs.job_tally import JobTally
 from lexica.jobs.limits import JobLimits
 from lexica.jobs.queue import JobQueue, SaqJobQueue
 from lexica.jobs.records import JobStore
@@ -63,6 +64,8 @@ class AppState:
     events: EventBus
     jobs: JobService
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    # The jobs this process runs (the in-process worker; with Redis, `lexica worker`s run them and count them).
+    job_tally: JobTally = field(default_factory=JobTally)
     implementations: dict[type[Any], Any] = field(default_factory=dict)
 
     @cached_property
@@ -199,6 +202,7 @@ async def open_state(settings: Settings, tracer_provider: TracerProvider | None 
                     limits=JobLimits.from_settings(settings),
                 ),
                 lifecycle=lifecycle,
+                job_tally=services.job_context.tally,
             )
         finally:
             if sweeper is not None:

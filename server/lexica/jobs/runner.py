@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from lexica._generated.models import EntryInput
 from lexica.jobs.blobs import BlobStore
+from lexica.jobs.job_tally import INTERRUPTED, JobTally
 from lexica.jobs.limits import interrupted_problem, quota_problem
 from lexica.jobs.records import JobRecord, JobStore
 from lexica.lists.service import ListService
@@ -71,6 +73,7 @@ class JobContext:
     # SAQ workers leave it to SAQ, which runs it again on another worker (an import is idempotent).
     record_interruptions: bool = False
     tracer: Tracer = field(default_factory=trace.NoOpTracer)  # job spans (lexica.platform.tracing)
+    tally: JobTally = field(default_factory=JobTally)  # what the jobs run here came to (the metrics)
 
 
 def job_topic(job_id: str) -> str:
@@ -189,7 +192,6 @@ async def run_job(context: JobContext, job_id: str, heartbeat: Callable[[], Awai
 
 
 async def _run_job(context: JobContext, job: JobRecord, heartbeat: Callable[[], Awaitable[None]]) -> None:
-    job_id = job.id
     if job.cancel_requested:
         await finish(context, job, "cancelled")
         return
@@ -198,15 +200,27 @@ async def _run_job(context: JobContext, job: JobRecord, heartbeat: Callable[[], 
     )
     await context.jobs.save(job)
     progress = Progress(context, job, heartbeat)
+    context.tally.started(job.kind)
+    began, state = time.perf_counter(), INTERRUPTED
     try:
-        if job.kind == "import":
+        state = await _run_to_the_end(context, progress)
+    finally:
+        context.tally.ended(job.kind, state, time.perf_counter() - began)
+
+
+async def _run_to_the_end(context: JobContext, progress: Progress) -> str:
+    """Runs the job and records how it ended; returns that final state."""
+    try:
+        if progress.job.kind == "import":
             result = await _run_import(context, progress)
         else:
             result = await _run_export(context, progress)
     except JobCancelled:
         await finish(context, progress.job, "cancelled")
+        return "cancelled"
     except QuotaExceeded as exc:
         await finish(context, progress.job, "failed", error=quota_problem(exc.quota_bytes))
+        return "failed"
     except asyncio.CancelledError:
         # The worker is stopping. SAQ runs the job again elsewhere (an import is idempotent); the in-process worker
         # records it as interrupted before the process exits.
@@ -214,7 +228,7 @@ async def _run_job(context: JobContext, job: JobRecord, heartbeat: Callable[[], 
             await record_interrupted(context, progress.job)
         raise
     except Exception as exc:  # a job's failure is reported on the job, not raised into the worker
-        logger.exception("job %s failed", job_id)
+        logger.exception("job %s failed", progress.job.id)
         problem = {
             "type": "about:blank",
             "title": "Job Failed",
@@ -222,8 +236,9 @@ async def _run_job(context: JobContext, job: JobRecord, heartbeat: Callable[[], 
             "detail": f"{type(exc).__name__}: {exc}"[:MAX_ERROR_DETAIL],
         }
         await finish(context, progress.job, "failed", error=problem)
-    else:
-        await finish(context, progress.job, "succeeded", result=result)
+        return "failed"
+    await finish(context, progress.job, "succeeded", result=result)
+    return "succeeded"
 
 
 async def _read_upload(context: JobContext, job: JobRecord) -> list[NewEntry]:

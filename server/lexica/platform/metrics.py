@@ -22,9 +22,10 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from lexica.jobs.job_tally import JOB_DURATION_BUCKETS, JobTally
 from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.request_tally import DURATION_BUCKETS, RequestTally, Series
 
@@ -91,6 +92,51 @@ class _RequestMirror:
             )
         for (method, route), count in self._tally.in_flight().items():
             self._in_flight.labels(method, route).set(count)
+
+
+class _JobMirror:
+    """The job tally (`lexica.jobs.job_tally`) as jobs finished, their durations, and jobs running."""
+
+    def __init__(self, tally: JobTally, owner: CollectorRegistry | None) -> None:
+        self._tally = tally
+        self._finished = Counter(
+            "lexica_jobs_finished",
+            "Jobs that ended in this process, by kind (import, export) and final state (succeeded, failed, cancelled; "
+            "interrupted: the process stopped under it).",
+            ("kind", "state"),
+            registry=owner,
+        )
+        self._durations = Histogram(
+            "lexica_job_duration_seconds",
+            "How long each job ran in this process, by kind and final state.",
+            ("kind", "state"),
+            registry=owner,
+            buckets=JOB_DURATION_BUCKETS,
+        )
+        self._running = Gauge(
+            "lexica_jobs_running",
+            "Jobs running now, by kind (summed over live worker processes).",
+            ("kind",),
+            registry=owner,
+            multiprocess_mode="livesum",
+        )
+        self._copied: dict[tuple[str, str], tuple[int, float, list[int]]] = {}
+
+    def sync(self) -> None:
+        for labels, ended in self._tally.ended_jobs():
+            count, seconds, buckets = ended.count, ended.seconds, list(ended.buckets)
+            before_count, before_seconds, before_buckets = self._copied.get(labels, (0, 0.0, [0] * len(buckets)))
+            if count == before_count:
+                continue
+            self._copied[labels] = (count, seconds, buckets)
+            self._finished.labels(*labels).inc(count - before_count)
+            _add_observations(
+                self._durations.labels(*labels),
+                seconds - before_seconds,
+                [now - before for now, before in zip(buckets, before_buckets, strict=True)],
+            )
+        for kind, running in self._tally.running().items():
+            self._running.labels(kind).set(running)
 
 
 def _add_observations(histogram: Histogram, seconds: float, per_bucket: list[int]) -> None:
@@ -249,9 +295,10 @@ def _part_mirrors(sources: MetricSources, owner: CollectorRegistry | None) -> li
 
 
 class InstanceMetrics:
-    """The metrics `GET /metrics` exposes for this instance."""
+    """The metrics `GET /metrics` exposes for this instance (`sources`), with those of the jobs it runs (`jobs`); a
+    `lexica worker` has only the latter."""
 
-    def __init__(self, sources: MetricSources) -> None:
+    def __init__(self, sources: MetricSources | None, *, jobs: JobTally | None = None) -> None:
         self.registry = CollectorRegistry()
         shared_dir = multiprocess_dir()
         # With several workers the values are in files, and one collector reads them all; the metric objects
@@ -259,10 +306,11 @@ class InstanceMetrics:
         owner = None if shared_dir else self.registry
         if shared_dir:
             MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
-        self._mirrors: list[_RequestMirror | _CounterMirror | _GaugeMirror] = [
-            _RequestMirror(sources.requests, owner),
-            *_part_mirrors(sources, owner),
-        ]
+        self._mirrors: list[_RequestMirror | _JobMirror | _CounterMirror | _GaugeMirror] = []
+        if sources is not None:
+            self._mirrors += [_RequestMirror(sources.requests, owner), *_part_mirrors(sources, owner)]
+        if jobs is not None:
+            self._mirrors.append(_JobMirror(jobs, owner))
 
     def sync(self) -> None:
         """Copy what was counted since the last call into the prometheus-client metrics."""
@@ -291,3 +339,19 @@ class InstanceMetrics:
                 self.sync()
             except Exception:  # a metric must never take the instance down; say so and keep going
                 logger.exception("could not update the metrics")
+
+
+@asynccontextmanager
+async def served_on_port(metrics: InstanceMetrics, host: str, port: int | None) -> AsyncIterator[None]:
+    """`metrics` served on `host:port` (any path) while the context is open, kept up to date once a second: for a
+    `lexica worker`, which has no HTTP API of its own. Nothing when `port` is None."""
+    if port is None:
+        yield
+        return
+    server, _ = start_http_server(port, addr=host, registry=metrics.registry)  # a daemon thread of the library's
+    try:
+        async with metrics.syncing():
+            yield
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -14,8 +14,10 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
+from lexica.jobs.job_tally import JobTally
 from lexica.platform.metrics import (
     MULTIPROCESS_DIR_VARIABLE,
     CacheCounts,
@@ -264,3 +266,54 @@ async def test_redis_failures_and_the_open_circuit_are_exposed(letter_a_database
         found = await scrape(client)
         assert found["lexica_redis_failures_total"] >= 2
         assert found["lexica_redis_circuit_open"] == 1
+
+
+def test_jobs_are_counted_by_kind_and_final_state_with_their_durations() -> None:
+    tally = JobTally()
+    metrics = InstanceMetrics(None, jobs=tally)
+    tally.started("import")
+    tally.started("export")
+    running = samples(metrics.exposition().decode())
+    assert running['lexica_jobs_running{kind="import"}'] == 1
+    tally.ended("import", "succeeded", 3.0)
+    tally.ended("export", "failed", 0.2)
+    tally.started("import")
+    tally.ended("import", "succeeded", 40.0)
+
+    found = samples(metrics.exposition().decode())
+    assert found['lexica_jobs_finished_total{kind="import",state="succeeded"}'] == 2
+    assert found['lexica_jobs_finished_total{kind="export",state="failed"}'] == 1
+    assert found['lexica_job_duration_seconds_count{kind="import",state="succeeded"}'] == 2
+    assert found['lexica_job_duration_seconds_sum{kind="import",state="succeeded"}'] == 43.0
+    assert found['lexica_job_duration_seconds_bucket{kind="import",le="5.0",state="succeeded"}'] == 1
+    assert found['lexica_job_duration_seconds_bucket{kind="import",le="60.0",state="succeeded"}'] == 2
+    assert found['lexica_jobs_running{kind="import"}'] == 0
+    assert found['lexica_jobs_running{kind="export"}'] == 0
+    assert not any(name.startswith("lexica_http_") for name in found)  # a worker has jobs only
+
+
+async def test_a_job_run_by_the_in_process_worker_is_counted_on_the_instance(
+    letter_a_database: str, tmp_path: Path
+) -> None:
+    admin = ("metrics-admin@lexica.test", "Quiet-Harbour-58-Lantern")
+    settings = make_settings(
+        letter_a_database,
+        first_admin_email=admin[0],
+        first_admin_password=SecretStr(admin[1]),
+        job_files_dir=tmp_path / "jobs",
+        metrics_access="public",
+    )
+    async for client in _client(settings):
+        form = {"grant_type": "password", "username": admin[0], "password": admin[1]}
+        token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        body = {"source": "dictionary"}
+        job = (await client.post("/api/v1/exports", json=body, headers=auth)).json()
+        async with asyncio.timeout(30):
+            found = await scrape(client)
+            while found.get('lexica_jobs_finished_total{kind="export",state="succeeded"}') != 1:
+                await asyncio.sleep(0.02)  # the export runs in the background
+                found = await scrape(client)
+        assert (await client.get(job["href"], headers=auth)).json()["state"] == "succeeded"
+    assert found['lexica_job_duration_seconds_count{kind="export",state="succeeded"}'] == 1
+    assert found['lexica_jobs_running{kind="export"}'] == 0
