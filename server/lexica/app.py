@@ -118,6 +118,7 @@ def metric_sources(state: AppState, requests: RequestTally, limiter: RateLimiter
         redis_failures=(lambda: breaker.failure_count) if breaker is not None else None,
         redis_circuit_open=(lambda: breaker.state != "closed") if breaker is not None else None,
         database_connections_in_use=state.storage.connections_in_use,
+        event_bus=state.events.tally,
     )
 
 

@@ -8,10 +8,10 @@ counts every job once.
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+
+from lexica.platform.observations import Observations
 
 # From a small export (a tenth of a second) to a whole GCIDE import on a slow machine (minutes).
 JOB_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
@@ -20,20 +20,10 @@ JOB_DURATION_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 
 INTERRUPTED = "interrupted"
 
 
-@dataclass
-class JobDurations:
-    """Jobs of one kind that ended in one state: how many, their seconds in all, and per bucket (non-cumulative;
-    the last bucket is +Inf)."""
-
-    count: int = 0
-    seconds: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(JOB_DURATION_BUCKETS) + 1))
-
-
 class JobTally:
     def __init__(self) -> None:
         self._running: Counter[str] = Counter()
-        self._ended: dict[tuple[str, str], JobDurations] = {}
+        self._ended: dict[tuple[str, str], Observations] = {}
 
     def started(self, kind: str) -> None:
         self._running[kind] += 1
@@ -41,15 +31,15 @@ class JobTally:
     def ended(self, kind: str, state: str, seconds: float) -> None:
         """The job of `kind` that `started` ended in `state` (succeeded, failed, cancelled, or INTERRUPTED)."""
         self._running[kind] -= 1
-        durations = self._ended.setdefault((kind, state), JobDurations())
-        durations.count += 1
-        durations.seconds += seconds
-        durations.buckets[bisect.bisect_left(JOB_DURATION_BUCKETS, seconds)] += 1
+        durations = self._ended.get((kind, state))
+        if durations is None:
+            durations = self._ended[(kind, state)] = Observations(JOB_DURATION_BUCKETS)
+        durations.add(seconds)
 
     def running(self) -> Mapping[str, int]:
         """Jobs running now in this process, by kind (each kind once seen, 0 when none runs)."""
         return dict(self._running)
 
-    def ended_jobs(self) -> Iterator[tuple[tuple[str, str], JobDurations]]:
+    def ended_jobs(self) -> Iterator[tuple[tuple[str, str], Observations]]:
         """(kind, state) and what those jobs came to, since start-up."""
         return iter(list(self._ended.items()))

@@ -15,17 +15,20 @@ unreachable, `publish` logs and returns an empty id instead of raising (a write 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
+import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cachetools import TTLCache
 from redis.exceptions import RedisError
 
+from lexica.platform.observations import Observations
 from lexica.platform.redis_client import RedisOptions, redis_client
 from lexica.platform.sparse_warnings import SparseWarning
 
@@ -45,9 +48,31 @@ class Event:
     id: str  # orders events within the topic; opaque to clients
     name: str  # the AsyncAPI message name, e.g. "job.progress"
     payload: Mapping[str, Any]
+    published_at: float = 0.0  # Unix time (Redis: its clock, from the stream id)
+
+
+# How late a live event reaches a follower: from under a millisecond (one process) to seconds (a Redis outage).
+EVENT_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class BusTally:
+    """What the metrics show of this process's use of the bus: events published, followers now (event streams,
+    WebSocket subscriptions, the cache's change listener), and how late live events reach them — from their
+    publication, on whichever instance, to their delivery here (replayed history is not lag, and is not counted)."""
+
+    def __init__(self) -> None:
+        self.published = 0
+        self.followers = 0
+        self.lag = Observations(EVENT_LAG_BUCKETS)
+
+    def delivered(self, event: Event, following_since: float) -> None:
+        if event.published_at >= following_since:
+            self.lag.add(max(time.time() - event.published_at, 0.0))
 
 
 class EventBus(Protocol):
+    tally: BusTally
+
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
         """Append an event to the topic; its id (`UNPUBLISHED` when the bus is unreachable: never raises for that)."""
         ...
@@ -89,13 +114,17 @@ class MemoryEventBus:
         self._sequence = itertools.count(1)
         self._changed = asyncio.Condition()
         self._history = history
+        self.tally = BusTally()
 
     def forget(self, topic: str) -> None:
         """Drop the topic's history: its subject is gone (a job deleted by retention). Redis streams expire instead."""
         self._topics.pop(topic, None)
 
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
-        event = Event(topic=topic, id=f"{next(self._sequence)}-0", name=name, payload=dict(payload))
+        event = Event(
+            topic=topic, id=f"{next(self._sequence)}-0", name=name, payload=dict(payload), published_at=time.time()
+        )
+        self.tally.published += 1
         kept = self._topics.get(topic)
         if kept is None:
             kept = deque(maxlen=self._history)
@@ -117,14 +146,20 @@ class MemoryEventBus:
             last = _sequence_of(kept[-1].id) if kept else 0
         else:
             last = _sequence_of(after)
-        while True:
-            pending = [event for event in self._topics.get(topic, ()) if _sequence_of(event.id) > last]
-            for event in pending:
-                last = _sequence_of(event.id)
-                yield event
-            if not pending:
-                async with self._changed:
-                    await self._changed.wait()
+        since = time.time()
+        self.tally.followers += 1
+        try:
+            while True:
+                pending = [event for event in self._topics.get(topic, ()) if _sequence_of(event.id) > last]
+                for event in pending:
+                    last = _sequence_of(event.id)
+                    self.tally.delivered(event, since)
+                    yield event
+                if not pending:
+                    async with self._changed:
+                        await self._changed.wait()
+        finally:
+            self.tally.followers -= 1
 
     async def close(self) -> None:
         return None
@@ -159,6 +194,7 @@ class RedisEventBus:
         self._publisher = redis_client(redis_url, options)
         self._prefix = prefix
         self._block_ms = block_ms
+        self.tally = BusTally()
         self._warning = SparseWarning(logger)
 
     def _unavailable(self, what: str, exc: RedisError) -> None:
@@ -178,6 +214,7 @@ class RedisEventBus:
         except RedisError as exc:
             self._unavailable(f"{name} on {topic} not published", exc)
             return UNPUBLISHED
+        self.tally.published += 1
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
 
     async def position(self, topic: str) -> str:
@@ -193,6 +230,19 @@ class RedisEventBus:
     ) -> AsyncIterator[Event]:
         key = self._key(topic)
         last: str | None = None if after == LATEST else _valid_stream_id(after) or "0-0"
+        since = time.time()
+        self.tally.followers += 1
+        try:
+            async with contextlib.aclosing(self._read(key, topic, last, on_gap)) as events:
+                async for event in events:
+                    self.tally.delivered(event, since)
+                    yield event
+        finally:
+            self.tally.followers -= 1
+
+    async def _read(
+        self, key: str, topic: str, last: str | None, on_gap: Callable[[], None] | None
+    ) -> AsyncGenerator[Event, None]:
         failed = False
         while True:
             try:
@@ -214,7 +264,11 @@ class RedisEventBus:
                 for raw_id, fields in entries:
                     last = _text(raw_id)
                     yield Event(
-                        topic=topic, id=last, name=_text(fields[b"name"]), payload=json.loads(fields[b"payload"])
+                        topic=topic,
+                        id=last,
+                        name=_text(fields[b"name"]),
+                        payload=json.loads(fields[b"payload"]),
+                        published_at=_sequence_of(last) / 1000,  # a stream id starts with Redis's clock, in ms
                     )
 
     async def close(self) -> None:

@@ -27,6 +27,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from lexica.jobs.job_tally import JOB_DURATION_BUCKETS, JobTally
 from lexica.platform.cancellation import cancel_until_done
+from lexica.platform.events import EVENT_LAG_BUCKETS, BusTally
+from lexica.platform.observations import Observations
 from lexica.platform.request_tally import DURATION_BUCKETS, RequestTally, Series
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -139,6 +141,27 @@ class _JobMirror:
             self._running.labels(kind).set(running)
 
 
+class _ObservationsMirror:
+    """A histogram whose observations another object keeps (`lexica.platform.observations.Observations`)."""
+
+    def __init__(self, histogram: Histogram, observations: Observations) -> None:
+        self._histogram = histogram
+        self._observations = observations
+        self._copied: tuple[int, float, list[int]] = (0, 0.0, [0] * len(observations.buckets))
+
+    def sync(self) -> None:
+        now = self._observations
+        count, seconds, buckets = self._copied
+        if now.count == count:
+            return
+        self._copied = (now.count, now.seconds, list(now.buckets))
+        _add_observations(
+            self._histogram,
+            now.seconds - seconds,
+            [after - before for after, before in zip(now.buckets, buckets, strict=True)],
+        )
+
+
 def _add_observations(histogram: Histogram, seconds: float, per_bucket: list[int]) -> None:
     """Add many observations at once: `per_bucket[i]` of them in bucket i, `seconds` in all.
 
@@ -166,6 +189,7 @@ class MetricSources:
     redis_failures: Callable[[], int] | None = None
     redis_circuit_open: Callable[[], bool] | None = None
     database_connections_in_use: Callable[[], int] | None = None
+    event_bus: BusTally | None = None
 
 
 class _CounterMirror:
@@ -197,11 +221,13 @@ class _GaugeMirror:
         self._gauge.set(self._read())
 
 
-def _part_mirrors(sources: MetricSources, owner: CollectorRegistry | None) -> list[_CounterMirror | _GaugeMirror]:
+def _part_mirrors(
+    sources: MetricSources, owner: CollectorRegistry | None
+) -> list[_CounterMirror | _GaugeMirror | _ObservationsMirror]:
     cache = sources.entry_cache
     refusals = sources.rate_limit_refusals
     throttled = sources.throttled_logins
-    mirrors: list[_CounterMirror | _GaugeMirror] = [
+    mirrors: list[_CounterMirror | _GaugeMirror | _ObservationsMirror] = [
         _CounterMirror(
             Counter(
                 "lexica_entry_cache_hits", "Entry lookups answered from the in-process entry cache.", registry=owner
@@ -291,6 +317,33 @@ def _part_mirrors(sources: MetricSources, owner: CollectorRegistry | None) -> li
                 in_use,
             )
         )
+    if (bus := sources.event_bus) is not None:
+        mirrors += [
+            _CounterMirror(
+                Counter("lexica_events_published", "Events this process published on the event bus.", registry=owner),
+                lambda: {(): bus.published},
+            ),
+            _GaugeMirror(
+                Gauge(
+                    "lexica_event_followers",
+                    "Followers of the event bus now: event streams, WebSocket subscriptions and the entry cache's "
+                    "change listener (summed over live worker processes).",
+                    registry=owner,
+                    multiprocess_mode="livesum",
+                ),
+                lambda: bus.followers,
+            ),
+            _ObservationsMirror(
+                Histogram(
+                    "lexica_event_delivery_lag_seconds",
+                    "From an event's publication (on any instance or worker) to its delivery to a follower here; live "
+                    "events only, not replayed history. With Redis, measured against Redis's clock.",
+                    registry=owner,
+                    buckets=EVENT_LAG_BUCKETS,
+                ),
+                bus.lag,
+            ),
+        ]
     return mirrors
 
 
@@ -306,7 +359,7 @@ class InstanceMetrics:
         owner = None if shared_dir else self.registry
         if shared_dir:
             MultiProcessCollector(self.registry, path=shared_dir)  # type: ignore[no-untyped-call]
-        self._mirrors: list[_RequestMirror | _JobMirror | _CounterMirror | _GaugeMirror] = []
+        self._mirrors: list[_RequestMirror | _JobMirror | _CounterMirror | _GaugeMirror | _ObservationsMirror] = []
         if sources is not None:
             self._mirrors += [_RequestMirror(sources.requests, owner), *_part_mirrors(sources, owner)]
         if jobs is not None:

@@ -317,3 +317,10 @@ async def test_a_job_run_by_the_in_process_worker_is_counted_on_the_instance(
         assert (await client.get(job["href"], headers=auth)).json()["state"] == "succeeded"
     assert found['lexica_job_duration_seconds_count{kind="export",state="succeeded"}'] == 1
     assert found['lexica_jobs_running{kind="export"}'] == 0
+
+
+async def test_the_event_bus_shows_its_followers_and_published_events(client: httpx.AsyncClient) -> None:
+    found = await scrape(client)
+    assert found["lexica_event_followers"] >= 1  # the entry cache's change listener follows `entries`
+    assert found["lexica_events_published_total"] >= 0
+    assert "lexica_event_delivery_lag_seconds_count" in found

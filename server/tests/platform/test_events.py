@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bench.services import RedisServer
+from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.events import UNPUBLISHED, Event, MemoryEventBus, RedisEventBus
 from lexica.platform.redis_client import RedisOptions
 
@@ -156,3 +157,38 @@ async def test_a_redis_follower_from_a_position_gets_what_was_published_before_i
 async def test_the_position_of_a_topic_without_events_is_its_beginning(bus: RedisEventBus) -> None:
     assert await MemoryEventBus().position("list:none") == "0-0"
     assert await bus.position("list:none") == "0-0"
+
+
+async def _followed_and_counted(bus: MemoryEventBus | RedisEventBus) -> None:
+    """A follower is counted while it follows; a live event's delivery lag is measured, replayed history is not."""
+    await bus.publish("entries", "entry.changed", {"n": 0})  # history by the time the follower starts
+    received: list[Event] = []
+    arrived = asyncio.Event()
+
+    async def follow() -> None:
+        async for event in bus.follow("entries", after=None):
+            received.append(event)
+            arrived.set()
+
+    follower = asyncio.create_task(follow())
+    async with asyncio.timeout(10):
+        await arrived.wait()
+        assert bus.tally.followers == 1
+        assert bus.tally.lag.count == 0  # the replayed event is history, not lag
+        await asyncio.sleep(0.02)
+        arrived.clear()
+        await bus.publish("entries", "entry.changed", {"n": 1})
+        await arrived.wait()
+    await cancel_until_done(follower)  # redis-py may drop one cancellation (lexica.platform.cancellation)
+    assert bus.tally.published == 2
+    assert bus.tally.lag.count == 1
+    assert 0 <= bus.tally.lag.seconds < 5
+    assert bus.tally.followers == 0
+
+
+async def test_the_memory_bus_counts_followers_and_the_lag_of_live_events() -> None:
+    await _followed_and_counted(MemoryEventBus())
+
+
+async def test_the_redis_bus_counts_followers_and_the_lag_of_live_events(bus: RedisEventBus) -> None:
+    await _followed_and_counted(bus)
