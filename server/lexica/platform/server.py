@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import multiprocessing
 import os
@@ -192,7 +193,11 @@ class LexicaServer(uvicorn.Server):
             super().handle_exit(sig, frame)  # a second signal skips the rest of the drain
             return
         self.drain_requested = True
-        logger.info("%s received: draining for %g s, then stopping", signal.Signals(sig).name, self.drain_seconds)
+        # A signal handler runs in whatever context the loop was in (a request's, say): logged from an empty one,
+        # the line carries no request id that is not its own.
+        contextvars.Context().run(
+            logger.info, "%s received: draining for %g s, then stopping", signal.Signals(sig).name, self.drain_seconds
+        )
         if self.started:
             # A signal handler runs between two bytecodes of the loop's thread: hand the work to the loop.
             self.loop.call_soon_threadsafe(self._start_drain)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+
 import pytest
 from pydantic import ValidationError
 
+from lexica.platform.context import RequestContext, set_request_context
+from lexica.platform.json_logs import RequestFields
 from lexica.platform.server import LexicaHttpProtocol, LexicaServer, build_config
 from lexica.settings import Settings
 
@@ -51,3 +57,16 @@ def test_websocket_frames_are_capped_near_the_apps_message_limit() -> None:
     config = build_config(Settings(websocket_max_message_bytes=16_384))
     assert config.ws_max_size == 65_536  # uvicorn's default (16 MiB) would be read whole before the app's check
     assert config.ws_max_queue == 8
+
+
+def test_the_drain_is_logged_without_the_request_id_of_whatever_was_running(caplog: pytest.LogCaptureFixture) -> None:
+    """SIGTERM's handler runs in the context of the code it interrupts; its line named that request's id."""
+    server = LexicaServer(build_config(Settings(environment="test")))
+    server.loop = asyncio.new_event_loop()  # as `serve` sets it; not started, so the drain itself waits for startup
+    set_request_context(RequestContext(request_id="a-request-that-was-running", client_ip="127.0.0.1"))
+    caplog.handler.addFilter(RequestFields())  # as the server's handler has it
+    with caplog.at_level(logging.INFO, logger="lexica.server"):
+        server.handle_exit(signal.SIGTERM, None)
+    server.loop.close()
+    (record,) = [r for r in caplog.records if "draining" in r.getMessage()]
+    assert getattr(record, "request_id", None) is None
