@@ -5,7 +5,8 @@ http://localhost:4318), `OTEL_EXPORTER_OTLP_HEADERS`, and so on. What is traced:
 - every HTTP request and WebSocket connection, as a server span named by the spec's path template — FastAPI's own
   telemetry layer, which honours an incoming W3C `traceparent`. With tracing on, the fast paths are off, so that no
   request goes unseen (the price of tracing: each request takes the whole stack);
-- SQL statements (SQLAlchemy's instrumentation) and Redis commands (redis-py's), as child spans;
+- SQL statements (SQLAlchemy's instrumentation), MongoDB commands (`lexica.storage.mongo.command_spans`) and Redis
+  commands (redis-py's), as child spans;
 - jobs: the request that starts one records its trace context in the job (`JobRecord.trace_context`); the process
   that runs it — this one in the embedded mode, a `lexica worker` with Redis — opens the job's span in that trace.
 """

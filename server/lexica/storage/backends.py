@@ -43,25 +43,34 @@ class Storage:
 @asynccontextmanager
 async def open_storage(settings: Settings, tracer_provider: TracerProvider | None = None) -> AsyncIterator[Storage]:
     """Connect, migrate the schema (SQL) or ensure the indexes (MongoDB), and close everything on exit; with a
-    `tracer_provider`, SQL statements are traced (MongoDB commands are not yet)."""
-    opened = _open_mongodb(settings) if is_mongodb_url(settings.database_url) else _open_sql(settings, tracer_provider)
+    `tracer_provider`, SQL statements and MongoDB commands are traced."""
+    if is_mongodb_url(settings.database_url):
+        opened = _open_mongodb(settings, tracer_provider)
+    else:
+        opened = _open_sql(settings, tracer_provider)
     async with opened as storage:
         yield storage
 
 
 @asynccontextmanager
-async def _open_mongodb(settings: Settings) -> AsyncIterator[Storage]:
+async def _open_mongodb(settings: Settings, tracer_provider: TracerProvider | None) -> AsyncIterator[Storage]:
     # Imported here: PyMongo costs a worker about 15 MB of memory, wasted on SQLite and PostgreSQL.
     from lexica.storage.mongo import database as mongo
     from lexica.storage.mongo.auth import MongoAuthRepository
     from lexica.storage.mongo.lists import MongoListRepository
     from lexica.storage.mongo.words import MongoWordRepository, backfill_provenance
 
+    listeners = []
+    if tracer_provider is not None:
+        from lexica.storage.mongo.command_spans import command_spans
+
+        listeners.append(command_spans(tracer_provider))
     client = mongo.create_client(
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout_seconds=settings.database_pool_timeout_seconds,
+        event_listeners=listeners,
     )
     try:
         database = mongo.default_database(client)

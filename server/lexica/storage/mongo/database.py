@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -32,7 +33,12 @@ def written_time(value: datetime | str) -> datetime:
 
 
 def create_client(
-    url: str, *, pool_size: int = 5, max_overflow: int = 10, pool_timeout_seconds: float = 30.0
+    url: str,
+    *,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout_seconds: float = 30.0,
+    event_listeners: Sequence[monitoring.CommandListener] = (),
 ) -> AsyncMongoClient[Document]:
     """A client bound to the running event loop; nothing connects until the first operation.
 
@@ -51,6 +57,7 @@ def create_client(
         connectTimeoutMS=CONNECT_TIMEOUT_MS,
         socketTimeoutMS=SOCKET_TIMEOUT_MS,
         appname="lexica",
+        event_listeners=list(event_listeners),  # a span per command when tracing is on (command_spans.py)
     )
 
 
