@@ -351,6 +351,7 @@ async def _phases(balancer: Balancer, fleet: Fleet, outcomes: Outcomes, keys: li
     assert len(killed) <= READERS + WRITERS + FOLLOWERS, killed
 
 
+@pytest.mark.slow  # about a minute: three restarts, a kill, and every follower to the end
 def test_rolling_restart_loses_nothing_and_a_killed_instance_fails_only_its_requests(tmp_path: Path) -> None:
     binary = haproxy_binary()
     if binary is None:
