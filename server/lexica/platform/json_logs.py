@@ -1,11 +1,11 @@
 """JSON log lines (`LEXICA_LOG_FORMAT=json`, production's default): one object a line, for a log pipeline.
 
 Every line has `timestamp` (UTC, RFC 3339 with milliseconds), `level`, `logger` and `event` (the message); a line
-written while a request is being answered also has its `request_id`, and `user_id` once the caller is known (an
-opaque id: never an email, a token or a password); an access line adds `method`, `path`, `route` (the spec's path
-template), `status` and `duration_ms`; an error adds `exception` (the traceback, as one string). Control characters
-cannot break a line: JSON escapes them, and the message was already escaped by the process's record factory
-(`lexica.platform.logs`).
+written while a request is being answered also has its `request_id` (and `trace_id` when traced), and `user_id`
+once the caller is known (an opaque id: never an email, a token or a password); an access line adds `method`,
+`path`, `route` (the spec's path template), `status` and `duration_ms`; an error adds `exception` (the traceback, as
+one string). Control characters cannot break a line: JSON escapes them, and the message was already escaped by the
+process's record factory (`lexica.platform.logs`).
 
 Hand-written (a few dozen lines) rather than python-json-logger: its formatter costs ~16 µs a line on this machine
 (it walks every attribute of every record to find the extra fields), more than the whole handler of a cached lookup;
@@ -18,15 +18,17 @@ import logging
 import time
 
 import orjson
+from opentelemetry import trace
 
 from lexica.platform.context import current_request_id, current_user_id
 
 # Fields a record may carry (`extra=`), written when present, in this order.
-EXTRA_FIELDS = ("request_id", "user_id", "method", "path", "route", "status", "duration_ms")
+EXTRA_FIELDS = ("request_id", "trace_id", "user_id", "method", "path", "route", "status", "duration_ms")
 
 
 class RequestFields(logging.Filter):
-    """Adds the request id and the user id of the request being answered to a record that has none."""
+    """Adds the request id and the user id of the request being answered to a record that has none, and the trace
+    id while a span is current (LEXICA_TRACING=true), so that a line leads to its trace."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         fields = record.__dict__
@@ -34,6 +36,10 @@ class RequestFields(logging.Filter):
             fields["request_id"] = request_id
         if "user_id" not in fields and (user_id := current_user_id()) is not None:
             fields["user_id"] = user_id
+        if "trace_id" not in fields:
+            span = trace.get_current_span().get_span_context()
+            if span.is_valid:
+                fields["trace_id"] = format(span.trace_id, "032x")
         return True
 
 

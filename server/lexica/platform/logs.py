@@ -110,6 +110,8 @@ class ConsoleFormatter(logging.Formatter):
         fields = record.__dict__
         if (request_id := fields.get("request_id")) is not None:
             line = f"{line} request_id={request_id}"
+        if (trace_id := fields.get("trace_id")) is not None:
+            line = f"{line} trace_id={trace_id}"
         if (user_id := fields.get("user_id")) is not None:
             line = f"{line} user_id={user_id}"
         return line

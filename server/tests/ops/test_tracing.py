@@ -5,7 +5,9 @@ of the same trace. Without tracing, nothing is recorded."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import SecretStr
 
 from lexica.app import create_app
+from lexica.platform.json_logs import JsonFormatter, RequestFields
 from lexica.settings import Settings
 from tests.conftest import make_settings
 
@@ -130,3 +133,25 @@ async def test_without_tracing_nothing_is_recorded(
     async for client in _client(make_settings(letter_a_database, tracing=False), provider):
         assert (await client.get("/api/v1/words/abacus", headers={"traceparent": TRACEPARENT})).status_code == 200
     assert exporter.get_finished_spans() == ()
+
+
+def test_a_log_line_written_inside_a_span_names_its_trace(
+    recorded: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    provider, _ = recorded
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestFields())
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("lexica.test-trace-ids")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with provider.get_tracer("test").start_as_current_span("request") as span:
+            logger.info("inside")
+        logger.info("outside")
+    finally:
+        logger.removeHandler(handler)
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["trace_id"] == f"{span.get_span_context().trace_id:032x}"
+    assert "trace_id" not in outside
