@@ -50,23 +50,32 @@ def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, object]] | None:
     return None
 
 
-def test_sigterm_drains_then_stops_cleanly(tmp_path: Path, private_redis_url: str) -> None:
-    database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
-    env = {
-        "LEXICA_REDIS_URL": private_redis_url,
+def _draining_env(redis_url: str, **more: str) -> dict[str, str]:
+    """Settings of a server with an admin, Redis and the drain and grace of these tests."""
+    return {
+        "LEXICA_REDIS_URL": redis_url,
         "LEXICA_RATE_LIMIT_ENABLED": "false",
         "LEXICA_FIRST_ADMIN_EMAIL": ADMIN[0],
         "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN[1],
         "LEXICA_SECRET_KEY": "shutdown-live-secret-key-long-enough-for-every-check",
-        "LEXICA_EVENT_STREAM_LIFETIME_SECONDS": "60",
         "LEXICA_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
         "LEXICA_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
+        **more,
     }
+
+
+def _admin(http: httpx.Client) -> dict[str, str]:
+    """The admin's bearer token, as a header."""
+    form = {"grant_type": "password", "username": ADMIN[0], "password": ADMIN[1]}
+    return {"Authorization": f"Bearer {http.post('/api/v1/auth/token', data=form).json()['access_token']}"}
+
+
+def test_sigterm_drains_then_stops_cleanly(tmp_path: Path, private_redis_url: str) -> None:
+    database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
+    env = _draining_env(private_redis_url, LEXICA_EVENT_STREAM_LIFETIME_SECONDS="60")
     with run_lexica_serve(database_url, tmp_path, extra_env=env) as served:
-        form = {"grant_type": "password", "username": ADMIN[0], "password": ADMIN[1]}
         with httpx.Client(base_url=served.base_url, timeout=10) as http:
-            token = http.post("/api/v1/auth/token", data=form).json()["access_token"]
-            auth = {"Authorization": f"Bearer {token}"}
+            auth = _admin(http)
             upload = b'{"headword": "zzdrained", "parts_of_speech": []}\n'
             job = http.post("/api/v1/imports", content=upload, headers={**auth, "Content-Type": "application/x-ndjson"})
             assert job.status_code == 202, job.text
@@ -206,22 +215,9 @@ def test_sigterm_closes_every_websocket_with_going_away_at_once(tmp_path: Path, 
     A follower whose cancellation Python 3.11's `asyncio.wait_for` dropped inside redis-py (CPython gh-86296) used
     to keep its socket open until the grace period ran out."""
     database_url = seed_database(tmp_path, SAMPLE_ENTRIES)
-    env = {
-        "LEXICA_REDIS_URL": private_redis_url,
-        "LEXICA_RATE_LIMIT_ENABLED": "false",
-        "LEXICA_FIRST_ADMIN_EMAIL": ADMIN[0],
-        "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN[1],
-        "LEXICA_SECRET_KEY": "shutdown-live-secret-key-long-enough-for-every-check",
-        "LEXICA_SHUTDOWN_DRAIN_SECONDS": str(DRAIN_SECONDS),
-        "LEXICA_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
-    }
-    with run_lexica_serve(database_url, tmp_path, extra_env=env) as served:
-        form = {"grant_type": "password", "username": ADMIN[0], "password": ADMIN[1]}
+    with run_lexica_serve(database_url, tmp_path, extra_env=_draining_env(private_redis_url)) as served:
         with httpx.Client(base_url=served.base_url, timeout=10) as http:
-            token = http.post("/api/v1/auth/token", data=form).json()["access_token"]
-            created = http.post(
-                "/api/v1/users/me/api-keys", json={"name": "sockets"}, headers={"Authorization": f"Bearer {token}"}
-            )
+            created = http.post("/api/v1/users/me/api-keys", json={"name": "sockets"}, headers=_admin(http))
         key = created.json()["key"]
 
         async def subscribe_then_stop() -> list[tuple[int | None, float]]:

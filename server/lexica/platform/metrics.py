@@ -21,6 +21,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -51,6 +52,22 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
 
 
+_Copied = tuple[int, float, list[int]]  # count, seconds in all, per bucket: what a mirror has copied so far
+
+
+def _new_since(
+    copied: dict[Any, _Copied], key: object, count: int, seconds: float, buckets: list[int]
+) -> _Copied | None:
+    """What was observed under `key` since the last copy — (count, seconds, per bucket) — noting the copy; None when
+    nothing was."""
+    before_count, before_seconds, before_buckets = copied.get(key, (0, 0.0, [0] * len(buckets)))
+    if count == before_count:
+        return None
+    copied[key] = (count, seconds, list(buckets))
+    added = [now - before for now, before in zip(buckets, before_buckets, strict=True)]
+    return count - before_count, seconds - before_seconds, added
+
+
 class _RequestMirror:
     """The request tallies (`lexica.platform.request_tally`) as the RED metrics."""
 
@@ -76,22 +93,16 @@ class _RequestMirror:
             registry=owner,
             multiprocess_mode="livesum",
         )
-        self._copied: dict[Series, tuple[int, float, list[int]]] = {}
+        self._copied: dict[Series, _Copied] = {}
 
     def sync(self) -> None:
         for series, tally in self._tally.tallies():
-            count, seconds, buckets = tally.count, tally.seconds, list(tally.buckets)
-            before_count, before_seconds, before_buckets = self._copied.get(series, (0, 0.0, [0] * len(buckets)))
-            if count == before_count:
+            new = _new_since(self._copied, series, tally.count, tally.seconds, list(tally.buckets))
+            if new is None:
                 continue
-            self._copied[series] = (count, seconds, buckets)
             labels = (series.method, series.route, series.status_class)
-            self._requests.labels(*labels).inc(count - before_count)
-            _add_observations(
-                self._durations.labels(*labels),
-                seconds - before_seconds,
-                [now - before for now, before in zip(buckets, before_buckets, strict=True)],
-            )
+            self._requests.labels(*labels).inc(new[0])
+            _add_observations(self._durations.labels(*labels), new[1], new[2])
         for (method, route), count in self._tally.in_flight().items():
             self._in_flight.labels(method, route).set(count)
 
@@ -122,21 +133,15 @@ class _JobMirror:
             registry=owner,
             multiprocess_mode="livesum",
         )
-        self._copied: dict[tuple[str, str], tuple[int, float, list[int]]] = {}
+        self._copied: dict[tuple[str, str], _Copied] = {}
 
     def sync(self) -> None:
         for labels, ended in self._tally.ended_jobs():
-            count, seconds, buckets = ended.count, ended.seconds, list(ended.buckets)
-            before_count, before_seconds, before_buckets = self._copied.get(labels, (0, 0.0, [0] * len(buckets)))
-            if count == before_count:
+            new = _new_since(self._copied, labels, ended.count, ended.seconds, list(ended.buckets))
+            if new is None:
                 continue
-            self._copied[labels] = (count, seconds, buckets)
-            self._finished.labels(*labels).inc(count - before_count)
-            _add_observations(
-                self._durations.labels(*labels),
-                seconds - before_seconds,
-                [now - before for now, before in zip(buckets, before_buckets, strict=True)],
-            )
+            self._finished.labels(*labels).inc(new[0])
+            _add_observations(self._durations.labels(*labels), new[1], new[2])
         for kind, running in self._tally.running().items():
             self._running.labels(kind).set(running)
 
@@ -147,19 +152,12 @@ class _ObservationsMirror:
     def __init__(self, histogram: Histogram, observations: Observations) -> None:
         self._histogram = histogram
         self._observations = observations
-        self._copied: tuple[int, float, list[int]] = (0, 0.0, [0] * len(observations.buckets))
+        self._copied: dict[None, _Copied] = {}
 
     def sync(self) -> None:
         now = self._observations
-        count, seconds, buckets = self._copied
-        if now.count == count:
-            return
-        self._copied = (now.count, now.seconds, list(now.buckets))
-        _add_observations(
-            self._histogram,
-            now.seconds - seconds,
-            [after - before for after, before in zip(now.buckets, buckets, strict=True)],
-        )
+        if (new := _new_since(self._copied, None, now.count, now.seconds, list(now.buckets))) is not None:
+            _add_observations(self._histogram, new[1], new[2])
 
 
 def _add_observations(histogram: Histogram, seconds: float, per_bucket: list[int]) -> None:
