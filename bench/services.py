@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -39,6 +39,19 @@ BACKENDS = ("sqlite", "postgresql", "mongodb")
 
 class ServiceUnavailable(Exception):
     """The server is not there (or did not start); the message says why."""
+
+
+REQUIRE_SERVICES_ENV = "LEXICA_REQUIRE_SERVICES"
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """For a test whose server or program is missing: skip with `reason` locally, fail under
+    LEXICA_REQUIRE_SERVICES=1 (CI, `.ci/run`), where a skip would hide a missing install step."""
+    import pytest  # only tests call this: the benchmarks do not need pytest
+
+    if os.environ.get(REQUIRE_SERVICES_ENV) == "1":
+        pytest.fail(f"{reason}. {REQUIRE_SERVICES_ENV}=1 requires it.")
+    pytest.skip(reason)
 
 
 def fresh_name() -> str:

@@ -20,7 +20,7 @@ import redis
 from sdk_helpers import JOBS_ADMIN_EMAIL, PASSWORD, jobs_api_key, new_jobs_reader
 from seed import SAMPLE_ENTRIES, gcide_entries, seed_entries
 
-from bench.services import RedisServer, ServiceUnavailable, private_redis
+from bench.services import RedisServer, ServiceUnavailable, private_redis, skip_or_fail
 from lexica.words.repository import NewEntry
 from lexica_client import Lexica
 
@@ -212,9 +212,7 @@ def started_redis(server: AnyRedis) -> Iterator[AnyRedis]:
     try:
         server.start()
     except ServiceUnavailable as exc:
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
     try:
         yield server
     finally:
@@ -230,9 +228,7 @@ def require_empty_redis(url: str, env_name: str) -> None:
         client.flushdb()
     except redis.RedisError as exc:
         reason = f"Redis does not answer at {url} ({exc}); set {env_name}"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(reason)
+        skip_or_fail(reason)
     finally:
         client.close()
 
@@ -245,7 +241,5 @@ def private_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         try:
             server = stack.enter_context(private_redis(tmp_path_factory.mktemp("private-redis")))
         except ServiceUnavailable as exc:
-            if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-                pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-            pytest.skip(str(exc))
+            skip_or_fail(str(exc))
         yield server.url

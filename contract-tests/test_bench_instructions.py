@@ -5,21 +5,18 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
 
 from bench.instructions import BASELINE, TOLERANCE, measure
+from bench.services import skip_or_fail
 
 
 @pytest.mark.slow
 def test_a_cached_lookup_costs_no_more_instructions_than_the_baseline_allows() -> None:
     if shutil.which("valgrind") is None:
-        reason = "valgrind is not installed (make test-tools installs it)"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}; LEXICA_REQUIRE_SERVICES=1 requires it")
-        pytest.skip(reason)
+        skip_or_fail("valgrind is not installed (make test-tools installs it)")
     baseline = json.loads(BASELINE.read_text(encoding="utf-8"))["instructions_per_lookup"]
     measured = measure().instructions_per_lookup
     assert measured <= baseline * (1 + TOLERANCE), (

@@ -19,6 +19,7 @@ import pytest
 from bench.report import HEADER
 from bench.run import cache_counts
 from bench.scenarios import BASELINE, CACHED_LOOKUP, UNCACHED_LOOKUP
+from bench.services import skip_or_fail
 from lexica.words.gcide import gcide_files
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -32,10 +33,7 @@ ROW = re.compile(
 def wrk() -> str:
     executable = shutil.which("wrk")
     if executable is None:
-        reason = "wrk is not installed (`make bench-tools` installs the Debian package)"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(reason)
+        skip_or_fail("wrk is not installed (`make bench-tools` installs the Debian package)")
     return executable
 
 

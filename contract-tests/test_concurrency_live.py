@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 
 import httpx
 import pytest
 from conftest import run_live_server
 
 from bench.concurrency import ADMIN, FRESH, HEADWORD, run, seed_letters
-from bench.services import BACKENDS, ServiceUnavailable, empty_database
+from bench.services import BACKENDS, ServiceUnavailable, empty_database, skip_or_fail
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -26,9 +25,7 @@ def test_no_acknowledged_write_is_lost(backend: str, tmp_path_factory: pytest.Te
         try:
             database_url = stack.enter_context(empty_database(backend, tmp_path_factory.mktemp(f"db-{backend}")))
         except ServiceUnavailable as exc:
-            if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-                pytest.fail(f"{exc}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-            pytest.skip(str(exc))
+            skip_or_fail(str(exc))
         asyncio.run(seed_letters(database_url, "X"))
         workdir = tmp_path_factory.mktemp(f"concurrency-uvicorn-{backend}")
         with run_live_server(database_url, workdir, extra_env=settings) as base_url:

@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from conftest import run_live_server, run_worker
 from fault_load import Client, Ledger, check, register, unfinished_jobs
 from seed import SAMPLE_ENTRIES, seed_entries
@@ -28,17 +27,12 @@ from bench.services import (
     empty_database,
     postgres_admin,
     private_redis,
+    skip_or_fail,
 )
 
 USERS = 6
 LOAD_SECONDS = 14.0
 JOB_DEADLINE_SECONDS = 60.0
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-    pytest.skip(reason)
 
 
 async def _terminate_connections(database_url: str) -> None:
@@ -137,4 +131,4 @@ def test_redis_outages_and_cut_database_connections_lose_nothing(tmp_path: Path)
             ):
                 asyncio.run(_load_with_faults(base_url, redis, database_url, tmp_path))
     except ServiceUnavailable as unavailable:
-        _skip_or_fail(str(unavailable))
+        skip_or_fail(str(unavailable))

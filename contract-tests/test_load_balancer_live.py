@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import time
@@ -34,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from seed import SAMPLE_ENTRIES, seed_entries
 from serve_process import Served, free_port, run_lexica_serve
 
-from bench.services import ServiceUnavailable, empty_database, private_redis
+from bench.services import ServiceUnavailable, empty_database, private_redis, skip_or_fail
 from lexica_client import AsyncLexica
 from lexica_client.events import JobFinished, JobProgress
 from lexica_client.realtime import Realtime
@@ -49,12 +48,6 @@ WRITERS = 2
 FOLLOWERS = 2
 NOTICE_SECONDS = 0.25
 RETRY_SECONDS = 20.0  # several leases of an Idempotency-Key claim (LEXICA_IDEMPOTENCY_LEASE_SECONDS below)
-
-
-def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it (make test-tools installs haproxy).")
-    pytest.skip(reason)
 
 
 @dataclass
@@ -355,7 +348,7 @@ async def _phases(balancer: Balancer, fleet: Fleet, outcomes: Outcomes, keys: li
 def test_rolling_restart_loses_nothing_and_a_killed_instance_fails_only_its_requests(tmp_path: Path) -> None:
     binary = haproxy_binary()
     if binary is None:
-        _skip_or_fail("haproxy is not installed (Debian package haproxy)")
+        skip_or_fail("haproxy is not installed (Debian package haproxy; `make test-tools` installs it)")
     assert binary is not None
     try:
         with empty_database("postgresql", tmp_path) as database_url, private_redis(tmp_path) as redis:
@@ -395,4 +388,4 @@ def test_rolling_restart_loses_nothing_and_a_killed_instance_fails_only_its_requ
                     time.sleep(0.2)
                 print("imports finished, by the workers' metrics:", finished, "followed:", len(outcomes.jobs))
     except ServiceUnavailable as unavailable:
-        _skip_or_fail(str(unavailable))
+        skip_or_fail(str(unavailable))

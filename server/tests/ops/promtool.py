@@ -3,10 +3,9 @@ the tests that need one skip without it locally and fail in CI (LEXICA_REQUIRE_S
 
 from __future__ import annotations
 
-import os
 import shutil
 
-import pytest
+from bench.services import skip_or_fail
 
 
 def debian_tool(command: str, package: str) -> str:
@@ -14,10 +13,7 @@ def debian_tool(command: str, package: str) -> str:
     without it, or fails it when CI requires it."""
     found = shutil.which(command) or shutil.which(command, path="/usr/sbin")
     if found is None:
-        reason = f"{command} is not installed (Debian package {package}; `make test-tools` installs it)"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}; LEXICA_REQUIRE_SERVICES=1 requires it")
-        pytest.skip(reason)
+        skip_or_fail(f"{command} is not installed (Debian package {package}; `make test-tools` installs it)")
     return found
 
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from bench.services import RedisServer
+from bench.services import RedisServer, skip_or_fail
 from tests.platform.private_redis import private_redis
 
 TEST_REDIS_URL_ENV = "LEXICA_TEST_REDIS_URL"
@@ -31,9 +31,7 @@ def require_redis(url: str) -> None:
         client.ping()
     except redis.RedisError as exc:
         reason = f"Redis does not answer at {_without_password(url)} ({exc}); set {TEST_REDIS_URL_ENV}"
-        if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-        pytest.skip(reason)
+        skip_or_fail(reason)
     finally:
         client.close()
 

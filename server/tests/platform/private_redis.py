@@ -3,15 +3,12 @@ that it can be killed and restarted; skipped without `redis-server`, or failed w
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from bench.services import RedisServer, ServiceUnavailable
+from bench.services import RedisServer, ServiceUnavailable, skip_or_fail
 from bench.services import private_redis as started_redis
 
 PrivateRedis = RedisServer
@@ -25,6 +22,4 @@ def private_redis(*arguments: str) -> Iterator[RedisServer]:
             with started_redis(Path(workdir), arguments=arguments) as server:
                 yield server
         except ServiceUnavailable as unavailable:
-            if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-                pytest.fail(f"{unavailable}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-            pytest.skip(str(unavailable))
+            skip_or_fail(str(unavailable))

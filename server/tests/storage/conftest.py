@@ -36,6 +36,7 @@ from bench.services import (
     postgres_admin,
     postgres_database_url,
     shown,
+    skip_or_fail,
     start_nx_27017,
     stop,
     with_database,
@@ -48,9 +49,7 @@ from tests.conftest import make_settings
 
 
 def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("LEXICA_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason}. LEXICA_REQUIRE_SERVICES=1 requires it.")
-    pytest.skip(reason)
+    skip_or_fail(reason)
 
 
 @pytest.fixture(scope="session")
