@@ -132,10 +132,13 @@ def start_nx_27017(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], *, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `grace` seconds; nothing if it has already exited."""
+    if process.poll() is not None:
+        return
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)

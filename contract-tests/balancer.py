@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.services import stop
+
 REPOSITORY = Path(__file__).resolve().parent.parent
 CONFIG = REPOSITORY / "deploy" / "haproxy" / "haproxy.cfg"
 HAPROXY_CANDIDATES = ("haproxy", "/usr/sbin/haproxy")
@@ -90,9 +92,4 @@ def run_haproxy(binary: str, workdir: Path, instance_ports: Sequence[int], liste
             time.sleep(0.05)
         yield balancer
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop(process)

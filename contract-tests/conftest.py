@@ -20,7 +20,7 @@ import redis
 from sdk_helpers import JOBS_ADMIN_EMAIL, PASSWORD, jobs_api_key, new_jobs_reader
 from seed import SAMPLE_ENTRIES, gcide_entries, seed_entries
 
-from bench.services import RedisServer, ServiceUnavailable, private_redis, skip_or_fail
+from bench.services import RedisServer, ServiceUnavailable, private_redis, skip_or_fail, stop
 from lexica.words.repository import NewEntry
 from lexica_client import Lexica
 
@@ -47,16 +47,6 @@ def _server_env(database_url: str, extra: Mapping[str, str]) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _log_tail(log_path: Path, lines: int = 40) -> str:
@@ -118,7 +108,7 @@ def run_live_server(
             if not (port_taken and attempt < START_ATTEMPTS):
                 pytest.fail(f"uvicorn on {base_url} {failure}; its output:\n{_log_tail(log_path)}", pytrace=False)
         finally:
-            _stop(process)
+            stop(process)
 
 
 def seed_database(directory: Path, entries: Sequence[NewEntry]) -> str:
@@ -164,7 +154,7 @@ def run_worker(database_url: str, workdir: Path, *, extra_env: Mapping[str, str]
             pytest.fail(f"lexica worker exited with {process.returncode}:\n{_log_tail(log_path)}", pytrace=False)
         yield process
     finally:
-        _stop(process)
+        stop(process)
 
 
 # The SDK's job tests (`test_sdk_job*.py`): each module starts its own server, which runs jobs in-process one at a

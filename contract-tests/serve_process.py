@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.services import stop
 from lexica.settings import Settings
 
 READY_PATH = "/health/ready"
@@ -104,12 +105,6 @@ def run_lexica_serve(
                 time.sleep(0.1)
         yield served
     finally:
-        if process.poll() is None:
-            # SIGTERM first: a supervisor killed outright leaves its worker processes behind (they stop on their
-            # own once they notice, within a second, but a test should not lean on that).
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        # SIGTERM first: a supervisor killed outright leaves its worker processes behind (they stop on their own once
+        # they notice, within a second, but a test should not lean on that).
+        stop(process, grace=15)

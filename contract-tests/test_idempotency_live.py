@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import _server_env, _stop, _wait_until_ready, seed_database
+from conftest import _server_env, _wait_until_ready, seed_database
 from seed import SAMPLE_ENTRIES
 
-from bench.services import free_port
+from bench.services import free_port, stop
 
 UPLOADS = 4
 UPLOAD_BYTES = 48 * 1_048_576
@@ -53,7 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, int]
             pytest.fail(f"uvicorn {failure}: {(workdir / 'uvicorn.log').read_text()[-2000:]}")
         yield process.pid, port
     finally:
-        _stop(process)
+        stop(process)
 
 
 async def anonymous_upload(port: int, key: str) -> int:
