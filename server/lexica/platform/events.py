@@ -65,9 +65,18 @@ class BusTally:
         self.followers = 0
         self.lag = Observations(EVENT_LAG_BUCKETS)
 
-    def delivered(self, event: Event, following_since: float) -> None:
-        if event.published_at >= following_since:
-            self.lag.add(max(time.time() - event.published_at, 0.0))
+    async def counted(self, events: AsyncGenerator[Event, None]) -> AsyncIterator[Event]:
+        """`events` (one follower's), counted as a follower while followed, each live event's lag noted."""
+        since = time.time()
+        self.followers += 1
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if event.published_at >= since:
+                        self.lag.add(max(time.time() - event.published_at, 0.0))
+                    yield event
+        finally:
+            self.followers -= 1
 
 
 class EventBus(Protocol):
@@ -138,7 +147,7 @@ class MemoryEventBus:
         kept = self._topics.get(topic)
         return kept[-1].id if kept else "0-0"
 
-    async def follow(
+    def follow(
         self, topic: str, *, after: str | None, on_gap: Callable[[], None] | None = None
     ) -> AsyncIterator[Event]:
         if after == LATEST:  # one process's bus is never unreachable: no gaps, `on_gap` is never called
@@ -146,20 +155,17 @@ class MemoryEventBus:
             last = _sequence_of(kept[-1].id) if kept else 0
         else:
             last = _sequence_of(after)
-        since = time.time()
-        self.tally.followers += 1
-        try:
-            while True:
-                pending = [event for event in self._topics.get(topic, ()) if _sequence_of(event.id) > last]
-                for event in pending:
-                    last = _sequence_of(event.id)
-                    self.tally.delivered(event, since)
-                    yield event
-                if not pending:
-                    async with self._changed:
-                        await self._changed.wait()
-        finally:
-            self.tally.followers -= 1
+        return self.tally.counted(self._read(topic, last))
+
+    async def _read(self, topic: str, last: int) -> AsyncGenerator[Event, None]:
+        while True:
+            pending = [event for event in self._topics.get(topic, ()) if _sequence_of(event.id) > last]
+            for event in pending:
+                last = _sequence_of(event.id)
+                yield event
+            if not pending:
+                async with self._changed:
+                    await self._changed.wait()
 
     async def close(self) -> None:
         return None
@@ -225,20 +231,11 @@ class RedisEventBus:
             return LATEST
         return _text(newest[0][0]) if newest else "0-0"
 
-    async def follow(
+    def follow(
         self, topic: str, *, after: str | None, on_gap: Callable[[], None] | None = None
     ) -> AsyncIterator[Event]:
-        key = self._key(topic)
         last: str | None = None if after == LATEST else _valid_stream_id(after) or "0-0"
-        since = time.time()
-        self.tally.followers += 1
-        try:
-            async with contextlib.aclosing(self._read(key, topic, last, on_gap)) as events:
-                async for event in events:
-                    self.tally.delivered(event, since)
-                    yield event
-        finally:
-            self.tally.followers -= 1
+        return self.tally.counted(self._read(self._key(topic), topic, last, on_gap))
 
     async def _read(
         self, key: str, topic: str, last: str | None, on_gap: Callable[[], None] | None

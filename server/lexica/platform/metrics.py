@@ -55,15 +55,14 @@ def multiprocess_dir() -> str | None:
 _Copied = tuple[int, float, list[int]]  # count, seconds in all, per bucket: what a mirror has copied so far
 
 
-def _new_since(
-    copied: dict[Any, _Copied], key: object, count: int, seconds: float, buckets: list[int]
-) -> _Copied | None:
+def _new_since(copied: dict[Any, _Copied], key: object, observations: Observations) -> _Copied | None:
     """What was observed under `key` since the last copy — (count, seconds, per bucket) — noting the copy; None when
     nothing was."""
+    count, seconds, buckets = observations.count, observations.seconds, list(observations.buckets)
     before_count, before_seconds, before_buckets = copied.get(key, (0, 0.0, [0] * len(buckets)))
     if count == before_count:
         return None
-    copied[key] = (count, seconds, list(buckets))
+    copied[key] = (count, seconds, buckets)
     added = [now - before for now, before in zip(buckets, before_buckets, strict=True)]
     return count - before_count, seconds - before_seconds, added
 
@@ -97,7 +96,7 @@ class _RequestMirror:
 
     def sync(self) -> None:
         for series, tally in self._tally.tallies():
-            new = _new_since(self._copied, series, tally.count, tally.seconds, list(tally.buckets))
+            new = _new_since(self._copied, series, tally)
             if new is None:
                 continue
             labels = (series.method, series.route, series.status_class)
@@ -137,7 +136,7 @@ class _JobMirror:
 
     def sync(self) -> None:
         for labels, ended in self._tally.ended_jobs():
-            new = _new_since(self._copied, labels, ended.count, ended.seconds, list(ended.buckets))
+            new = _new_since(self._copied, labels, ended)
             if new is None:
                 continue
             self._finished.labels(*labels).inc(new[0])
@@ -155,8 +154,7 @@ class _ObservationsMirror:
         self._copied: dict[None, _Copied] = {}
 
     def sync(self) -> None:
-        now = self._observations
-        if (new := _new_since(self._copied, None, now.count, now.seconds, list(now.buckets))) is not None:
+        if (new := _new_since(self._copied, None, self._observations)) is not None:
             _add_observations(self._histogram, new[1], new[2])
 
 

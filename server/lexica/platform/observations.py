@@ -10,6 +10,8 @@ from collections.abc import Sequence
 class Observations:
     """How many, their seconds in all, and how many per bucket (non-cumulative; the last bucket is +Inf)."""
 
+    __slots__ = ("bounds", "buckets", "count", "seconds")
+
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = tuple(bounds)
         self.count = 0

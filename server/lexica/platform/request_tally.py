@@ -13,29 +13,19 @@ class.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from starlette.routing import Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lexica.platform.context import current_note
+from lexica.platform.observations import Observations
 
 # Seconds. A cached lookup takes well under a millisecond in process; a cold one or a write, milliseconds; exports
 # and event streams, long. The latency SLO's threshold (50 ms, deploy/prometheus) must be one of the bounds.
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CONVERTOR = re.compile(r"\{(\w+):\w+\}")  # Starlette's `{headword:path}` is the spec's `{headword}`
-
-
-@dataclass(slots=True)
-class Tally:
-    """Requests of one method, route and status class: how many, their total duration, and per duration bucket
-    (the last slot: longer than every bound)."""
-
-    count: int = 0
-    seconds: float = 0.0
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +37,7 @@ class Series:
 
 class RequestTally:
     def __init__(self) -> None:
-        self._tallies: dict[tuple[str, str, int], Tally] = {}
+        self._tallies: dict[tuple[str, str, int], Observations] = {}
         self._in_flight: dict[tuple[str, str], int] = {}
 
     def finished(self, method: str, route: str, status: int, seconds: float) -> None:
@@ -57,10 +47,8 @@ class RequestTally:
         key = (method, route, status // 100)
         tally = self._tallies.get(key)
         if tally is None:
-            tally = self._tallies[key] = Tally()
-        tally.count += 1
-        tally.seconds += seconds
-        tally.buckets[bisect_left(DURATION_BUCKETS, seconds)] += 1
+            tally = self._tallies[key] = Observations(DURATION_BUCKETS)
+        tally.add(seconds)
 
     def started_on(self, method: str, route: str) -> None:
         """A request began on a route (it is in flight until `ended_on`); `method` is the route's own."""
@@ -70,8 +58,8 @@ class RequestTally:
     def ended_on(self, method: str, route: str) -> None:
         self._in_flight[(method, route)] -= 1
 
-    def tallies(self) -> list[tuple[Series, Tally]]:
-        """Every series counted so far, totals since start-up."""
+    def tallies(self) -> list[tuple[Series, Observations]]:
+        """Every series counted so far (requests of one method, route and status class), totals since start-up."""
         return [
             (Series(method, route, f"{status_class}xx"), tally)
             for (method, route, status_class), tally in self._tallies.items()
