@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 
 from starlette.types import ASGIApp, Message, Scope, Send
 
+from lexica.platform.access_log import log_access
 from lexica.platform.context import RequestContext, set_request_context
-from lexica.platform.middleware import API_SECURITY_HEADERS, log_access, request_id_for
+from lexica.platform.middleware import API_SECURITY_HEADERS, request_id_for
 from lexica.platform.negotiation import acceptable
 from lexica.platform.rate_limit import ClientIdentity, RateLimitDecision, RateLimiter, address_identity, refusal
 from lexica.platform.request_tally import RequestTally

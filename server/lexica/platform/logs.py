@@ -99,22 +99,35 @@ class ConsoleFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         if datefmt is not None or self.default_msec_format is None:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._time_text(record.created, record.msecs)
+
+    def _time_text(self, created: float, msecs: float) -> str:
+        second = int(created)
         if second != self._second:
-            self._text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._text = time.strftime(self.default_time_format, self.converter(created))
             self._second = second
-        return self.default_msec_format % (self._text, record.msecs)
+        return self.default_msec_format % (self._text, msecs)  # type: ignore[operator]  # checked by callers
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        fields = record.__dict__
-        if (request_id := fields.get("request_id")) is not None:
-            line = f"{line} request_id={request_id}"
-        if (trace_id := fields.get("trace_id")) is not None:
-            line = f"{line} trace_id={trace_id}"
-        if (user_id := fields.get("user_id")) is not None:
-            line = f"{line} user_id={user_id}"
-        return line
+        return _with_request_fields(super().format(record), record.__dict__)
+
+    def info_line(self, created: float, logger: str, message: str, extra: Mapping[str, object]) -> str | None:
+        """The line `format` writes for an INFO record of `logger` made at `created` with this (already escaped)
+        message and these extra fields, or None when this formatter is configured otherwise than the server's."""
+        if self._fmt != SERVER_LOG_FORMAT or self.datefmt is not None or self.default_msec_format is None:
+            return None
+        asctime = self._time_text(created, int((created - int(created)) * 1000) + 0.0)  # as LogRecord's msecs
+        return _with_request_fields(f"{asctime} INFO {logger} {message}", extra)
+
+
+def _with_request_fields(line: str, fields: Mapping[str, object]) -> str:
+    if (request_id := fields.get("request_id")) is not None:
+        line = f"{line} request_id={request_id}"
+    if (trace_id := fields.get("trace_id")) is not None:
+        line = f"{line} trace_id={trace_id}"
+    if (user_id := fields.get("user_id")) is not None:
+        line = f"{line} user_id={user_id}"
+    return line
 
 
 class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -149,6 +162,15 @@ class BatchingStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
             raise
         except Exception:  # as StreamHandler does: report, never raise into the caller
             self.handleError(record)
+
+    def write_line(self, line: str) -> None:
+        """Writes a line formatted elsewhere (`lexica.platform.access_log`), as `emit` writes an INFO record's."""
+        with self.lock:  # type: ignore[union-attr]  # a Handler's lock exists once it is constructed
+            try:
+                self.stream.write(line + self.terminator)
+            except Exception:
+                if logging.raiseExceptions:
+                    sys.stderr.write("--- logging error: a log line could not be written\n")
 
     def close(self) -> None:
         self._closed.set()

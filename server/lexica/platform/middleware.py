@@ -10,13 +10,12 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lexica.platform.access_log import log_access
 from lexica.platform.context import RequestContext, begin_request_note, set_request_context
-from lexica.platform.logs import clean_text
 from lexica.platform.problems import problem_response, unavailable_dependency_problem, unstorable_text_problem
 from lexica.platform.request_tally import RequestTally
 from lexica.platform.sparse_warnings import SparseWarning
 
-access_log = logging.getLogger("lexica.access")
 error_log = logging.getLogger("lexica.errors")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _DOCS_PATHS = ("/docs", "/redoc")
@@ -37,30 +36,6 @@ _ids = random.Random(os.urandom(32))  # noqa: S311
 def request_id_for(incoming: str) -> str:
     """The client's `X-Request-ID` when it is safe to echo and log, else a new one (128 random bits)."""
     return incoming if _SAFE_REQUEST_ID.match(incoming) else f"{_ids.getrandbits(128):032x}"
-
-
-def log_access(scope: Scope, status: int, seconds: float, request_id: str, *, route: str, user_id: str | None) -> None:
-    """The access log line of one request (when the `lexica.access` logger is enabled at INFO); its fields for
-    JSON lines (`lexica.platform.json_logs`) as extras."""
-    if access_log.isEnabledFor(logging.INFO):
-        duration_ms = round(seconds * 1000, 2)
-        method, path = scope["method"], scope["path"]
-        access_log.info(
-            "%s %s %d %.1fms",
-            method,
-            path,
-            status,
-            duration_ms,
-            extra={
-                "request_id": request_id,
-                "user_id": user_id,
-                "method": method,
-                "path": clean_text(path),  # escaped and redacted, as the message is (SafeLogRecord)
-                "route": route,
-                "status": status,
-                "duration_ms": duration_ms,
-            },
-        )
 
 
 class RequestIdMiddleware:
