@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.dml import Insert
 
+from lexica.storage.sql.sqlite_point_reads import SqlitePointReads
 from lexica.storage.sql.tables import entries, entry_tombstones
 from lexica.words.keys import prefix_upper_bound
 from lexica.words.repository import (
@@ -72,10 +74,17 @@ def _insert_new(dialect: str) -> Insert:
 
 
 class SqlWordRepository:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, point_reads: SqlitePointReads | None = None) -> None:
+        """`point_reads`: reads of one entry by key on a SQLite file without the async engine (see its module)."""
         self._engine = engine
+        self._point_reads = point_reads
 
     async def get(self, key: str) -> StoredEntry | None:
+        if self._point_reads is not None:
+            try:
+                return self._point_reads.entry(key)
+            except sqlite3.Error:
+                pass  # the engine's path answers, or fails as it does for every other query
         query = select(*_RETURNED).where(entries.c.key == key)
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
