@@ -1,4 +1,4 @@
-"""`getEntry` answered from the entry cache in one step, in front of the middleware stack.
+"""`getEntry` answered in one step, in front of the middleware stack.
 
 A cached lookup is most of a dictionary's traffic, and through the whole stack (seven middleware layers, the router,
 the generated binding, the response class) it cost several times what its work needs. This layer answers it
@@ -7,8 +7,8 @@ directly when that is safe, and otherwise hands the request to the stack untouch
 - only `GET` on the operation's path, without a query string, a body, credentials or an `Origin` (the stack's CORS,
   authentication and body handling are not repeated here), with an `Accept` the operation can satisfy, values the
   operation's parameter model accepts, and no `Cache-Control` asking for a fresh copy;
-- only an entry this instance's cache holds: a miss goes down the stack, which reads storage (single-flight),
-  counts the miss and caches the entry.
+- only an entry that exists: a miss is read from storage as the stack reads it (single-flight, counted as a miss,
+  cached); an entry that does not exist, or a read that fails, goes down the stack, which answers the 404 or 503.
 
 What it answers is what the stack would answer, byte for byte but for the request id: the spec's own parameter
 model (generated) validates, and the stack's own functions pick the request id, spend the rate limit (and refuse
@@ -94,7 +94,7 @@ def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo])
 
 
 class FastEntryLookup:
-    """Pure ASGI: answers `getEntry` cache hits itself, passes every other request to `app`."""
+    """Pure ASGI: answers `getEntry` for an entry that exists itself, passes every other request to `app`."""
 
     def __init__(
         self,
@@ -146,9 +146,17 @@ class FastEntryLookup:
             return False
         endpoints = implementations[WordsApi]
         assert isinstance(endpoints, WordsEndpoints)
-        view = endpoints.service.cached(headword)
+        service = endpoints.service
+        view = service.cached(headword)
         if view is None:
-            return False
+            # A miss: the storage read the stack would make (single-flight, counted, cached), then the same answer.
+            # The read comes before the rate limit here, after it in the stack; it costs less than the request.
+            try:
+                view = await service.entry(headword)
+            except Exception:  # the stack reads again and answers the failure as it must (a 503 ...)
+                return False
+            if view is None:
+                return False  # the stack answers the 404 with its problem document
         heads = self._heads(endpoints, view)
         if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
             status, head, body = 304, heads.not_modified, b""

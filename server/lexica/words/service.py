@@ -40,6 +40,9 @@ _SECTIONS = TypeAdapter(list[PartOfSpeechSection])
 _SAMPLED = SAMPLE_EVERY - 1
 
 
+ABSENT_MEMO_SIZE = 4096
+
+
 @dataclass(frozen=True, slots=True)
 class EntryView:
     etag: str  # quoted, strong
@@ -176,6 +179,10 @@ class WordService:
         self.stats = CacheStats()
         self.popularity = Popularity(capacity=max(2 * hot_set_size, 1))
         # Listing pages and search results are cached as briefly as their Cache-Control allows (60 s).
+        # Keys read and found absent, with the generation they were read in: until the next change, a lookup of one
+        # is answered without another read (a misspelt headword asked again and again; the fast path's miss that
+        # the stack then answers with its 404); for no longer than an entry stays cached.
+        self._absent: TTLCache[str, int] = TTLCache(maxsize=ABSENT_MEMO_SIZE, ttl=cache_ttl_seconds)
         self._pages: TTLCache[tuple[str, str | None, int], HeadwordSlice] = TTLCache(maxsize=4096, ttl=60)
         self._searches: TTLCache[tuple[str, str, int], list[Hit]] = TTLCache(maxsize=4096, ttl=60)
 
@@ -214,6 +221,8 @@ class WordService:
             return await self._read(key)
         if (cached := self._hit(cache, key)) is not None:
             return cached
+        if self._absent.get(key) == self._generation:
+            return None  # read a moment ago and not there; nothing has changed since
         stats = self.stats
         stats.misses += 1
         if not stats.misses & _SAMPLED:
@@ -250,6 +259,8 @@ class WordService:
         if stored is None:
             if self._cache is not None:
                 self._cache.pop(key, None)
+            if self._generation == generation:
+                self._absent[key] = generation
             return None
         view = self._view(stored)
         if self._cache is not None and self._generation == generation:

@@ -22,10 +22,10 @@ from tests.front_pair import GENERATED_ID, QUOTA, StackProbe, both, call
 APPLE = "/api/v1/words/apple"
 
 
-async def test_cache_hits_are_answered_by_the_fast_path_exactly_as_by_the_stack(front_apps: tuple[Any, Any]) -> None:
+async def test_lookups_are_answered_by_the_fast_path_exactly_as_by_the_stack(front_apps: tuple[Any, Any]) -> None:
     first = await both(front_apps, APPLE)
     assert first.status == 200
-    assert first.entered_stack
+    assert not first.entered_stack  # a miss: read from storage by the fast path as the stack reads it
     etag = dict(first.headers)[b"etag"].decode()
     answered_fast = [
         await both(front_apps, APPLE),
@@ -90,17 +90,51 @@ async def test_each_fast_answer_carries_its_own_request_id(front_apps: tuple[Any
     assert all(GENERATED_ID.match(value) for value in ids)
 
 
-async def test_an_entry_the_cache_forgot_is_read_by_the_stack_again(front_apps: tuple[Any, Any]) -> None:
-    """The fast path answers only from the entry cache, which every change empties of what it changed."""
+async def test_an_entry_the_cache_forgot_is_read_again(front_apps: tuple[Any, Any]) -> None:
+    """Every change empties the entry cache of what it changed: the next lookup reads storage again (a miss)."""
     fast = front_apps[0]
+    assert (await call(fast, "/api/v1/words/no-such-headword-at-all")).entered_stack  # the 404 is the stack's
+    words = StackProbe.state.words  # the fast app's, then
     before = await call(fast, APPLE)
-    assert (await call(fast, APPLE)).entered_stack is False
-    assert StackProbe.state is not None
-    StackProbe.state.words.forget_cached()  # as a write, here or on another instance, does
-    after = await call(fast, APPLE)
-    assert after.entered_stack
-    assert after.body == before.body
     assert not (await call(fast, APPLE)).entered_stack
+    words.forget_cached()  # as a write, here or on another instance, does
+    counts = words.cache_counts()
+    after = await call(fast, APPLE)
+    assert not after.entered_stack
+    assert after.body == before.body
+    assert (words.cache_counts().misses, words.cache_counts().reads) == (counts.misses + 1, counts.reads + 1)
+
+
+async def test_a_headword_that_is_not_there_is_read_once_and_answered_by_the_stack(front_apps: tuple[Any, Any]) -> None:
+    fast = front_apps[0]
+    missing = "/api/v1/words/zzyzx-not-a-word"
+    first = await call(fast, missing)
+    assert (first.status, first.entered_stack) == (404, True)
+    words = StackProbe.state.words
+    counts = words.cache_counts()
+    again = await call(fast, missing)
+    assert (again.status, again.entered_stack) == (404, True)
+    assert (words.cache_counts().misses, words.cache_counts().reads) == (counts.misses, counts.reads)  # remembered
+    words.forget_cached()  # a change: the headword may exist now
+    await call(fast, missing)
+    assert words.cache_counts().reads == counts.reads + 1
+
+
+async def test_a_read_that_fails_goes_down_the_stack(
+    front_apps: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = front_apps[0]
+    assert (await call(fast, "/api/v1/words/no-such-headword-at-all")).entered_stack
+    words = StackProbe.state.words
+    words.forget_cached()
+
+    async def unreachable(key: str) -> None:
+        raise ConnectionRefusedError(111, "Connection refused")  # storage gone: the stack's answer is a 503
+
+    monkeypatch.setattr(words._repository, "get", unreachable)
+    answer = await call(fast, APPLE)
+    assert answer.entered_stack
+    assert answer.status == 503
 
 
 def operation(**changes: Any) -> tuple[OperationInfo, ...]:
