@@ -70,9 +70,11 @@ def run_wrk(
     headers: dict[str, str] | None = None,
     paths: Path | None = None,
     rotation: Rotation = "cycle",
+    seed: int = 0,
 ) -> WrkResult:
     """`wrk --latency` against `url` (pinned to `cpu` with taskset when given); with `paths`, each request takes
-    its path from that file (`rotation`) instead of the URL's."""
+    its path from that file (`rotation`) instead of the URL's, in an order set by `seed` (two runs with the same
+    seed ask for the same paths in the same order: a cache measured after such a warm-up only sees repeats)."""
     executable = wrk_executable()
     if executable is None:
         raise WrkError(INSTALL_HINT)
@@ -82,7 +84,7 @@ def run_wrk(
         command += ["-H", f"{name}: {value}"]
     command.append(url)
     if paths is not None:
-        command += ["--", str(paths), rotation]
+        command += ["--", str(paths), rotation, str(seed)]
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
     completed = subprocess.run(  # noqa: S603 - our own argument list

@@ -1,8 +1,10 @@
 -- The wrk script of every `make bench` measurement (see bench/wrk.py):
 --   wrk -s bench/wrk_report.lua URL                     the URL's path on every request (a static request)
---   wrk -s bench/wrk_report.lua URL -- PATHS cycle      the paths of file PATHS (one a line) in turn
---   wrk -s bench/wrk_report.lua URL -- PATHS zipf       paths drawn from Zipf(s = 1) over the file's lines,
+--   wrk -s bench/wrk_report.lua URL -- PATHS cycle SEED the paths of file PATHS (one a line) in turn
+--   wrk -s bench/wrk_report.lua URL -- PATHS zipf SEED  paths drawn from Zipf(s = 1) over the file's lines,
 --                                                       ranked by their order in the file (line 1 the most drawn)
+-- SEED (an integer, 0 if absent) sets where the cycle starts and the random draws: runs with different seeds
+-- ask for different sequences, so a warm-up run does not pre-load exactly what the measured run asks for.
 -- done() prints one line, "BENCH_JSON {...}": requests, duration, errors and latency percentiles in microseconds.
 
 local threads = 0
@@ -22,13 +24,14 @@ local function read_paths(file)
 end
 
 function init(args)
-   local file, mode = args[1], args[2]
+   local file, mode, seed = args[1], args[2], tonumber(args[3]) or 0
    if file == nil then return end  -- no request() defined: wrk sends one pre-built request, the fastest way
    local paths = read_paths(file)
    local count = #paths
    local index = tonumber(wrk.thread:get("index")) or 0
    if mode == "cycle" then
-      local position = (index * 7919) % count  -- threads start apart, so that they do not ask for the same path
+      -- threads (and runs with another seed) start apart, so that they do not ask for the same paths
+      local position = (index * 7919 + seed * 104729) % count
       request = function()
          position = position % count + 1
          return wrk.format(nil, paths[position])
@@ -40,7 +43,7 @@ function init(args)
          cdf[rank] = total
       end
       for rank = 1, count do cdf[rank] = cdf[rank] / total end
-      math.randomseed(1 + index)
+      math.randomseed(1 + index + 1000 * seed)
       request = function()
          local u, low, high = math.random(), 1, count
          while low < high do  -- the first rank whose cumulative probability reaches u
