@@ -4,7 +4,6 @@ suites run every SQLite read through it as well.)"""
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 from pathlib import Path
 
@@ -16,17 +15,11 @@ from lexica.storage.sql.sqlite_point_reads import SqlitePointReads
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.repository import NewEntry, Precondition
 from tests.conftest import make_settings
+from tests.storage.test_word_repository import entry
 
 
 def _entry(headword: str, text: str) -> NewEntry:
-    content = f'[{{"part_of_speech":"n.","etymology":null,"definitions":[{{"text":"{text}","examples":[]}}]}}]'
-    return NewEntry(
-        key=headword,
-        headword=headword,
-        content=content,
-        content_hash=hashlib.sha256(content.encode()).hexdigest(),
-        weight=1,
-    )
+    return entry(headword, f'[{{"part_of_speech":"n.","definitions":[{{"text":"{text}","examples":[]}}]}}]')
 
 
 def test_only_a_sqlite_file_gets_its_own_reads(tmp_path: Path) -> None:
