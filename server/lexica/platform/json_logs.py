@@ -19,6 +19,7 @@ import time
 from collections.abc import Mapping
 
 import orjson
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from lexica.platform.context import current_request_id, current_user_id
@@ -44,6 +45,8 @@ class RequestFields(logging.Filter):
 
 def current_trace_id() -> str | None:
     """The id of the trace being recorded (LEXICA_TRACING=true), as log lines carry it."""
+    if not otel_context.get_current():
+        return None  # nothing in the OpenTelemetry context, so no span: one lookup instead of several
     span = trace.get_current_span().get_span_context()
     return format(span.trace_id, "032x") if span.is_valid else None
 

@@ -113,6 +113,7 @@ class FastEntryLookup:
         self._acceptable = Acceptance(operation.produces)
         self._answers = answers
         self._memo: dict[str, _Heads] = {}
+        self._validated: dict[tuple[tuple[str, str], ...], bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -133,14 +134,12 @@ class FastEntryLookup:
         if implementations is None or not self._acceptable(wanted.get(b"accept")):
             return False  # not started (no lifespan) or a 406: the stack says so
         headword = scope["path"][self._start :]
-        raw: dict[str, object] = {"headword": headword}
+        raw = {"headword": headword}
         if (if_none_match := wanted.get(b"if-none-match")) is not None:
             raw["if_none_match"] = if_none_match
         if (cache_control := wanted.get(b"cache-control")) is not None:
             raw["cache_control"] = cache_control
-        try:
-            self._parameters.model_validate(raw)
-        except ValidationError:
+        if not self._valid(raw):
             return False  # the stack answers 422
         if cache_control is not None and wants_fresh(cache_control):
             return False
@@ -174,6 +173,22 @@ class FastEntryLookup:
             body=body,
         )
         return True
+
+    def _valid(self, raw: dict[str, str]) -> bool:
+        """Whether the spec's parameter model accepts these values: validated once per distinct set of values (a
+        pure function of them), then remembered, as most requests repeat the values of recent ones."""
+        key = tuple(raw.items())
+        known = self._validated.get(key)
+        if known is None:
+            try:
+                self._parameters.model_validate(raw)
+                known = True
+            except ValidationError:
+                known = False
+            if len(self._validated) >= MEMO_SIZE:
+                self._validated.clear()
+            self._validated[key] = known
+        return known
 
     def _heads(self, endpoints: WordsEndpoints, view: EntryView) -> _Heads:
         """The response headers the entry's answers start with, encoded once per cached entry (not per request)."""
