@@ -18,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.events import LATEST, Event, EventBus
 from lexica.words.service import DICTIONARY_TOPIC, ENTRIES_TOPIC, WordService
 
@@ -48,11 +49,14 @@ class Coherence:
         self._tasks.append(asyncio.create_task(self._rebuild_when_stale(), name="lexica-index-rebuilder"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
-        self._tasks.clear()
+        """Ends every follower: cancelled again until it has ended (a Redis read may drop one cancellation:
+        `lexica.platform.cancellation`), for at most STOP_SECONDS."""
+        tasks, self._tasks = self._tasks, []
+        try:
+            async with asyncio.timeout(STOP_SECONDS):
+                await cancel_until_done(*tasks)
+        except TimeoutError:
+            logger.warning("a follower of the event bus did not stop in %g s", STOP_SECONDS)
 
     def forget_everything(self) -> None:
         """The dictionary changed in ways this instance cannot tell apart: drop every cache now, rebuild the index."""

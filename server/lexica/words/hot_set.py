@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from lexica.platform.cancellation import cancel_until_done
+
 if TYPE_CHECKING:
     from lexica.words.service import WordService
 
@@ -165,9 +167,11 @@ async def keeping_hot_set(
     try:
         yield warming
     finally:
-        for task in (warming, saving):
-            task.cancel()
-        await asyncio.wait({warming, saving}, timeout=SAVE_TIMEOUT_SECONDS)
+        try:  # cancelled again until they end: a Redis call may drop one cancellation (lexica.platform.cancellation)
+            async with asyncio.timeout(SAVE_TIMEOUT_SECONDS):
+                await cancel_until_done(warming, saving)
+        except TimeoutError:
+            logger.warning("hot set tasks did not stop in %g s", SAVE_TIMEOUT_SECONDS)
         try:
             async with asyncio.timeout(SAVE_TIMEOUT_SECONDS):
                 await _save(words, store, count)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from bench.services import RedisServer
-from lexica.platform.events import EventBus, MemoryEventBus, RedisEventBus
+from lexica.platform.events import Event, EventBus, MemoryEventBus, RedisEventBus
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.redis_client import RedisOptions
 from lexica.storage.sql.database import create_engine
@@ -163,3 +163,38 @@ async def test_after_a_bus_outage_an_instance_forgets_what_it_may_have_missed(
         await within(10, lambda: b.coherence.rebuilds >= 1)
         await b.words.entry(WORD)
         assert b.repository.reads == reads + 1
+
+
+class CancellationDroppingBus(MemoryEventBus):
+    """A bus whose reads drop the first cancellation they get, as a Redis read through redis-py can on Python 3.11
+    (`asyncio.wait_for`, CPython gh-86296: the read finished in the same loop turn as the cancellation)."""
+
+    def follow(
+        self, topic: str, *, after: str | None, on_gap: Callable[[], None] | None = None
+    ) -> AsyncIterator[Event]:
+        return self._reads()
+
+    async def _reads(self) -> AsyncIterator[Event]:
+        dropped = False
+        while True:
+            try:
+                await asyncio.sleep(0.01)  # a read that returned nothing
+            except asyncio.CancelledError:
+                if dropped:
+                    raise
+                dropped = True
+            if False:  # an async generator that never yields an event
+                yield
+
+
+async def test_stopping_ends_a_follower_whose_read_dropped_a_cancellation(database: str) -> None:
+    """The follower went on reading after shutdown (one cancel, then a wait with a timeout), and the process's
+    event loop could not close: CI hung at the teardown of a test whose app followed Redis."""
+    bus = CancellationDroppingBus()
+    async with AsyncExitStack() as stack:
+        instance = await start_instance(stack, database, bus)
+        followers = list(instance.coherence._tasks)  # what stopping must end
+        assert followers
+        await asyncio.sleep(0.05)  # each follower is inside a read when the instance stops
+    assert all(task.done() for task in followers)
+    await bus.close()
