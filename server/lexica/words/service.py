@@ -207,9 +207,15 @@ class WordService:
         # Built in a thread: about a second of work that would otherwise stall every request on this instance; a
         # daemon one, so that a stopping instance does not wait for an index it will never use.
         self._index = await in_daemon_thread(partial(SearchIndex, rows), name="lexica-search-index")
+        self._index_changed()
+        return len(self._index)
+
+    def _index_changed(self) -> None:
+        """What was answered from the index before this moment may be stale: searches and pages kept here, and
+        answers replayed under the current generation (`lexica.platform.replay`), taken while the index changed."""
+        self._generation += 1
         self._searches.clear()
         self._pages.clear()
-        return len(self._index)
 
     async def entry(self, headword: str, *, fresh: bool = False) -> EntryView | None:
         """The entry, from this instance's cache unless `fresh` asks for the stored one (which refreshes the cache)."""
@@ -336,6 +342,7 @@ class WordService:
         else:  # read for its weight; the next lookup caches it
             weight = weight_of(_SECTIONS.validate_json(stored.content))
             self._index.add(IndexRow(key=key, headword=stored.headword, weight=weight))
+        self._index_changed()  # a search answered during the read saw the index without this change
 
     def announced_here(self, event_id: str) -> bool:
         """Whether this instance published the event (its own change, which it has already taken into account)."""

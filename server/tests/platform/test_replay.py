@@ -64,6 +64,19 @@ async def test_a_change_to_the_dictionary_ends_every_replay(front_apps: tuple[An
     assert not (await call(fast, PAGE)).entered_stack
 
 
+async def test_a_rebuilt_search_index_ends_the_replays_answered_from_the_old_one(front_apps: tuple[Any, Any]) -> None:
+    """An import forgets every cache at once and rebuilds the index in the background (a second or so): a search
+    answered meanwhile came from the old index, and was replayed for a minute after the new one was in place."""
+    fast = front_apps[0]
+    search = "/api/v1/search?q=abbey&mode=exact"
+    await call(fast, "/api/v1/words/no-such-headword-at-all")  # enters the stack: the fast app's state
+    words = StackProbe.state.words
+    await call(fast, search)
+    assert not (await call(fast, search)).entered_stack  # replayed
+    await words.rebuild_index()
+    assert (await call(fast, search)).entered_stack  # answered from the new index
+
+
 async def test_replays_spend_the_quota_and_are_refused_alike(front_apps: tuple[Any, Any]) -> None:
     await both(front_apps, PAGE)
     statuses = [(await both(front_apps, PAGE)).status for _ in range(QUOTA)]

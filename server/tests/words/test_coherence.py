@@ -110,6 +110,21 @@ async def test_an_instance_skips_the_events_of_its_own_writes(pair: tuple[Instan
     assert (await a.words.entry("xxnew")) == created
 
 
+async def test_a_search_made_while_the_change_was_read_is_not_kept(pair: tuple[Instance, Instance]) -> None:
+    """B forgets what an `entry.changed` touched, then reads the entry for its index: a search B answered during
+    that read came from the index without the change, and was kept (and replayed) for a minute."""
+    a, b = pair
+    assert b.words.search("xxduring", "exact", 5) == []
+    b.repository.hold()
+    await a.words.create_entry("xxduring", parts("Created while B reads."))
+    await b.repository.held(1)  # B is reading it for its index
+    assert b.words.search("xxduring", "exact", 5) == []  # not in B's index yet
+    generation = b.words.generation
+    b.repository.release()
+    await within(BOUND_SECONDS, lambda: b.words.search("xxduring", "exact", 5))
+    assert b.words.generation > generation  # what was replayed during the read is not replayed any more
+
+
 async def test_an_import_makes_every_instance_forget_its_cache_and_rebuild_its_index(
     pair: tuple[Instance, Instance], bus: EventBus
 ) -> None:
