@@ -71,6 +71,12 @@ class FrontAnswers:
         self._identify = identify_without_credentials
         self.closing: Headers = [*cors_headers, *API_SECURITY_HEADERS]  # after the rate-limit headers
 
+    async def spend(self, scope: Scope) -> RateLimitDecision | None:
+        """Spends the request's quota as the stack would (None without rate limiting): before a front layer does
+        work a refused request must not cause, such as a storage read. Pass the decision on to `send`, or to the
+        stack with `already_spent`."""
+        return None if self._limiter is None else await self._limiter.hit(self._identify(scope))
+
     async def send(
         self,
         scope: Scope,
@@ -82,9 +88,11 @@ class FrontAnswers:
         status: int,
         head: Headers,
         body: bytes,
+        spent: RateLimitDecision | None = None,
     ) -> None:
         """`route`: the operation's path template; `head`: the headers the operation's own answer starts with
-        (what the route's response sets)."""
+        (what the route's response sets); `spent`: the quota already spent on this request (`spend`), else it is
+        spent here."""
         request_id = request_id_for(incoming_id)
         scope["state"]["request_id"] = request_id
         client = scope.get("client")
@@ -92,7 +100,7 @@ class FrontAnswers:
         closing = [*self.closing, (b"x-request-id", request_id.encode("latin-1"))]
         limiter = self._limiter
         if limiter is not None:
-            decision = await limiter.hit(self._identify(scope))
+            decision = spent or await limiter.hit(self._identify(scope))
             if not decision.allowed:
                 await _refuse(scope, send, limiter, decision, closing)
                 self._finished(scope, route, 429, started, request_id)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -254,8 +256,11 @@ class RateLimitMiddleware:
         if scope["type"] not in ("http", "websocket") or scope["path"] in self.exempt_paths:
             await self.app(scope, receive, send)
             return
-        client = await self.identify(scope)
-        decision = await self.limiter.hit(client)
+        decision = _spent.get()
+        if decision is None or scope["type"] != "http":
+            decision = await self.limiter.hit(await self.identify(scope))
+        else:
+            _spent.set(None)  # spent once, by a front layer, for this request only
         if not decision.allowed:
             if scope["type"] == "websocket" and "websocket.http.response" not in scope.get("extensions", {}):
                 await send({"type": "websocket.close", "code": 1008, "reason": "rate limited"})
@@ -273,6 +278,21 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# The decision a front layer (`lexica.platform.front`) made when it spent a request's quota before handing the
+# request to the stack: the stack's limiter uses it instead of spending again.
+_spent: ContextVar[RateLimitDecision | None] = ContextVar("lexica_rate_limit_spent", default=None)
+
+
+@contextmanager
+def already_spent(decision: RateLimitDecision | None) -> Iterator[None]:
+    """While the block runs, the request's quota counts as spent with `decision` (None: not spent)."""
+    token = _spent.set(decision)
+    try:
+        yield
+    finally:
+        _spent.reset(token)
 
 
 def refusal(limiter: RateLimiter, scope: Scope, decision: RateLimitDecision) -> ASGIApp:

@@ -32,6 +32,7 @@ from lexica._generated.interfaces import WordsApi
 from lexica.platform.binding import OperationInfo
 from lexica.platform.etags import if_none_match_matches
 from lexica.platform.front import Acceptance, FrontAnswers, read_headers
+from lexica.platform.rate_limit import RateLimitDecision, already_spent
 from lexica.words.endpoints import WordsEndpoints, wants_fresh
 from lexica.words.service import EntryView
 
@@ -55,6 +56,17 @@ class _Heads:
     view: EntryView  # the cached view these were made for: a new view (a new read) makes them anew
     ok: list[tuple[bytes, bytes]]  # 200: the entry's headers, then Content-Length and Content-Type
     not_modified: list[tuple[bytes, bytes]]  # 304: the entry's headers
+
+
+@dataclass(frozen=True, slots=True)
+class _ToTheStack:
+    """The request goes down the stack; `spent`: the quota this layer already spent on it (the stack does not
+    spend it again)."""
+
+    spent: RateLimitDecision | None = None
+
+
+_UNSPENT = _ToTheStack()
 
 
 class FastPathMismatch(RuntimeError):
@@ -122,17 +134,22 @@ class FastEntryLookup:
             or scope["query_string"]
             or not scope["path"].startswith(self._prefix)
             or (wanted := read_headers(scope, _WANTED_HEADERS)) is None
-            or not await self._answered(scope, send, wanted)
         ):
             await self.app(scope, receive, send)
+            return
+        handed_down = await self._answered(scope, send, wanted)
+        if handed_down is not None:
+            with already_spent(handed_down.spent):
+                await self.app(scope, receive, send)
 
-    async def _answered(self, scope: Scope, send: Send, wanted: dict[bytes, str]) -> bool:
-        """Answers the request and returns True, or returns False having done nothing (not even spent quota)."""
+    async def _answered(self, scope: Scope, send: Send, wanted: dict[bytes, str]) -> _ToTheStack | None:
+        """Answers the request (None), or says what the stack must answer it with (having done nothing but,
+        perhaps, spent its quota and read storage)."""
         started = time.perf_counter()
         state = scope.get("state")
         implementations = state.get("implementations") if state else None
         if implementations is None or not self._acceptable(wanted.get(b"accept")):
-            return False  # not started (no lifespan) or a 406: the stack says so
+            return _UNSPENT  # not started (no lifespan) or a 406: the stack says so
         headword = scope["path"][self._start :]
         raw = {"headword": headword}
         if (if_none_match := wanted.get(b"if-none-match")) is not None:
@@ -140,27 +157,31 @@ class FastEntryLookup:
         if (cache_control := wanted.get(b"cache-control")) is not None:
             raw["cache_control"] = cache_control
         if not self._valid(raw):
-            return False  # the stack answers 422
+            return _UNSPENT  # the stack answers 422
         if cache_control is not None and wants_fresh(cache_control):
-            return False
+            return _UNSPENT
         endpoints = implementations[WordsApi]
         assert isinstance(endpoints, WordsEndpoints)
         service = endpoints.service
         view = service.cached(headword)
+        spent = None
         if view is None:
-            # A miss: the storage read the stack would make (single-flight, counted, cached), then the same answer.
-            # The read comes before the rate limit here, after it in the stack; it costs less than the request.
-            try:
-                view = await service.entry(headword)
-            except Exception:  # the stack reads again and answers the failure as it must (a 503 ...)
-                return False
-            if view is None:
-                return False  # the stack answers the 404 with its problem document
-        heads = self._heads(endpoints, view)
-        if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
-            status, head, body = 304, heads.not_modified, b""
+            # A miss: the quota is spent first, as the stack spends it (a refused client causes no storage read),
+            # then the storage read the stack would make (single-flight, counted, cached), then the same answer.
+            spent = await self._answers.spend(scope)
+            if spent is None or spent.allowed:
+                try:
+                    view = await service.entry(headword)
+                except Exception:  # the stack reads again and answers the failure as it must (a 503 ...)
+                    return _ToTheStack(spent)
+                if view is None:
+                    return _ToTheStack(spent)  # the stack answers the 404 with its problem document
+        if view is None:  # the quota refused the request: `send` answers the stack's 429 from `spent`
+            status, head, body = 429, [], b""
+        elif if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
+            status, head, body = 304, self._heads(endpoints, view).not_modified, b""
         else:
-            status, head, body = 200, heads.ok, view.body.data
+            status, head, body = 200, self._heads(endpoints, view).ok, view.body.data
         incoming_id = wanted.get(b"x-request-id", "")
         await self._answers.send(
             scope,
@@ -171,8 +192,9 @@ class FastEntryLookup:
             status=status,
             head=head,
             body=body,
+            spent=spent,
         )
-        return True
+        return None
 
     def _valid(self, raw: dict[str, str]) -> bool:
         """Whether the spec's parameter model accepts these values: validated once per distinct set of values (a

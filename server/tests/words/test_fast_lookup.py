@@ -17,7 +17,7 @@ from lexica.platform.binding import OperationInfo
 from lexica.platform.front import FrontAnswers
 from lexica.platform.request_tally import RequestTally
 from lexica.words.fast_lookup import FastEntryLookup, FastPathMismatch
-from tests.front_pair import GENERATED_ID, QUOTA, StackProbe, both, call
+from tests.front_pair import GENERATED_ID, QUOTA, Answer, StackProbe, both, call
 
 APPLE = "/api/v1/words/apple"
 
@@ -81,6 +81,32 @@ async def test_the_quota_is_spent_and_refused_alike(front_apps: tuple[Any, Any])
     assert refused.status == 429
     assert not refused.entered_stack
     assert dict(refused.headers)[b"content-type"] == b"application/problem+json"
+
+
+def _remaining(answer: Answer) -> int:
+    """The `r` of the answer's `RateLimit` header (`"anonymous";r=38;t=60`)."""
+    fields = dict(part.split("=") for part in dict(answer.headers)[b"ratelimit"].decode().split(";")[1:])
+    return int(fields["r"])
+
+
+async def test_a_miss_spends_the_quota_once_and_a_refused_one_reads_nothing(front_apps: tuple[Any, Any]) -> None:
+    """The fast path spends a miss's quota before reading storage, as the stack does: a client over its quota
+    cannot make the server read, and a miss it hands down (a 404) is not counted twice."""
+    fast = front_apps[0]
+    assert (await call(fast, "/api/v1/words/no-such-headword-at-all")).entered_stack  # the fast app's state
+    words = StackProbe.state.words
+    first, second = await call(fast, "/api/v1/words/zzmissing-one"), await call(fast, "/api/v1/words/zzmissing-two")
+    assert (first.status, second.status) == (404, 404)
+    assert first.entered_stack
+    assert second.entered_stack
+    assert _remaining(first) - _remaining(second) == 1
+    while (await call(fast, APPLE)).status != 429:
+        pass
+    reads = words.cache_counts().reads
+    refused = [await call(fast, "/api/v1/words/abbey"), await call(fast, "/api/v1/words/zzmissing-3")]
+    assert [answer.status for answer in refused] == [429, 429]
+    assert not any(answer.entered_stack for answer in refused)
+    assert words.cache_counts().reads == reads  # nothing read for a refused request
 
 
 async def test_each_fast_answer_carries_its_own_request_id(front_apps: tuple[Any, Any]) -> None:
