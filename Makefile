@@ -7,15 +7,16 @@ STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client sdk-python/tests
 
-.PHONY: help install run worker test lint lint-asyncapi format generate check-generated contract-live bench test-tools bench-tools concurrency lock clean
+.PHONY: help install run worker test lint lint-asyncapi lint-openapi format generate check-generated contract-live bench test-tools bench-tools concurrency lock clean
 
 help:
 	@echo "make run       serve the API on http://127.0.0.1:8000 (imports GCIDE on first start)"
 	@echo "make test      lint, then every test (unit, integration, contract, SDK end-to-end)"
 	@echo "make worker    run jobs from the Redis queue (needs LEXICA_REDIS_URL)"
 	@echo "make generate  regenerate models, interfaces, routes and the SDK from the specs"
-	@echo "make lint      ruff (lint + format check), mypy --strict and lint-asyncapi"
+	@echo "make lint      ruff (lint + format check), mypy --strict, lint-asyncapi and lint-openapi"
 	@echo "make lint-asyncapi  validate asyncapi/lexica.yaml with the official AsyncAPI parser (Node)"
+	@echo "make lint-openapi   Redocly's recommended rules and Spectral's spectral:oas on openapi/lexica.yaml (Node)"
 	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
 	@echo "make bench     throughput and latency (wrk) of Lexica and reference apps, as ratios against a bare ASGI app"
 	@echo "make test-tools  install wrk, valgrind and promtool (Debian packages) when missing; needs root, else says how"
@@ -49,7 +50,13 @@ $(NODE_STAMP): package.json package-lock.json
 lint-asyncapi: $(NODE_STAMP)
 	node asyncapi/validate.mjs asyncapi/lexica.yaml
 
-lint: install lint-asyncapi
+# Redocly's recommended rules (redocly.yaml) and Spectral's spectral:oas (.spectral.yaml): no error allowed. Telemetry
+# off: no network call beyond the package registries.
+lint-openapi: $(NODE_STAMP)
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redocly lint openapi/lexica.yaml
+	node_modules/.bin/spectral lint --fail-severity error openapi/lexica.yaml
+
+lint: install lint-asyncapi lint-openapi
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy $(SOURCES)

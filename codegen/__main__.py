@@ -160,6 +160,8 @@ def main() -> None:
     SERVER_OUT.mkdir(parents=True, exist_ok=True)
     bundle = SERVER_OUT / "openapi.json"
     bundle.write_text(bundled_json(document), encoding="utf-8")
+    # The AsyncAPI document as the server serves it (/asyncapi.json, and the /asyncapi page renders it).
+    (SERVER_OUT / "asyncapi.json").write_text(bundled_json(events_document), encoding="utf-8")
     (SERVER_OUT / "__init__.py").write_text(f"{HEADER}\n", encoding="utf-8")
     generate_models(bundle, SERVER_OUT / "models.py")
     for name, content in python_server.render(list(operations(document))).items():

@@ -9,9 +9,7 @@ import uuid
 from typing import Any
 
 import schemathesis
-from schemathesis.specs.openapi.checks import use_after_free
 
-JOBS_PATH = "/api/v1/jobs"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 VALID_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # the spec's IdempotencyKey parameter
 
@@ -37,19 +35,3 @@ def before_call(context: schemathesis.HookContext, case: Any, kwargs: dict[str, 
     value = case.headers.get(IDEMPOTENCY_KEY) if case.headers else None
     if isinstance(value, str) and VALID_IDEMPOTENCY_KEY.fullmatch(value):
         case.headers[IDEMPOTENCY_KEY] = f"{uuid.uuid4().hex}-{value}"[:255]
-
-
-@schemathesis.check
-def use_after_free_except_jobs(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: Any
-) -> bool | None:
-    """Schemathesis' use-after-free check (a deleted resource must answer 404 afterwards) for every resource but jobs.
-
-    `DELETE /api/v1/jobs/{id}` cancels a job: the job stays a resource, listed and fetched as `cancelled` (issue 5
-    asks for exactly that), so reading it after the DELETE is not a use after free. The built-in check is disabled
-    in schemathesis.toml and replaced by this one; Schemathesis' per-operation `enabled = false` is not applied in
-    the stateful phase, so it could not be turned off for the job operations alone.
-    """
-    if case.operation.path.startswith(JOBS_PATH):
-        return None
-    return use_after_free(ctx, response, case)

@@ -170,7 +170,12 @@ def test_jobs_start_follow_download_list_and_cancel(admin_lexica: Lexica) -> Non
     with admin_lexica.jobs.get_result(export.id) as lines:
         assert any(isinstance(line, Entry) and line.headword == "apple" for line in lines)
     assert export.id in [job.id for job in admin_lexica.jobs.list(limit=2)]
-    _called("startImport", "streamJobEvents", "getJob", "cancelJob", "startExport", "getJobResult", "listJobs")
+    admin_lexica.jobs.delete(export.id)
+    with pytest.raises(NotFoundError):
+        admin_lexica.jobs.get(export.id)
+    _called(
+        "startImport", "streamJobEvents", "getJob", "cancelJob", "startExport", "getJobResult", "listJobs", "deleteJob"
+    )
 
 
 def test_a_user_manages_keys_two_factor_and_its_account(reader: tuple[Lexica, User], jobs_server: str) -> None:

@@ -155,6 +155,11 @@ class JobMethods:
         """Cancels a queued or running job; it may still be stopping (`cancel_requested`). Finished: `ConflictError`."""
         return self.jobs.cancel(job_id)
 
+    def delete_job(self, job_id: str) -> None:
+        """Deletes a finished job with its events and files (`NotFoundError` afterwards). Not finished: `ConflictError`
+        (cancel it first)."""
+        self.jobs.delete(job_id)
+
     def follow_job(
         self, job_id: str, *, reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS
     ) -> Generator[JobEvent, None, None]:
@@ -250,6 +255,11 @@ class AsyncJobMethods:
     async def cancel_job(self, job_id: str) -> Job:
         """Cancels a queued or running job; it may still be stopping (`cancel_requested`). Finished: `ConflictError`."""
         return await self.jobs.cancel(job_id)
+
+    async def delete_job(self, job_id: str) -> None:
+        """Deletes a finished job with its events and files (`NotFoundError` afterwards). Not finished: `ConflictError`
+        (cancel it first)."""
+        await self.jobs.delete(job_id)
 
     def afollow_job(
         self, job_id: str, *, reconnect_attempts: int = DEFAULT_RECONNECT_ATTEMPTS

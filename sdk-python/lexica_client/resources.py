@@ -1062,6 +1062,29 @@ class JobsWithRawResponse:
         expect_status(response, 200)
         return APIResponse(response, lambda r: parse_model(r, _m.Job))
 
+    def delete(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> APIResponse[None]:
+        """Delete a finished job (`deleteJob`): the raw response."""
+        call = Call("DELETE", path("/api/v1/jobs/{job_id}", job_id=job_id), query(), present({}))
+        request = build_request(
+            self._http,
+            call,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+        response = self._http.send(request, stream=False)
+        expect_status(response, 204)
+        return APIResponse(response, lambda _: None)
+
     def cancel(
         self,
         job_id: str,
@@ -1072,7 +1095,7 @@ class JobsWithRawResponse:
         extra_query: Mapping[str, Any] | None = None,
     ) -> APIResponse[_m.Job]:
         """Cancel a job (`cancelJob`): the raw response."""
-        call = Call("DELETE", path("/api/v1/jobs/{job_id}", job_id=job_id), query(), present({}))
+        call = Call("POST", path("/api/v1/jobs/{job_id}/cancel", job_id=job_id), query(), present({}))
         request = build_request(
             self._http,
             call,
@@ -1233,6 +1256,22 @@ class Jobs:
         """Get a job (`getJob`)."""
         return (
             self.with_raw_response.get(
+                job_id, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
+            )
+        ).parse()
+
+    def delete(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Delete a finished job (`deleteJob`)."""
+        return (
+            self.with_raw_response.delete(
                 job_id, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
             )
         ).parse()
@@ -3117,6 +3156,29 @@ class AsyncJobsWithRawResponse:
         expect_status(response, 200)
         return APIResponse(response, lambda r: parse_model(r, _m.Job))
 
+    async def delete(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> APIResponse[None]:
+        """Delete a finished job (`deleteJob`): the raw response."""
+        call = Call("DELETE", path("/api/v1/jobs/{job_id}", job_id=job_id), query(), present({}))
+        request = build_request(
+            self._http,
+            call,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+        response = await self._http.send(request, stream=False)
+        expect_status(response, 204)
+        return APIResponse(response, lambda _: None)
+
     async def cancel(
         self,
         job_id: str,
@@ -3127,7 +3189,7 @@ class AsyncJobsWithRawResponse:
         extra_query: Mapping[str, Any] | None = None,
     ) -> APIResponse[_m.Job]:
         """Cancel a job (`cancelJob`): the raw response."""
-        call = Call("DELETE", path("/api/v1/jobs/{job_id}", job_id=job_id), query(), present({}))
+        call = Call("POST", path("/api/v1/jobs/{job_id}/cancel", job_id=job_id), query(), present({}))
         request = build_request(
             self._http,
             call,
@@ -3288,6 +3350,22 @@ class AsyncJobs:
         """Get a job (`getJob`)."""
         return (
             await self.with_raw_response.get(
+                job_id, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
+            )
+        ).parse()
+
+    async def delete(
+        self,
+        job_id: str,
+        *,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Delete a finished job (`deleteJob`)."""
+        return (
+            await self.with_raw_response.delete(
                 job_id, timeout=timeout, max_retries=max_retries, extra_headers=extra_headers, extra_query=extra_query
             )
         ).parse()
@@ -4176,6 +4254,7 @@ OPERATIONS = {
     "startExport": "jobs.start_export",
     "listJobs": "jobs.list",
     "getJob": "jobs.get",
+    "deleteJob": "jobs.delete",
     "cancelJob": "jobs.cancel",
     "streamJobEvents": "jobs.stream_events",
     "getJobResult": "jobs.get_result",

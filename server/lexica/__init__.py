@@ -1,3 +1,3 @@
 """Lexica: a contract-first dictionary API."""
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

@@ -34,6 +34,7 @@ from lexica.platform.lifecycle import LIFESPAN_STATE_KEY
 from lexica.platform.logs import install_log_safety
 from lexica.platform.metrics import InstanceMetrics, MetricSources
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware, UnhandledErrorMiddleware
+from lexica.platform.pages import mount_pages
 from lexica.platform.problems import install_problem_handlers
 from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_rate_limiter
 from lexica.platform.redis_client import breaker_for, redis_options
@@ -220,6 +221,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     app.router.routes.append(WebSocketRoute("/api/v1/ws", websocket_endpoint, name="ws"))
     app.state.validation_overrides = {"issueToken": oauth_validation_problem}
     mount_docs(app, enabled=settings.docs_enabled)
+    mount_pages(app, docs_enabled=settings.docs_enabled)
     count_in_flight(app.router, requests)  # once every route is added
     # Innermost: sees bodies the size limit has let through; only the operations whose spec takes the header.
     app.add_middleware(IdempotencyMiddleware, operations=OPERATIONS)

@@ -107,13 +107,22 @@ class JobsApi(abc.ABC):
         """Get a job (`GET /api/v1/jobs/{job_id}`)."""
 
     @abc.abstractmethod
+    async def delete_job(
+        self,
+        *,
+        principal: Principal,
+        job_id: str,
+    ) -> Reply[None]:
+        """Delete a finished job (`DELETE /api/v1/jobs/{job_id}`)."""
+
+    @abc.abstractmethod
     async def cancel_job(
         self,
         *,
         principal: Principal,
         job_id: str,
     ) -> Reply[models.Job]:
-        """Cancel a job (`DELETE /api/v1/jobs/{job_id}`)."""
+        """Cancel a job (`POST /api/v1/jobs/{job_id}/cancel`)."""
 
     @abc.abstractmethod
     async def stream_job_events(

@@ -279,10 +279,22 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         locations={"job_id": ("path", "job_id")},
     ),
     OperationInfo(
-        operation_id="cancelJob",
+        operation_id="deleteJob",
         method="DELETE",
         path="/api/v1/jobs/{job_id}",
         route_path="/api/v1/jobs/{job_id}",
+        produces=(),
+        statuses=(204, 401, 404, 405, 409, 422, 429, 503),
+        consumes=(),
+        security=("OAuth2Password", "ApiKeyHeader"),
+        role=None,
+        locations={"job_id": ("path", "job_id")},
+    ),
+    OperationInfo(
+        operation_id="cancelJob",
+        method="POST",
+        path="/api/v1/jobs/{job_id}/cancel",
+        route_path="/api/v1/jobs/{job_id}/cancel",
         produces=("application/json",),
         statuses=(200, 202, 401, 404, 405, 406, 409, 422, 429, 503),
         consumes=(),
@@ -966,13 +978,33 @@ async def _get_job(request: Request) -> Response:
     return render(reply, operation)
 
 
+class _DeleteJobParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    job_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+async def _delete_job(request: Request) -> Response:
+    operation = OPERATIONS[19]
+    ensure_acceptable(request, operation.produces)
+    principal = await authenticate(request, operation)
+    raw: dict[str, object] = {}
+    raw["job_id"] = request.path_params["job_id"]
+    params = parameters(_DeleteJobParameters, raw, operation)
+    api = implementation(request, JobsApi)
+    reply = await api.delete_job(
+        principal=principal,
+        job_id=params.job_id,
+    )
+    return render(reply, operation)
+
+
 class _CancelJobParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     job_id: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
 
 
 async def _cancel_job(request: Request) -> Response:
-    operation = OPERATIONS[19]
+    operation = OPERATIONS[20]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -993,7 +1025,7 @@ class _StreamJobEventsParameters(BaseModel):
 
 
 async def _stream_job_events(request: Request) -> Response:
-    operation = OPERATIONS[20]
+    operation = OPERATIONS[21]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1016,7 +1048,7 @@ class _GetJobResultParameters(BaseModel):
 
 
 async def _get_job_result(request: Request) -> Response:
-    operation = OPERATIONS[21]
+    operation = OPERATIONS[22]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1031,7 +1063,7 @@ async def _get_job_result(request: Request) -> Response:
 
 
 async def _get_liveness(request: Request) -> Response:
-    operation = OPERATIONS[22]
+    operation = OPERATIONS[23]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_liveness()
@@ -1039,7 +1071,7 @@ async def _get_liveness(request: Request) -> Response:
 
 
 async def _get_readiness(request: Request) -> Response:
-    operation = OPERATIONS[23]
+    operation = OPERATIONS[24]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_readiness()
@@ -1047,7 +1079,7 @@ async def _get_readiness(request: Request) -> Response:
 
 
 async def _get_metrics(request: Request) -> Response:
-    operation = OPERATIONS[24]
+    operation = OPERATIONS[25]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate_if_present(request, operation)
     api = implementation(request, OpsApi)
@@ -1058,7 +1090,7 @@ async def _get_metrics(request: Request) -> Response:
 
 
 async def _register_user(request: Request) -> Response:
-    operation = OPERATIONS[25]
+    operation = OPERATIONS[26]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.Registration, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1069,7 +1101,7 @@ async def _register_user(request: Request) -> Response:
 
 
 async def _issue_token(request: Request) -> Response:
-    operation = OPERATIONS[26]
+    operation = OPERATIONS[27]
     ensure_acceptable(request, operation.produces)
     body = await form_body(request, models.TokenRequest, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1080,7 +1112,7 @@ async def _issue_token(request: Request) -> Response:
 
 
 async def _logout(request: Request) -> Response:
-    operation = OPERATIONS[27]
+    operation = OPERATIONS[28]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.RefreshTokenBody, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1091,7 +1123,7 @@ async def _logout(request: Request) -> Response:
 
 
 async def _get_current_user(request: Request) -> Response:
-    operation = OPERATIONS[28]
+    operation = OPERATIONS[29]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1102,7 +1134,7 @@ async def _get_current_user(request: Request) -> Response:
 
 
 async def _delete_current_user(request: Request) -> Response:
-    operation = OPERATIONS[29]
+    operation = OPERATIONS[30]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1113,7 +1145,7 @@ async def _delete_current_user(request: Request) -> Response:
 
 
 async def _export_current_user(request: Request) -> Response:
-    operation = OPERATIONS[30]
+    operation = OPERATIONS[31]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1130,7 +1162,7 @@ class _ListApiKeysParameters(BaseModel):
 
 
 async def _list_api_keys(request: Request) -> Response:
-    operation = OPERATIONS[31]
+    operation = OPERATIONS[32]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1149,7 +1181,7 @@ async def _list_api_keys(request: Request) -> Response:
 
 
 async def _create_api_key(request: Request) -> Response:
-    operation = OPERATIONS[32]
+    operation = OPERATIONS[33]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.ApiKeyRequest, operation, required=True)
@@ -1167,7 +1199,7 @@ class _RevokeApiKeyParameters(BaseModel):
 
 
 async def _revoke_api_key(request: Request) -> Response:
-    operation = OPERATIONS[33]
+    operation = OPERATIONS[34]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1187,7 +1219,7 @@ class _SetUserRoleParameters(BaseModel):
 
 
 async def _set_user_role(request: Request) -> Response:
-    operation = OPERATIONS[34]
+    operation = OPERATIONS[35]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1210,7 +1242,7 @@ class _ListAuditEventsParameters(BaseModel):
 
 
 async def _list_audit_events(request: Request) -> Response:
-    operation = OPERATIONS[35]
+    operation = OPERATIONS[36]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1229,7 +1261,7 @@ async def _list_audit_events(request: Request) -> Response:
 
 
 async def _enrol_totp(request: Request) -> Response:
-    operation = OPERATIONS[36]
+    operation = OPERATIONS[37]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1240,7 +1272,7 @@ async def _enrol_totp(request: Request) -> Response:
 
 
 async def _confirm_totp(request: Request) -> Response:
-    operation = OPERATIONS[37]
+    operation = OPERATIONS[38]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -1253,7 +1285,7 @@ async def _confirm_totp(request: Request) -> Response:
 
 
 async def _disable_totp(request: Request) -> Response:
-    operation = OPERATIONS[38]
+    operation = OPERATIONS[39]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -1283,6 +1315,7 @@ PARAMETER_MODELS: dict[str, type[BaseModel]] = {
     "startImport": _StartImportParameters,
     "listJobs": _ListJobsParameters,
     "getJob": _GetJobParameters,
+    "deleteJob": _DeleteJobParameters,
     "cancelJob": _CancelJobParameters,
     "streamJobEvents": _StreamJobEventsParameters,
     "getJobResult": _GetJobResultParameters,
@@ -1315,6 +1348,7 @@ def add_routes(router: Router) -> None:
         _start_export,
         _list_jobs,
         _get_job,
+        _delete_job,
         _cancel_job,
         _stream_job_events,
         _get_job_result,

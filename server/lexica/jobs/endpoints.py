@@ -103,6 +103,10 @@ class JobsEndpoints(JobsApi):
         job = await self._service.cancel(principal, job_id)
         return Reply(_serialised(job_model(job)), status=200 if job.finished else 202)
 
+    async def delete_job(self, *, principal: Principal, job_id: str) -> Reply[None]:
+        await self._service.delete(principal, job_id)
+        return Reply.empty(204)
+
     async def stream_job_events(
         self, *, principal: Principal, job_id: str, last_event_id: str | None
     ) -> Reply[models.JobServerSentEvent]:

@@ -169,5 +169,14 @@ class DirectoryJobStore:
             await anyio.to_thread.run_sync(delete)
         return expired
 
+    async def remove_finished(self, job_id: str) -> bool:
+        job = self._jobs.get(job_id)
+        if job is None or not job.finished:
+            return False
+        self._forget(job)
+        async with self._writing:
+            await anyio.to_thread.run_sync((self._directory / f"{job_id}.json").unlink, True)
+        return True
+
     async def close(self) -> None:
         return None

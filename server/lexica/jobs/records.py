@@ -130,6 +130,11 @@ class JobStore(Protocol):
         """Forget the jobs that finished before the moment; the jobs forgotten (where the store can tell)."""
         ...
 
+    async def remove_finished(self, job_id: str) -> bool:
+        """Forget the job if it has finished (checked and removed atomically: a job that a worker is still writing
+        is never removed); whether it was removed."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -165,6 +170,16 @@ class RedisJobStore:
     redis.call('HSET', KEYS[1], 'cancel', '1')
     return 1
     """
+    _REMOVE_FINISHED = """
+    local data = redis.call('HGET', KEYS[1], 'data')
+    if not data then return 0 end
+    local job = cjson.decode(data)
+    if job.state ~= 'succeeded' and job.state ~= 'failed' and job.state ~= 'cancelled' then return 0 end
+    redis.call('DEL', KEYS[1])
+    redis.call('ZREM', ARGV[1] .. 'owner:' .. job.owner_id, job.id)
+    redis.call('ZREM', ARGV[1] .. 'active:' .. job.owner_id, job.id)
+    return 1
+    """
     _SAVE = """
     if redis.call('HEXISTS', KEYS[1], 'data') == 0 then return 0 end
     redis.call('HSET', KEYS[1], 'data', ARGV[1])
@@ -180,6 +195,7 @@ class RedisJobStore:
         self._admit = redis.register_script(self._ADMIT)
         self._cancel = redis.register_script(self._CANCEL)
         self._save = redis.register_script(self._SAVE)
+        self._remove_finished = redis.register_script(self._REMOVE_FINISHED)
 
     def _key(self, job_id: str) -> str:
         return f"{self._prefix}{job_id}"
@@ -269,6 +285,11 @@ class RedisJobStore:
             for start in range(0, len(ids), 500):
                 await self._records(key, ids[start : start + 500])
         return []
+
+    async def remove_finished(self, job_id: str) -> bool:
+        # The owner's sets are named from the record inside the script (a cluster would need them as KEYS; this
+        # store runs on one Redis, as the rest of Lexica's keys do).
+        return bool(await self._remove_finished(keys=[self._key(job_id)], args=[self._prefix]))
 
     async def close(self) -> None:
         return None

@@ -302,6 +302,21 @@ class JobService:
             raise _not_found(job_id)
         return cancelled
 
+    async def delete(self, principal: Principal, job_id: str) -> None:
+        """Forget one of the principal's finished jobs with its events and files; a job not finished is a 409."""
+        job = await self.job(principal, job_id)
+        if not job.finished or not await self._jobs.remove_finished(job_id):
+            raise ProblemError(
+                409,
+                f"The job is {job.state}: cancel it (POST /api/v1/jobs/{job_id}/cancel) and delete it once it has "
+                "ended.",
+                slug="conflict",
+                title="Conflict",
+            )
+        await self._bus.discard(job_topic(job_id))
+        for name in (result_blob(job.owner_id, job_id), upload_blob(job.owner_id, job_id)):
+            await self._blobs.delete(name)
+
     async def result(self, principal: Principal, job_id: str) -> tuple[JobRecord, AsyncIterator[bytes]]:
         job = await self.job(principal, job_id)
         if job.kind != "export":

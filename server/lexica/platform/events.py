@@ -101,6 +101,10 @@ class EventBus(Protocol):
         have been published (publishing is best-effort), so a follower that must not miss one starts afresh."""
         ...
 
+    async def discard(self, topic: str) -> None:
+        """Drop the topic's history: its subject is gone (a job deleted). Best-effort, like publishing."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -128,6 +132,9 @@ class MemoryEventBus:
     def forget(self, topic: str) -> None:
         """Drop the topic's history: its subject is gone (a job deleted by retention). Redis streams expire instead."""
         self._topics.pop(topic, None)
+
+    async def discard(self, topic: str) -> None:
+        self.forget(topic)
 
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
         event = Event(
@@ -222,6 +229,12 @@ class RedisEventBus:
             return UNPUBLISHED
         self.tally.published += 1
         return event_id.decode() if isinstance(event_id, bytes) else str(event_id)
+
+    async def discard(self, topic: str) -> None:
+        try:
+            await self._publisher.delete(self._key(topic))
+        except RedisError as exc:  # the stream expires by itself (HISTORY_TTL_SECONDS)
+            self._unavailable(f"{topic} not discarded", exc)
 
     async def position(self, topic: str) -> str:
         try:

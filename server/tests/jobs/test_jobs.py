@@ -146,6 +146,7 @@ async def test_only_admins_import_and_jobs_are_private(
     started = await api.post("/api/v1/imports", content=entry_line("privy"), headers={**admin, **NDJSON})
     href = started.json()["href"]
     assert (await api.get(href, headers=reader)).status_code == 404
+    assert (await api.post(f"{href}/cancel", headers=reader)).status_code == 404
     assert (await api.delete(href, headers=reader)).status_code == 404
     assert (await api.get(f"{href}/events", headers=reader)).status_code == 404
     assert (await api.get("/api/v1/jobs", headers=reader)).json()["items"] == []
@@ -206,7 +207,8 @@ async def test_a_draining_instance_replays_a_finished_jobs_history_not_a_summary
 async def test_cancel_stops_between_batches(api: httpx.AsyncClient, admin: dict[str, str]) -> None:
     upload = b"".join(entry_line(f"zzcancel{n:05d}") for n in range(20_000))
     job = (await api.post("/api/v1/imports", content=upload, headers={**admin, **NDJSON})).json()
-    cancelled = await api.delete(job["href"], headers=admin)
+    assert (await api.delete(job["href"], headers=admin)).status_code == 409  # not finished: cancel it first
+    cancelled = await api.post(f"{job['href']}/cancel", headers=admin)
     assert cancelled.status_code in (200, 202), cancelled.text
     assert cancelled.json()["cancel_requested"] is True
     done = await wait_for(api, admin, job["href"])
@@ -219,10 +221,32 @@ async def test_cancel_stops_between_batches(api: httpx.AsyncClient, admin: dict[
         url = page["links"]["next"]
     assert listed % 1000 == 0  # whole batches only
     assert listed < 20_000
-    assert (await api.delete(job["href"], headers=admin)).status_code == 200  # cancelled already: as it is
+    again = await api.post(f"{job['href']}/cancel", headers=admin)
+    assert again.status_code == 200  # cancelled already: as it is
+    assert again.json()["state"] == "cancelled"
     finished = (await api.post("/api/v1/imports", content=entry_line("zzdone"), headers={**admin, **NDJSON})).json()
     await wait_for(api, admin, finished["href"])
-    assert (await api.delete(finished["href"], headers=admin)).status_code == 409
+    assert (await api.post(f"{finished['href']}/cancel", headers=admin)).status_code == 409
+    assert (await api.get(job["href"], headers=admin)).json()["state"] == "cancelled"  # still there until deleted
+
+
+async def test_delete_forgets_a_finished_job_and_its_files(
+    api: httpx.AsyncClient, reader: dict[str, str], admin: dict[str, str]
+) -> None:
+    started = await api.post("/api/v1/exports", json={"source": "dictionary"}, headers=admin)
+    assert started.status_code == 202, started.text
+    job = await wait_for(api, admin, started.json()["href"])
+    assert job["state"] == "succeeded"
+    assert (await api.get(job["result_href"], headers=admin)).status_code == 200
+    assert (await api.delete(job["href"], headers=reader)).status_code == 404  # not the reader's job
+    deleted = await api.delete(job["href"], headers=admin)
+    assert deleted.status_code == 204, deleted.text
+    assert deleted.content == b""
+    for href in (job["href"], job["events_href"], job["result_href"]):
+        assert (await api.get(href, headers=admin)).status_code == 404, href
+    assert (await api.delete(job["href"], headers=admin)).status_code == 404
+    listed = (await api.get("/api/v1/jobs?limit=100", headers=admin)).json()["items"]
+    assert job["id"] not in [item["id"] for item in listed]
 
 
 async def test_export_a_word_list(api: httpx.AsyncClient, reader: dict[str, str], admin: dict[str, str]) -> None:

@@ -154,3 +154,35 @@ async def test_the_sweep_deletes_expired_jobs_and_their_files_and_keeps_waiting_
         f"{waiting.id}.upload.ndjson",
     }
     assert {job.id for job in (await DirectoryJobStore.open(records)).unfinished()} == {waiting.id}
+
+
+async def _removes_only_finished_jobs(store: JobStore) -> None:
+    running, done, other = new_job(), new_job(), new_job(owner="8b0d5a4e-3c43-4f0e-9a43-5a3a5a51b5e1")
+    for job in (running, done, other):
+        assert await store.admit(job, ROOMY) is None
+    await store.save(replace(running, state="running"))
+    await store.save(finished(done))
+    await store.save(finished(other))
+
+    assert not await store.remove_finished(running.id)  # a worker still writes it
+    assert await store.get(running.id) is not None
+    assert await store.remove_finished(done.id)
+    assert await store.get(done.id) is None
+    assert not await store.remove_finished(done.id)  # gone already
+    assert not await store.remove_finished("no-such-job")
+    assert [job.id for job in await store.jobs_of(OWNER, before=None, limit=10)] == [running.id]
+    assert [job.id for job in await store.unfinished_of(OWNER)] == [running.id]
+    assert await store.get(other.id) is not None  # another owner's job is untouched
+
+
+async def test_directory_store_removes_only_finished_jobs(tmp_path: Path) -> None:
+    store = await DirectoryJobStore.open(tmp_path)
+    await _removes_only_finished_jobs(store)
+    again = await DirectoryJobStore.open(tmp_path)  # and its file is gone
+    assert len(await again.jobs_of(OWNER, before=None, limit=10)) == 1
+
+
+async def test_redis_store_removes_only_finished_jobs(redis_store: tuple[RedisJobStore, Redis]) -> None:
+    store, client = redis_store
+    await _removes_only_finished_jobs(store)
+    assert await client.zcard(f"lexica:jobs:owner:{OWNER}") == 1

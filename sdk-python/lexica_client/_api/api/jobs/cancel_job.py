@@ -18,8 +18,8 @@ def _get_kwargs(
 ) -> dict[str, Any]:
 
     _kwargs: dict[str, Any] = {
-        "method": "delete",
-        "url": "/api/v1/jobs/{job_id}".format(
+        "method": "post",
+        "url": "/api/v1/jobs/{job_id}/cancel".format(
             job_id=quote(str(job_id), safe=""),
         ),
     }
@@ -106,7 +106,11 @@ def sync_detailed(
 
      Cancels a queued or running job. A running job stops at the end of the batch it is writing (each
     batch is one transaction, so no batch is half applied) and ends `cancelled`; the response is the job
-    as it is now (`202` while it is still stopping). A job that already finished is a `409`.
+    as it is now (`202` while it is still stopping). Cancelling a cancelled job answers it as it is; a
+    job that
+    succeeded or failed is a `409`. The job stays readable until it is deleted (`DELETE
+    /api/v1/jobs/{job_id}`)
+    or its retention period ends.
 
     Args:
         job_id (str):
@@ -139,7 +143,11 @@ def sync(
 
      Cancels a queued or running job. A running job stops at the end of the batch it is writing (each
     batch is one transaction, so no batch is half applied) and ends `cancelled`; the response is the job
-    as it is now (`202` while it is still stopping). A job that already finished is a `409`.
+    as it is now (`202` while it is still stopping). Cancelling a cancelled job answers it as it is; a
+    job that
+    succeeded or failed is a `409`. The job stays readable until it is deleted (`DELETE
+    /api/v1/jobs/{job_id}`)
+    or its retention period ends.
 
     Args:
         job_id (str):
@@ -167,7 +175,11 @@ async def asyncio_detailed(
 
      Cancels a queued or running job. A running job stops at the end of the batch it is writing (each
     batch is one transaction, so no batch is half applied) and ends `cancelled`; the response is the job
-    as it is now (`202` while it is still stopping). A job that already finished is a `409`.
+    as it is now (`202` while it is still stopping). Cancelling a cancelled job answers it as it is; a
+    job that
+    succeeded or failed is a `409`. The job stays readable until it is deleted (`DELETE
+    /api/v1/jobs/{job_id}`)
+    or its retention period ends.
 
     Args:
         job_id (str):
@@ -198,7 +210,11 @@ async def asyncio(
 
      Cancels a queued or running job. A running job stops at the end of the batch it is writing (each
     batch is one transaction, so no batch is half applied) and ends `cancelled`; the response is the job
-    as it is now (`202` while it is still stopping). A job that already finished is a `409`.
+    as it is now (`202` while it is still stopping). Cancelling a cancelled job answers it as it is; a
+    job that
+    succeeded or failed is a `409`. The job stays readable until it is deleted (`DELETE
+    /api/v1/jobs/{job_id}`)
+    or its retention period ends.
 
     Args:
         job_id (str):

@@ -77,6 +77,9 @@ def sync_detailed(
 ) -> Response[Problem | UserExport]:
     """Export all of the user's data
 
+     Everything Lexica holds about the signed-in user, as one JSON document: the account, its API keys
+    (never their secrets), its word lists and its audit events.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -100,6 +103,9 @@ def sync(
 ) -> Problem | UserExport | None:
     """Export all of the user's data
 
+     Everything Lexica holds about the signed-in user, as one JSON document: the account, its API keys
+    (never their secrets), its word lists and its audit events.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -118,6 +124,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Problem | UserExport]:
     """Export all of the user's data
+
+     Everything Lexica holds about the signed-in user, as one JSON document: the account, its API keys
+    (never their secrets), its word lists and its audit events.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -139,6 +148,9 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Problem | UserExport | None:
     """Export all of the user's data
+
+     Everything Lexica holds about the signed-in user, as one JSON document: the account, its API keys
+    (never their secrets), its word lists and its audit events.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

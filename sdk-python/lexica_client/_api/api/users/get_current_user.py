@@ -77,6 +77,9 @@ def sync_detailed(
 ) -> Response[Problem | User]:
     """The signed-in user
 
+     The account the credentials belong to: its id, email, display name, role, whether two-factor
+    authentication is on, and when it was created.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -100,6 +103,9 @@ def sync(
 ) -> Problem | User | None:
     """The signed-in user
 
+     The account the credentials belong to: its id, email, display name, role, whether two-factor
+    authentication is on, and when it was created.
+
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
         httpx.TimeoutException: If the request takes longer than Client.timeout.
@@ -118,6 +124,9 @@ async def asyncio_detailed(
     client: AuthenticatedClient,
 ) -> Response[Problem | User]:
     """The signed-in user
+
+     The account the credentials belong to: its id, email, display name, role, whether two-factor
+    authentication is on, and when it was created.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -139,6 +148,9 @@ async def asyncio(
     client: AuthenticatedClient,
 ) -> Problem | User | None:
     """The signed-in user
+
+     The account the credentials belong to: its id, email, display name, role, whether two-factor
+    authentication is on, and when it was created.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

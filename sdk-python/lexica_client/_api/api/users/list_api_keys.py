@@ -103,6 +103,8 @@ def sync_detailed(
 ) -> Response[ApiKeyPage | Problem | ValidationProblem]:
     """List the user's API keys
 
+     The signed-in user's API keys, newest first, one page at a time (never their secrets).
+
     Args:
         limit (int | Unset):  Default: 20.
         cursor (str | Unset):
@@ -135,6 +137,8 @@ def sync(
 ) -> ApiKeyPage | Problem | ValidationProblem | None:
     """List the user's API keys
 
+     The signed-in user's API keys, newest first, one page at a time (never their secrets).
+
     Args:
         limit (int | Unset):  Default: 20.
         cursor (str | Unset):
@@ -161,6 +165,8 @@ async def asyncio_detailed(
     cursor: str | Unset = UNSET,
 ) -> Response[ApiKeyPage | Problem | ValidationProblem]:
     """List the user's API keys
+
+     The signed-in user's API keys, newest first, one page at a time (never their secrets).
 
     Args:
         limit (int | Unset):  Default: 20.
@@ -191,6 +197,8 @@ async def asyncio(
     cursor: str | Unset = UNSET,
 ) -> ApiKeyPage | Problem | ValidationProblem | None:
     """List the user's API keys
+
+     The signed-in user's API keys, newest first, one page at a time (never their secrets).
 
     Args:
         limit (int | Unset):  Default: 20.
