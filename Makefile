@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
-SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client sdk-python/tests
+SOURCES := server/lexica codegen bench server/tests contract-tests sdk-python/lexica_client sdk-python/tests examples
 
 .PHONY: help install run worker test lint lint-asyncapi lint-openapi format generate check-generated contract-live bench test-tools bench-tools concurrency lock clean
 
@@ -19,7 +19,7 @@ help:
 	@echo "make lint-openapi   Redocly's recommended rules and Spectral's spectral:oas on openapi/lexica.yaml (Node)"
 	@echo "make contract-live  Schemathesis CLI against a live uvicorn server"
 	@echo "make bench     throughput and latency (wrk) of Lexica and reference apps, as ratios against a bare ASGI app"
-	@echo "make test-tools  install wrk, valgrind and promtool (Debian packages) when missing; needs root, else says how"
+	@echo "make test-tools  install wrk, valgrind, promtool, haproxy and chromium (Debian packages) when missing; needs root"
 	@echo "make concurrency  conflicting writers on one entry and one list over HTTP, on SQLite, PostgreSQL and MongoDB"
 	@echo "make lock      re-pin constraints.txt from the current venv"
 
@@ -76,10 +76,11 @@ bench: install test-tools
 
 # Debian programs, not Python packages: wrk (the load generator of `make bench`), valgrind (the instruction count
 # gate, bench/instructions.py), promtool (package prometheus: the SLO rules' checks, deploy/prometheus/) and haproxy
-# (the load balancer of contract-tests/test_load_balancer_live.py). Each is command:package; installed when missing,
+# (the load balancer of contract-tests/test_load_balancer_live.py), chromium and chromedriver (the documentation pages
+# in a headless browser, contract-tests/test_docs_browser.py). Each is command:package; installed when missing,
 # and apt-get update runs only then. Packages must not start services (haproxy's would take port 80): without a
 # policy-rc.d of the machine's own, one that forbids starting is in place during the install.
-TEST_TOOLS := wrk:wrk valgrind:valgrind promtool:prometheus haproxy:haproxy
+TEST_TOOLS := wrk:wrk valgrind:valgrind promtool:prometheus haproxy:haproxy chromium:chromium chromedriver:chromium-driver
 test-tools:
 	@missing=""; for pair in $(TEST_TOOLS); do \
 	  command -v $${pair%%:*} >/dev/null || [ -x /usr/sbin/$${pair%%:*} ] || missing="$$missing $${pair#*:}"; \

@@ -19,16 +19,16 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
-from lexica.platform.docs import DOCS_CSP
+from lexica.platform.docs import ASSETS_DIR, DOCS_CSP
 from lexica.platform.problem_types import PROBLEM_TYPES, ProblemType
 from lexica.platform.problems import ProblemError
 
 PROBLEMS_PATH = "/problems"
 ASYNCAPI_JSON = "/asyncapi.json"
 ASYNCAPI_PAGE = "/asyncapi"
-PAGE_PATHS = frozenset({"/", PROBLEMS_PATH, ASYNCAPI_JSON, ASYNCAPI_PAGE})
+FAVICON = ASSETS_DIR / "favicon.png"
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
     "code,pre{font:14px/1.4 ui-monospace,monospace;background:#f4f4f4}pre{padding:.75rem;overflow-x:auto}"
@@ -232,9 +232,13 @@ def mount_pages(app: FastAPI, *, docs_enabled: bool) -> None:
     async def asyncapi_html(_: Request) -> HTMLResponse:
         return _page(f"{title} events", asyncapi_page)
 
+    async def favicon(_: Request) -> Response:  # browsers ask for it on every page
+        return FileResponse(FAVICON, media_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+
     app.add_route("/", home, methods=["GET"], include_in_schema=False)
     app.add_route(PROBLEMS_PATH, problems, methods=["GET"], include_in_schema=False)
     app.add_route(PROBLEMS_PATH + "/{slug}", problem, methods=["GET"], include_in_schema=False)
     app.add_route(ASYNCAPI_JSON, asyncapi_json, methods=["GET"], include_in_schema=False)
+    app.add_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
     if docs_enabled:
         app.add_route(ASYNCAPI_PAGE, asyncapi_html, methods=["GET"], include_in_schema=False)
