@@ -59,6 +59,8 @@ class OperationView:
     role: str | None
     middleware_headers: tuple[str, ...] = ()  # lowercase names of header parameters a middleware handles
     replay: str | None = None  # `x-lexica-replay`
+    rate_limited: bool = True  # not `x-lexica-rate-limit: exempt`
+    deprecation_headers: tuple[tuple[str, str], ...] = ()  # `deprecated: true`: Deprecation and Sunset
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ def operation_view(op: Operation) -> OperationView:
         role=op.role,
         middleware_headers=tuple(p.name.lower() for p in op.parameters if p.middleware and p.location == "header"),
         replay=op.replay,
+        rate_limited=op.rate_limited,
+        deprecation_headers=op.deprecation_headers,
         statuses=tuple(int(r.status) for r in op.responses if r.status.isdigit()),
     )
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +117,11 @@ class Operation:
     # `x-lexica-replay`: a 200 answer depends only on the request line and the state named (e.g. `dictionary`), so
     # the server may replay it until that state changes (lexica.platform.replay)
     replay: str | None = None
+    # `x-lexica-rate-limit: exempt`: the operation spends no quota and its responses carry no RateLimit headers
+    rate_limited: bool = True
+    # `deprecated: true`: the headers its responses carry, `Deprecation` (RFC 9745) from `x-lexica-deprecated-since`
+    # and `Sunset` (RFC 8594) from `x-lexica-sunset`, as (name, value) pairs
+    deprecation_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def consumes(self) -> tuple[str, ...]:
@@ -186,5 +193,59 @@ def operations(document: Mapping[str, Any]) -> Iterator[Operation]:
                 role=raw.get("x-lexica-role"),
                 sdk_method=raw.get("x-lexica-sdk-method"),
                 replay=raw.get("x-lexica-replay"),
+                rate_limited=_rate_limited(raw),
+                deprecation_headers=deprecation_headers(raw, responses),
                 anonymous_allowed=bool(schemes) and any(not requirement for requirement in requirements),
             )
+
+
+def _rate_limited(raw: Mapping[str, Any]) -> bool:
+    value: object = raw.get("x-lexica-rate-limit", "limited")
+    if value not in ("limited", "exempt"):
+        raise ValueError(f"{raw.get('operationId')}: x-lexica-rate-limit is 'exempt' or absent, not {value!r}")
+    return bool(value == "limited")
+
+
+def deprecation_headers(raw: Mapping[str, Any], responses: Sequence[Response]) -> tuple[tuple[str, str], ...]:
+    """The `Deprecation` and `Sunset` header values of a deprecated operation (none for another one).
+
+    `x-lexica-deprecated-since` (a date) is required with `deprecated: true`: RFC 9745's `Deprecation` is the
+    moment it took effect (`@` and seconds since the epoch); `x-lexica-sunset` (a later date, optional) is when
+    the operation goes away, as an HTTP date (RFC 8594). Every success response must declare the headers it
+    will carry, so that the contract tells clients too.
+    """
+    name = raw.get("operationId")
+    since, sunset = raw.get("x-lexica-deprecated-since"), raw.get("x-lexica-sunset")
+    if raw.get("deprecated") is not True:
+        if since is not None or sunset is not None:
+            raise ValueError(f"{name}: x-lexica-deprecated-since and x-lexica-sunset need `deprecated: true`")
+        return ()
+    since_day = _day(since)
+    if since_day is None:
+        raise ValueError(f'{name}: a deprecated operation needs `x-lexica-deprecated-since: "YYYY-MM-DD"`')
+    headers = [("Deprecation", f"@{_midnight_utc(since_day)}")]
+    if sunset is not None:
+        sunset_day = _day(sunset)
+        if sunset_day is None or sunset_day <= since_day:
+            raise ValueError(f'{name}: x-lexica-sunset must be a date ("YYYY-MM-DD") after x-lexica-deprecated-since')
+        headers.append(("Sunset", formatdate(_midnight_utc(sunset_day), usegmt=True)))
+    for response in responses:
+        if response.status.startswith(("2", "3")):
+            missing = {header for header, _ in headers} - set(response.headers)
+            if missing:
+                raise ValueError(f"{name}: its {response.status} response must declare {sorted(missing)}")
+    return tuple(headers)
+
+
+def _day(value: object) -> date | None:
+    """A date written as a quoted string (the bundled JSON has no date type) or, unquoted, as YAML reads it."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _midnight_utc(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())

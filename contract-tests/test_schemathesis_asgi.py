@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import shutil
 import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
-import schemathesis_hooks  # noqa: F401 - registers the NDJSON serializer
+import schemathesis_hooks  # noqa: F401 - registers the NDJSON serializer and the semantic checks
+import tracecov
+import tracecov.schemathesis as tracecov_schemathesis
 from hypothesis import settings
 from pydantic import SecretStr
 from schemathesis.specs.openapi.schemas import OpenApiSchema
@@ -27,6 +31,7 @@ from lexica.app import create_app
 from lexica.auth.account import AccountService
 from lexica.auth.service import AuthService
 from lexica.auth.throttle import MemoryLoginThrottle
+from lexica.platform.docs import bundled_spec
 from lexica.platform.security import Principal, Role
 from lexica.settings import Settings
 from lexica.storage.sql.auth import SqlAuthRepository
@@ -36,6 +41,7 @@ from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.importing import import_entries
 
 SECRET = "schemathesis-secret-key-long-enough-for-any-check"
+FUZZ_QUOTA = "1000000/minute"
 
 
 async def _seed(database_url: str) -> str:
@@ -77,7 +83,12 @@ def _load_schema() -> tuple[OpenApiSchema, str]:
         environment="test",
         tune_gc=False,
         secret_key=SecretStr(SECRET),
-        rate_limit_enabled=False,
+        # Rate limiting on, as deployed, so that every response carries (and `rate_limit_headers` checks) its
+        # RateLimit headers; quotas far above what the run sends, so that no schema-valid request is refused.
+        rate_limit_enabled=True,
+        rate_limit_anonymous=FUZZ_QUOTA,
+        rate_limit_authenticated=FUZZ_QUOTA,
+        rate_limit_login=FUZZ_QUOTA,
         gcide_data_dir=gcide_dir,
         job_files_dir=Path(directory.name) / "jobs",
         job_concurrency=1,
@@ -86,6 +97,16 @@ def _load_schema() -> tuple[OpenApiSchema, str]:
 
 
 schema, ADMIN_KEY = _load_schema()
+# Every request the run sends (probes of the semantic checks included), mapped onto the spec's operations,
+# parameters and schema keywords (TraceCov): `test_the_run_exercises_the_schema` gates on it.
+COVERAGE = tracecov.CoverageMap.from_dict(json.loads(bundled_spec()))
+KEYWORD_COVERAGE = 90  # percent
+
+
+@schema.hook
+def after_call(context: schemathesis.HookContext, case: schemathesis.Case[Any], response: Any) -> None:
+    interaction = tracecov_schemathesis.from_response(case.method, response)
+    COVERAGE.record(interaction.request, interaction.response)
 
 
 @schema.auth()
@@ -119,3 +140,18 @@ class StatefulApi(_STATEFUL.as_state_machine()):  # type: ignore[misc]
 
 TestStatefulApi = StatefulApi.TestCase
 TestStatefulApi.settings = settings(max_examples=40, stateful_step_count=8, deadline=None)
+
+
+def test_the_run_exercises_the_schema() -> None:
+    """Runs last in this module (pytest keeps file order): at least 90% of the spec's schema keywords (each
+    `minLength`, `pattern`, `enum`, `required`, ... of every parameter and request body) were exercised by the runs
+    above, and every operation was called. Measured by TraceCov over every request they sent."""
+    statistic = COVERAGE.statistic()
+    if statistic["operations"]["seen"] == 0:
+        pytest.skip("the Schemathesis runs of this module did not run (run the whole module)")
+    print(COVERAGE.generate_text_summary(colored=False))
+    violations = COVERAGE.check_thresholds(keywords=KEYWORD_COVERAGE, parameters=KEYWORD_COVERAGE)
+    assert [str(violation) for violation in violations] == []
+    unseen = statistic["operations"]["total"] - statistic["operations"]["seen"]
+    # deleteCurrentUser is left out of the runs (it would delete the account they use).
+    assert unseen == 1, f"{unseen} operations never called"

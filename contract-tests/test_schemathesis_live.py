@@ -41,7 +41,11 @@ def _admin_api_key(base_url: str) -> str:
 def test_schemathesis_cli_finds_nothing_against_a_live_server(tmp_path_factory: pytest.TempPathFactory) -> None:
     database_url = seed_database(tmp_path_factory.mktemp("live-gcide"), gcide_entries())
     settings = {
-        "LEXICA_RATE_LIMIT_ENABLED": "false",
+        # On, as deployed (the semantic checks verify every response's RateLimit headers), far above the run's rate.
+        "LEXICA_RATE_LIMIT_ENABLED": "true",
+        "LEXICA_RATE_LIMIT_ANONYMOUS": "1000000/minute",
+        "LEXICA_RATE_LIMIT_AUTHENTICATED": "1000000/minute",
+        "LEXICA_RATE_LIMIT_LOGIN": "1000000/minute",
         "LEXICA_FIRST_ADMIN_EMAIL": ADMIN_EMAIL,
         "LEXICA_FIRST_ADMIN_PASSWORD": ADMIN_PASSWORD,
     }

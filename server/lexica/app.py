@@ -232,7 +232,10 @@ def create_app(settings: Settings | None = None, *, tracer_provider: TracerProvi
     )
     app.add_middleware(BodyTimeoutMiddleware, timeout=settings.body_timeout_seconds)  # around every body reader
     if limiter is not None:
-        app.add_middleware(RateLimitMiddleware, limiter=limiter, identify=identify)
+        # The probes and the metrics scrape (`x-lexica-rate-limit: exempt` in the spec): an orchestrator or Prometheus
+        # polling them must never be refused.
+        exempt = frozenset(operation.path for operation in OPERATIONS if not operation.rate_limited)
+        app.add_middleware(RateLimitMiddleware, limiter=limiter, identify=identify, exempt_paths=exempt)
     # Any other exception becomes a 500 problem here, inside CORS, security headers and the request id.
     app.add_middleware(UnhandledErrorMiddleware)
     add_cors(app, settings)

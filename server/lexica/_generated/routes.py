@@ -337,6 +337,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=(),
         role=None,
         locations={},
+        rate_limited=False,
     ),
     OperationInfo(
         operation_id="getReadiness",
@@ -349,6 +350,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=(),
         role=None,
         locations={},
+        rate_limited=False,
     ),
     OperationInfo(
         operation_id="getMetrics",
@@ -361,6 +363,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=("OAuth2Password", "ApiKeyHeader"),
         role=None,
         locations={},
+        rate_limited=False,
     ),
     OperationInfo(
         operation_id="registerUser",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +37,9 @@ class OperationInfo:
     locations: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # field -> (in, name in the spec)
     middleware_headers: frozenset[str] = frozenset()  # header parameters a middleware handles (lowercase)
     replay: str | None = None  # `x-lexica-replay`: the state a 200 answer depends on besides the request line
+    rate_limited: bool = True  # False: `x-lexica-rate-limit: exempt` (no quota spent, no RateLimit headers)
+    # `deprecated: true`: `Deprecation` (RFC 9745) and `Sunset` (RFC 8594) on every answer its implementation returns
+    deprecation_headers: tuple[tuple[str, str], ...] = ()
 
 
 def ensure_acceptable(request: Request, produces: tuple[str, ...]) -> None:
@@ -57,6 +60,8 @@ def render(reply: Reply[Any], operation: OperationInfo) -> Response:
     if reply.status not in operation.statuses:
         # A programming error: the implementation answered with a status the spec does not declare.
         raise RuntimeError(f"{operation.operation_id} answered {reply.status}, which the spec does not declare")
+    if operation.deprecation_headers:
+        reply = replace(reply, headers={**reply.headers, **dict(operation.deprecation_headers)})
     body = reply.body
     if body is None:
         return Response(status_code=reply.status, headers=dict(reply.headers))

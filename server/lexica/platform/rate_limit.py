@@ -36,9 +36,6 @@ logger = logging.getLogger("lexica.ratelimit")
 
 ClientKind = Literal["anonymous", "authenticated", "login"]
 CLIENT_KINDS: tuple[ClientKind, ...] = get_args(ClientKind)
-# Probes and the metrics scrape: an orchestrator or Prometheus polling them must never be refused (getMetrics and
-# the probes say so in the spec).
-UNLIMITED_PATHS = frozenset({"/health/live", "/health/ready", "/metrics"})
 LOGIN_PATHS = frozenset({"/api/v1/auth/token", "/api/v1/auth/register"})
 DEFAULT_KEY_PREFIX = "lexica:ratelimit"
 REDIS_TIMEOUT_SECONDS = 0.5
@@ -245,7 +242,7 @@ class RateLimitMiddleware:
         *,
         limiter: RateLimiter,
         identify: Identify = default_identify,
-        exempt_paths: Collection[str] = UNLIMITED_PATHS,
+        exempt_paths: Collection[str] = (),
     ) -> None:
         self.app = app
         self.limiter = limiter

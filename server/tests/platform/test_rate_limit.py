@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Scope
 
+from lexica._generated.routes import OPERATIONS
 from lexica.platform.rate_limit import (
     ClientIdentity,
     RateLimiter,
@@ -165,7 +166,10 @@ async def test_authenticated_clients_spend_their_own_quota_per_key(limiter: Rate
 
 
 async def test_probes_are_neither_limited_nor_counted(limiter: RateLimiter) -> None:
-    async with client_of(RateLimitMiddleware(tiny_app(), limiter=limiter)) as client:
+    # The operations the spec marks `x-lexica-rate-limit: exempt`, as the app passes them.
+    exempt = frozenset(operation.path for operation in OPERATIONS if not operation.rate_limited)
+    assert exempt == {"/health/live", "/health/ready", "/metrics"}
+    async with client_of(RateLimitMiddleware(tiny_app(), limiter=limiter, exempt_paths=exempt)) as client:
         probes = [await client.get(path) for path in ["/health/live", "/health/ready"] * 5]
         read = await client.get("/api/v1/words/apple")
 
