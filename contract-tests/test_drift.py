@@ -14,6 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from lexica._generated.routes import OPERATIONS
 from lexica.app import create_app
 from lexica.platform.docs import DOC_PATHS
+from lexica.platform.pages import PAGE_PATHS
 from lexica.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +81,7 @@ def _served_operations() -> set[tuple[str, str]]:
         if isinstance(route, WebSocketRoute):
             continue  # an AsyncAPI channel, checked below
         assert isinstance(route, Route), f"unexpected route {route}"
-        if route.path in DOC_PATHS:
+        if route.path in DOC_PATHS | PAGE_PATHS:
             continue
         assert route.name in operation_ids, f"route {route.path} is not bound to an operation of the spec"
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import gc
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
 from types import MethodType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fastapi import FastAPI
 from starlette.routing import WebSocketRoute
@@ -30,7 +31,6 @@ from lexica.platform.cors import add_cors, headers_without_origin
 from lexica.platform.docs import mount_docs
 from lexica.platform.front import FrontAnswers
 from lexica.platform.idempotency import IdempotencyMiddleware
-from lexica.platform.lifecycle import LIFESPAN_STATE_KEY
 from lexica.platform.logs import install_log_safety
 from lexica.platform.metrics import InstanceMetrics, MetricSources
 from lexica.platform.middleware import RequestIdMiddleware, SecurityHeadersMiddleware, UnhandledErrorMiddleware
@@ -40,6 +40,7 @@ from lexica.platform.rate_limit import RateLimiter, RateLimitMiddleware, build_r
 from lexica.platform.redis_client import breaker_for, redis_options
 from lexica.platform.replay import Generation, ReplayedReads
 from lexica.platform.request_tally import RequestTally, count_in_flight
+from lexica.platform.running import Running, require_running
 from lexica.platform.tracing import tracer_provider as tracer_provider_for
 from lexica.realtime.websocket import websocket_endpoint
 from lexica.settings import Settings
@@ -54,55 +55,79 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lexica")
 
-# Each generated interface and the class that implements it. Start-up fails if one is missing or abstract.
-IMPLEMENTATIONS: dict[type[Any], type[Any]] = {
-    WordsApi: WordsEndpoints,
-    ListsApi: ListsEndpoints,
-    JobsApi: JobsEndpoints,
-    OpsApi: OpsEndpoints,
-    AuthApi: AuthEndpoints,
-    UsersApi: UsersEndpoints,
-    AdminApi: AdminEndpoints,
-}
+ApiT = TypeVar("ApiT")
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints(Generic[ApiT]):
+    """A generated interface, the class that implements it and how this instance builds that class."""
+
+    api: type  # abstract (mypy accepts no abstract class as a `type[T]`): start-up checks `implementation` against it
+    implementation: type[ApiT]
+    build: Callable[[AppState, InstanceMetrics], ApiT]
+
+
+def _ops(state: AppState, metrics: InstanceMetrics) -> OpsEndpoints:
+    checks = {"storage": state.storage_ok, "dictionary": state.dictionary_ok}
+    if state.redis is not None:
+        checks["redis"] = state.redis_ok
+    return OpsEndpoints(
+        checks,
+        state.lifecycle,
+        optional=frozenset({"redis"}),
+        metrics=metrics,
+        metrics_access=state.settings.effective_metrics_access,
+    )
+
+
+# The one registry of the operations' implementations: start-up checks it against the generated interfaces (every
+# interface here, every implementation complete) and builds the instances from it, so an interface cannot be
+# checked and then not built (or the reverse).
+ENDPOINTS = (  # not annotated: mypy checks each entry's three parts against each other
+    Endpoints(
+        WordsApi, WordsEndpoints, lambda s, _: WordsEndpoints(s.words, entry_max_age=s.settings.entry_max_age_seconds)
+    ),
+    Endpoints(ListsApi, ListsEndpoints, lambda s, _: ListsEndpoints(s.lists)),
+    Endpoints(JobsApi, JobsEndpoints, lambda s, _: JobsEndpoints(s.jobs)),
+    Endpoints(OpsApi, OpsEndpoints, _ops),
+    Endpoints(AuthApi, AuthEndpoints, lambda s, _: AuthEndpoints(s.auth)),
+    Endpoints(UsersApi, UsersEndpoints, lambda s, _: UsersEndpoints(s.account, s.cursors, s.lists)),
+    Endpoints(AdminApi, AdminEndpoints, lambda s, _: AdminEndpoints(s.account, s.cursors)),
+)
 
 
 # The state each `x-lexica-replay` value of the spec names, as a generation read from the lifespan state.
-REPLAY_GENERATIONS: dict[str, Generation] = {"dictionary": lambda state: state["lexica"].words.generation}
+REPLAY_GENERATIONS: dict[str, Generation] = {"dictionary": lambda state: require_running(state).app.words.generation}
 
 
-def check_implementations() -> None:
+def check_implementations(endpoints: Sequence[Endpoints[Any]] | None = None) -> None:
     """Fail fast, naming what to write, when an operation of the spec has no implementation."""
     problems = []
+    registered = {entry.api: entry for entry in (ENDPOINTS if endpoints is None else endpoints)}
     for api in API_CLASSES:
-        impl = IMPLEMENTATIONS.get(api)
-        if impl is None:
-            problems.append(f"{api.__name__} has no implementation registered in lexica.app.IMPLEMENTATIONS")
-        elif inspect.isabstract(impl):
-            missing = ", ".join(sorted(getattr(impl, "__abstractmethods__", ())))
-            problems.append(f"{impl.__name__} must implement {api.__name__}.{{{missing}}}")
+        entry = registered.get(api)
+        if entry is None:
+            problems.append(f"{api.__name__} has no implementation registered in lexica.app.ENDPOINTS")
+        elif not issubclass(entry.implementation, api):
+            problems.append(f"{entry.implementation.__name__} does not implement {api.__name__}")
+        elif inspect.isabstract(entry.implementation):
+            missing = ", ".join(sorted(getattr(entry.implementation, "__abstractmethods__", ())))
+            problems.append(f"{entry.implementation.__name__} must implement {api.__name__}.{{{missing}}}")
     if problems:
         raise TypeError("operations without an implementation: " + "; ".join(problems))
 
 
-def build_implementations(state: AppState, metrics: InstanceMetrics) -> dict[type[Any], Any]:
-    checks = {"storage": state.storage_ok, "dictionary": state.dictionary_ok}
-    if state.redis is not None:
-        checks["redis"] = state.redis_ok
-    return {
-        WordsApi: WordsEndpoints(state.words, entry_max_age=state.settings.entry_max_age_seconds),
-        ListsApi: ListsEndpoints(state.lists),
-        JobsApi: JobsEndpoints(state.jobs),
-        OpsApi: OpsEndpoints(
-            checks,
-            state.lifecycle,
-            optional=frozenset({"redis"}),
-            metrics=metrics,
-            metrics_access=state.settings.effective_metrics_access,
-        ),
-        AuthApi: AuthEndpoints(state.auth),
-        UsersApi: UsersEndpoints(state.account, state.cursors, state.lists),
-        AdminApi: AdminEndpoints(state.account, state.cursors),
-    }
+def build_implementations(
+    state: AppState, metrics: InstanceMetrics, endpoints: Sequence[Endpoints[Any]] | None = None
+) -> dict[type[Any], Any]:
+    built = {}
+    for entry in ENDPOINTS if endpoints is None else endpoints:
+        instance = entry.build(state, metrics)
+        if not isinstance(instance, entry.implementation):  # the registry's two halves must agree
+            built_name, wanted = type(instance).__name__, entry.implementation.__name__
+            raise TypeError(f"ENDPOINTS builds {built_name} for {entry.api.__name__}, not {wanted}")
+        built[entry.api] = instance
+    return built
 
 
 def metric_sources(state: AppState, requests: RequestTally, limiter: RateLimiter | None) -> MetricSources:
@@ -147,12 +172,13 @@ def _lifespan(
                     gc.collect()
                     gc.freeze()
                     gc.set_threshold(50_000, 50, 100)
-                yield {
-                    "lexica": state,
-                    "implementations": state.implementations,
-                    "authenticator": state.auth,
-                    LIFESPAN_STATE_KEY: state.lifecycle,  # the server starts the drain on SIGTERM (server.py)
-                }
+                running = Running(
+                    app=state,
+                    implementations=state.implementations,
+                    authenticator=state.auth,
+                    lifecycle=state.lifecycle,  # the server starts the drain on SIGTERM through it (server.py)
+                )
+                yield running.as_lifespan_state()
 
     return lifespan
 

@@ -16,6 +16,7 @@ from lexica.platform.ndjson import ndjson_lines
 from lexica.platform.negotiation import acceptable
 from lexica.platform.problems import ProblemError
 from lexica.platform.reply import EventStream, Reply, Serialised, Streamed
+from lexica.platform.running import require_running
 
 ApiT = TypeVar("ApiT")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -51,7 +52,7 @@ def ensure_acceptable(request: Request, produces: tuple[str, ...]) -> None:
 
 def implementation(request: Request, api: type[ApiT]) -> ApiT:
     """The app's implementation of a generated interface class."""
-    found = request.state.implementations[api]
+    found = require_running(request.scope.get("state")).implementations[api]
     assert isinstance(found, api)
     return found
 

@@ -16,8 +16,6 @@ from lexica.platform.cancellation import cancel_until_done
 
 T = TypeVar("T")
 
-LIFESPAN_STATE_KEY = "lifecycle"  # where the server finds this object in the ASGI lifespan state
-
 
 class Lifecycle:
     def __init__(self) -> None:

@@ -29,6 +29,8 @@ PROBLEMS_PATH = "/problems"
 ASYNCAPI_JSON = "/asyncapi.json"
 ASYNCAPI_PAGE = "/asyncapi"
 FAVICON = ASSETS_DIR / "favicon.png"
+# Documentation pages, not API operations (test_drift.py lets them be the only routes outside the spec).
+PAGE_PATHS = frozenset({"/", PROBLEMS_PATH, PROBLEMS_PATH + "/{slug}", ASYNCAPI_JSON, ASYNCAPI_PAGE, "/favicon.ico"})
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
     "code,pre{font:14px/1.4 ui-monospace,monospace;background:#f4f4f4}pre{padding:.75rem;overflow-x:auto}"

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from lexica.platform.context import note_user
 from lexica.platform.problems import ProblemError
+from lexica.platform.running import require_running
 
 if TYPE_CHECKING:
     from lexica.platform.binding import OperationInfo
@@ -60,7 +61,7 @@ def unauthorized(detail: str) -> ProblemError:
 
 async def authenticate(request: Request, operation: OperationInfo) -> Principal:
     """The caller of a secured operation, checked before its parameters are; 401 or 403 problems otherwise."""
-    authenticator: Authenticator = request.state.authenticator
+    authenticator = require_running(request.scope.get("state")).authenticator
     principal = await authenticator.authenticate(request)
     if principal is None:
         raise unauthorized("This operation needs credentials: a bearer token or an API key.")
@@ -73,7 +74,7 @@ async def authenticate(request: Request, operation: OperationInfo) -> Principal:
 
 async def authenticate_if_present(request: Request, operation: OperationInfo) -> Principal | None:
     """The caller of an operation open to anonymous clients: None without credentials, 401 for bad ones."""
-    authenticator: Authenticator = request.state.authenticator
+    authenticator = require_running(request.scope.get("state")).authenticator
     principal = await authenticator.authenticate(request)
     if principal is None:
         return None

@@ -43,11 +43,11 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from lexica.platform.lifecycle import LIFESPAN_STATE_KEY, Lifecycle
 from lexica.platform.logs import configure_server_logging
 from lexica.platform.metrics import MULTIPROCESS_DIR_VARIABLE
 from lexica.platform.middleware import RequestIdMiddleware
 from lexica.platform.problems import problem_response
+from lexica.platform.running import running_of
 from lexica.settings import Settings
 
 logger = logging.getLogger("lexica.server")
@@ -132,8 +132,8 @@ class LexicaHttpProtocol(HttpToolsProtocol):
 
     @property
     def draining(self) -> bool:
-        lifecycle = self.app_state.get(LIFESPAN_STATE_KEY)
-        return isinstance(lifecycle, Lifecycle) and lifecycle.draining
+        running = running_of(self.app_state)
+        return running is not None and running.lifecycle.draining
 
     def _over_capacity(self) -> bool:
         cap = self.max_connections
@@ -210,9 +210,9 @@ class LexicaServer(uvicorn.Server):
 
     def _start_drain(self) -> None:
         state: dict[str, Any] = getattr(getattr(self, "lifespan", None), "state", {})
-        lifecycle = state.get(LIFESPAN_STATE_KEY)
-        if isinstance(lifecycle, Lifecycle):
-            lifecycle.start_draining()
+        running = running_of(state)
+        if running is not None:
+            running.lifecycle.start_draining()
         for connection in list(self.server_state.connections):
             if isinstance(connection, LexicaHttpProtocol):
                 connection.drain()

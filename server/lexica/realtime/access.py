@@ -21,6 +21,7 @@ from lexica.jobs.service import JobService
 from lexica.lists.service import ListService
 from lexica.platform.events import Event
 from lexica.platform.problems import ProblemError
+from lexica.platform.running import require_running
 from lexica.platform.security import Authenticator, Principal
 
 logger = logging.getLogger("lexica.ws")
@@ -65,7 +66,7 @@ class Credentials:
     @classmethod
     async def of(cls, websocket: WebSocket) -> Credentials | None:
         """The handshake's credentials when they identify someone; None without or with bad ones."""
-        authenticator: Authenticator = websocket.scope["state"]["authenticator"]
+        authenticator = require_running(websocket.scope.get("state")).authenticator
         request = handshake_request(websocket)
         try:
             principal = await authenticator.authenticate(request)

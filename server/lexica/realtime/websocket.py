@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from starlette.websockets import WebSocket
 
+from lexica.platform.running import require_running
 from lexica.realtime.access import Credentials
 from lexica.realtime.connection import Connection
 from lexica.realtime.protocol import GOING_AWAY, POLICY_VIOLATION, TOO_MANY
@@ -27,7 +28,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         # Refused before the upgrade: the server answers the handshake with 403.
         await websocket.close(code=POLICY_VIOLATION, reason="credentials required")
         return
-    state: AppState = websocket.scope["state"]["lexica"]
+    state: AppState = require_running(websocket.scope.get("state")).app
     hub = state.websockets
     if state.lifecycle.draining:
         await websocket.accept()

@@ -33,6 +33,7 @@ from lexica.platform.binding import OperationInfo
 from lexica.platform.etags import if_none_match_matches
 from lexica.platform.front import Acceptance, FrontAnswers, read_headers
 from lexica.platform.rate_limit import RateLimitDecision, already_spent
+from lexica.platform.running import running_of
 from lexica.words.endpoints import WordsEndpoints, wants_fresh
 from lexica.words.service import EntryView
 
@@ -146,8 +147,8 @@ class FastEntryLookup:
         """Answers the request (None), or says what the stack must answer it with (having done nothing but,
         perhaps, spent its quota and read storage)."""
         started = time.perf_counter()
-        state = scope.get("state")
-        implementations = state.get("implementations") if state else None
+        running = running_of(scope.get("state"))
+        implementations = running.implementations if running is not None else None
         if implementations is None or not self._acceptable(wanted.get(b"accept")):
             return _UNSPENT  # not started (no lifespan) or a 406: the stack says so
         headword = scope["path"][self._start :]

@@ -14,6 +14,7 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
 from lexica.app import create_app
+from lexica.platform.running import require_running
 from tests.conftest import _client, letter_files, make_settings, seed
 
 ADMIN = ("jobs-admin@lexica.test", "Quiet-Lantern-47-Orchard")
@@ -195,7 +196,7 @@ async def test_a_draining_instance_replays_a_finished_jobs_history_not_a_summary
             job = (await api.post("/api/v1/imports", content=upload, headers={**admin, **NDJSON})).json()
             await wait_for(api, admin, job["href"])
             kept = sse_events((await api.get(job["events_href"], headers=admin)).text)
-            manager._state["lexica"].lifecycle.start_draining()
+            require_running(manager._state).lifecycle.start_draining()
             fresh = sse_events((await api.get(job["events_href"], headers=admin)).text)
             resumed = sse_events((await api.get(job["events_href"], headers={**admin, "Last-Event-ID": "0-0"})).text)
 

@@ -23,6 +23,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from lexica.app import create_app
+from lexica.platform.running import require_running
 from lexica.settings import Settings
 from lexica.state import AppState
 from tests.auth.conftest import FAST_HASHER
@@ -111,7 +112,7 @@ async def serving(settings: Settings) -> AsyncIterator[Live]:
                 task.result()
                 raise AssertionError("uvicorn stopped before it started")
             await asyncio.sleep(0.01)
-        live = Live(sock.getsockname()[1], server.lifespan.state["lexica"])
+        live = Live(sock.getsockname()[1], require_running(server.lifespan.state).app)
         try:
             yield live
         finally:
