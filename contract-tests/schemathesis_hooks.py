@@ -23,6 +23,9 @@ VALID_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # the spec's Idempote
 STALE_ETAG = '"lexica-semantic-check-stale"'  # an ETag no resource ever has
 WRITE_METHODS = frozenset({"PUT", "PATCH", "DELETE", "POST"})
 PROBE_TIMEOUT_SECONDS = 10
+# A probe answered so says nothing of the semantic under test: the quota of the run's client is spent (against
+# `make run`'s default quotas a long run meets it), or a part of the server is down.
+INCONCLUSIVE = frozenset({429, 503})
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -109,7 +112,30 @@ def _probe(case: Any, response: Any, *, headers: Mapping[str, str | None], body:
         media_type=case.media_type,
     )
     kwargs: dict[str, Any] = {} if case.operation.app is not None else {"timeout": PROBE_TIMEOUT_SECONDS}
-    return probe.call(headers=sent, **kwargs)
+    answer = probe.call(headers=sent, **kwargs)
+    if answer.status_code in INCONCLUSIVE:
+        raise _Inconclusive
+    return answer
+
+
+class _Inconclusive(Exception):
+    """A probe was refused for a reason of its own (the client's quota, a part of the server down): the check
+    cannot say anything of this case."""
+
+
+def _conclusive(check: Any) -> Any:
+    """A check whose probe was answered 429 or 503 passes no verdict (None), as Schemathesis reads it."""
+
+    def run(ctx: Any, response: Any, case: Any) -> bool | None:
+        try:
+            result: bool | None = check(ctx, response, case)
+        except _Inconclusive:
+            return None
+        return result
+
+    run.__name__ = check.__name__
+    run.__doc__ = check.__doc__
+    return run
 
 
 def _fail(case: Any, title: str, message: str) -> NoReturn:
@@ -150,6 +176,7 @@ def rate_limit_headers(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 @schemathesis.check
+@_conclusive
 def etag_revalidation(ctx: Any, response: Any, case: Any) -> bool | None:
     """A GET answered 200 with an ETag, on an operation that takes `If-None-Match`: the same request with that ETag
     is a 304 with the same ETag and no body; with another ETag, a 200."""
@@ -178,6 +205,7 @@ def etag_revalidation(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 @schemathesis.check
+@_conclusive
 def if_match_preconditions(ctx: Any, response: Any, case: Any) -> bool | None:
     """A write the spec guards with `If-Match` that succeeded: without `If-Match` it is a 428, with an ETag the
     resource never had a 412 (after a DELETE that succeeded the resource is gone: 404, as RFC 9110 13.2.1 says a
@@ -200,6 +228,7 @@ def if_match_preconditions(ctx: Any, response: Any, case: Any) -> bool | None:
 
 
 @schemathesis.check
+@_conclusive
 def idempotent_replay(ctx: Any, response: Any, case: Any) -> bool | None:
     """A request with an `Idempotency-Key` on an operation that declares it, answered 2xx: sent again with the same
     key and body it gets the same status and body with `Idempotent-Replayed: true`; with the same key and another

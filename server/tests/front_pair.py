@@ -18,6 +18,7 @@ from asgi_lifespan import LifespanManager
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lexica.app import create_app
+from lexica.platform.running import running_of
 from tests.conftest import make_settings
 
 QUOTA = 40  # anonymous requests a minute: a rate-limit case spends the rest of it
@@ -44,7 +45,8 @@ class StackProbe:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             StackProbe.entered += 1
-            StackProbe.state = scope["state"].get("lexica")
+            running = running_of(scope["state"])
+            StackProbe.state = running.app if running is not None else None
         await self.app(scope, receive, send)
 
 

@@ -36,6 +36,7 @@ from lexica.platform.cancellation import cancel_until_done
 from lexica.platform.idempotency_seal import Completed, ResponseSealer, StoredResponse
 from lexica.platform.idempotency_store import Claimed, Done, IdempotencyStore, InFlight, build_store
 from lexica.platform.problems import ProblemError, field_error, problem_response, validation_problem
+from lexica.platform.running import running_of
 from lexica.platform.security import authenticate_if_present
 from lexica.platform.sparse_warnings import SparseWarning
 
@@ -138,10 +139,10 @@ class IdempotencyMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = scope.get("state", {}).get("lexica") if scope["type"] == "http" else None
-        key = Headers(scope=scope).get(HEADER) if state is not None else None
+        running = running_of(scope.get("state")) if scope["type"] == "http" else None
+        key = Headers(scope=scope).get(HEADER) if running is not None else None
         operation = self._operation(scope) if key is not None else None
-        if operation is None or key is None or state is None:
+        if operation is None or key is None or running is None:
             await self.app(scope, receive, send)
             return
         if not _VALID_KEY.match(key):
@@ -149,7 +150,7 @@ class IdempotencyMiddleware:
             problem = validation_problem("Idempotency-Key must be 1 to 255 visible ASCII characters.", invalid)
             await _reply(scope, receive, send, problem)
             return
-        idempotency: Idempotency = state.idempotency
+        idempotency: Idempotency = running.app.idempotency
         headers = Headers(scope=scope)
         caller = _caller(scope, headers)
         store_key = idempotency.sealer.store_key(caller, key)
@@ -239,6 +240,7 @@ class _Run:
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] | None = []  # None once the response is too large to record
         self.size = 0
+        self.recorded = False
 
     async def __call__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         async def hashing_receive() -> Message:
@@ -257,24 +259,31 @@ class _Run:
                     for name, value in message.get("headers", [])
                     if name.decode("latin-1").lower() not in _DROPPED_HEADERS
                 ]
-            elif message["type"] == "http.response.body" and self.chunks is not None:
-                body: bytes = message.get("body", b"")
-                self.size += len(body)
-                if self.size > MAX_STORED_BODY_BYTES:
-                    self.chunks = None
-                else:
-                    self.chunks.append(body)
+            elif message["type"] == "http.response.body":
+                if self.chunks is not None:
+                    body: bytes = message.get("body", b"")
+                    self.size += len(body)
+                    if self.size > MAX_STORED_BODY_BYTES:
+                        self.chunks = None
+                    else:
+                        self.chunks.append(body)
+                if not message.get("more_body", False):
+                    # Recorded before the answer's last bytes leave: a client may retry the moment it has them,
+                    # and its retry must find the answer (a replay), not a request still running (a 409).
+                    await self._record()
             await send(message)
 
         renewal = asyncio.create_task(self._renew(), name="lexica-idempotency-lease")
         try:
             await app(scope, hashing_receive, capture)
         except BaseException:
-            await self._release()
+            if not self.recorded:
+                await self._release()
             raise
         finally:
             await cancel_until_done(renewal)
-        await self._record()
+        if not self.recorded:  # the app ended without a complete answer
+            await self._record()
 
     async def _renew(self) -> None:
         """Keeps the claim while the app runs (a long upload), so that only a dead process lets it lapse."""
@@ -288,6 +297,7 @@ class _Run:
                 logger.warning("cannot renew an Idempotency-Key's claim", exc_info=True)
 
     async def _record(self) -> None:
+        self.recorded = True
         if self.status >= 500 or self.status in _NOT_STORED or not self.body_read:
             await self._release()
             return

@@ -6,16 +6,20 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from lexica.platform.binding import OperationInfo
 from lexica.platform.idempotency import Idempotency, IdempotencyMiddleware
 from lexica.platform.idempotency_seal import ResponseSealer
-from lexica.platform.idempotency_store import RedisIdempotencyStore
+from lexica.platform.idempotency_store import MemoryIdempotencyStore, RedisIdempotencyStore
+from lexica.platform.lifecycle import Lifecycle
+from lexica.platform.running import Running
+from lexica.platform.security import Authenticator
 from tests.platform.private_redis import PrivateRedis, private_redis
 
 CREATE = OperationInfo(
@@ -64,7 +68,8 @@ async def client_of(app: Thing, server: PrivateRedis) -> AsyncIterator[httpx.Asy
     middleware = IdempotencyMiddleware(app, operations=[CREATE, OTHER])
 
     async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"] = {"lexica": SimpleNamespace(idempotency=idempotency)}
+        services = SimpleNamespace(idempotency=idempotency)  # what the middleware reads of the instance's services
+        scope["state"] = Running(services, {}, cast(Authenticator, None), Lifecycle()).as_lifespan_state()
         await middleware(scope, receive, send)
 
     try:
@@ -112,3 +117,43 @@ async def test_operations_without_the_parameter_ignore_the_header() -> None:
     assert (first.status_code, second.status_code) == (201, 201)
     assert "idempotent-replayed" not in second.headers
     assert app.created == 2
+
+
+async def test_a_retry_sent_the_moment_the_answer_arrived_is_replayed_not_refused() -> None:
+    """A client retries as soon as it has the answer's last bytes (its connection dropped, say): the record must
+    already be there, or the retry is a 409 "still running" for a request that is over. Found by the semantic
+    check `idempotent_replay` against a live server, where uvicorn sends the answer before the app returns."""
+    store = MemoryIdempotencyStore(ttl_seconds=60, lease_seconds=5)
+    idempotency = Idempotency(store=store, sealer=ResponseSealer("a test secret long enough"), lease_seconds=5)
+    app = Thing()
+    middleware = IdempotencyMiddleware(app, operations=[CREATE])
+    services = SimpleNamespace(idempotency=idempotency)
+    retried: list[Message] = []
+
+    def scope() -> Scope:
+        return {
+            "type": "http",
+            "method": "POST",
+            "path": "/things",
+            "headers": [(b"idempotency-key", b"k-now"), (b"content-type", b"application/json")],
+            "client": ("192.0.2.1", 1234),
+            "state": Running(services, {}, cast(Authenticator, None), Lifecycle()).as_lifespan_state(),
+        }
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b'{"a": 1}', "more_body": False}
+
+    async def collect(message: Message) -> None:
+        retried.append(message)
+
+    async def client_retrying_at_the_last_byte(message: Message) -> None:
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            await middleware(scope(), receive, collect)
+
+    await middleware(scope(), receive, client_retrying_at_the_last_byte)
+
+    assert app.created == 1
+    start = retried[0]
+    assert start["status"] == 201
+    assert (b"idempotent-replayed", b"true") in start["headers"]
+    assert retried[1]["body"] == b'{"id": 1}'
