@@ -15,7 +15,7 @@ from lexica.auth.repository import ApiKeyRecord, AuditRecord, UserRecord
 from lexica.auth.service import AuthService, IssuedTokens, invalid_grant
 from lexica.lists.endpoints import list_model
 from lexica.lists.service import ListService
-from lexica.platform.pagination import CursorCodec, next_page_link
+from lexica.platform.pagination import CursorCodec, Keyset, next_page_link
 from lexica.platform.problems import instance_of, problem_response
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal, Role
@@ -130,14 +130,16 @@ class UsersEndpoints(UsersApi):
         return Reply(body, headers=PRIVATE)
 
     async def list_api_keys(self, *, principal: Principal, limit: int, cursor: str | None) -> Reply[models.ApiKeyPage]:
-        scope = f"api-keys:{principal.user_id}"
-        before = self._cursors.decode(scope, cursor) if cursor is not None else None
-        keys = await self._account.api_keys(principal, before=before, limit=limit + 1)
-        next_cursor = self._cursors.encode(scope, keys[limit - 1].id) if len(keys) > limit else None
+        page = await Keyset(self._cursors, f"api-keys:{principal.user_id}").read(
+            cursor,
+            limit,
+            lambda before, count: self._account.api_keys(principal, before=before, limit=count),
+            lambda key: key.id,
+        )
         body = models.ApiKeyPage(
-            items=[api_key_model(key) for key in keys[:limit]],
-            next_cursor=next_cursor,
-            links=models.PageLinks(next=next_page_link("/api/v1/users/me/api-keys", limit, next_cursor)),
+            items=[api_key_model(key) for key in page.rows],
+            next_cursor=page.next_cursor,
+            links=models.PageLinks(next=next_page_link("/api/v1/users/me/api-keys", limit, page.next_cursor)),
         )
         return Reply(body, headers=PRIVATE)
 
@@ -177,13 +179,17 @@ class AdminEndpoints(AdminApi):
     async def list_audit_events(
         self, *, principal: Principal, limit: int, cursor: str | None
     ) -> Reply[models.AuditEventPage]:
-        before_text = self._cursors.decode("audit", cursor) if cursor is not None else None
-        before = int(before_text) if before_text is not None and before_text.isdigit() else None
-        events = await self._account.audit_events(before=before, limit=limit + 1)
-        next_cursor = self._cursors.encode("audit", str(events[limit - 1].id)) if len(events) > limit else None
+        page = await Keyset(self._cursors, "audit").read(
+            cursor,
+            limit,
+            lambda before, count: self._account.audit_events(
+                before=int(before) if before is not None and before.isdigit() else None, limit=count
+            ),
+            lambda event: str(event.id),
+        )
         body = models.AuditEventPage(
-            items=[audit_model(event) for event in events[:limit]],
-            next_cursor=next_cursor,
-            links=models.PageLinks(next=next_page_link("/api/v1/admin/audit-events", limit, next_cursor)),
+            items=[audit_model(event) for event in page.rows],
+            next_cursor=page.next_cursor,
+            links=models.PageLinks(next=next_page_link("/api/v1/admin/audit-events", limit, page.next_cursor)),
         )
         return Reply(body, headers=PRIVATE)

@@ -42,7 +42,7 @@ from lexica.lists.service import ListService, new_list_id
 from lexica.platform.binding import NdjsonUpload
 from lexica.platform.events import Event, EventBus
 from lexica.platform.lifecycle import Lifecycle
-from lexica.platform.pagination import CursorCodec
+from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.security import Principal, Role
 from lexica.platform.tracing import current_trace_context
@@ -285,11 +285,13 @@ class JobService:
     async def jobs_of(
         self, principal: Principal, *, limit: int, cursor: str | None
     ) -> tuple[list[JobRecord], str | None]:
-        scope = f"jobs:{principal.user_id}"
-        before = self._cursors.decode(scope, cursor) if cursor is not None else None
-        jobs = await self._jobs.jobs_of(principal.user_id, before=before, limit=limit + 1)
-        next_cursor = self._cursors.encode(scope, jobs[limit - 1].id) if len(jobs) > limit else None
-        return [await self._reconciled(job) for job in jobs[:limit]], next_cursor
+        page = await Keyset(self._cursors, f"jobs:{principal.user_id}").read(
+            cursor,
+            limit,
+            lambda before, count: self._jobs.jobs_of(principal.user_id, before=before, limit=count),
+            lambda job: job.id,
+        )
+        return [await self._reconciled(job) for job in page.rows], page.next_cursor
 
     async def cancel(self, principal: Principal, job_id: str) -> JobRecord:
         job = await self.job(principal, job_id)

@@ -24,7 +24,7 @@ from lexica.lists.repository import (
 from lexica.platform.clock import utc_now
 from lexica.platform.etags import parse_if_match
 from lexica.platform.events import EventBus
-from lexica.platform.pagination import CursorCodec
+from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
 from lexica.platform.security import Principal
@@ -136,11 +136,13 @@ class ListService:
     async def lists_of(
         self, principal: Principal, *, limit: int, cursor: str | None
     ) -> tuple[list[ListRecord], str | None]:
-        scope = f"lists:{principal.user_id}"
-        after = self._cursors.decode(scope, cursor) if cursor is not None else None
-        rows = await self._lists.lists_of(principal.user_id, after=after, limit=limit + 1)
-        next_cursor = self._cursors.encode(scope, rows[limit - 1].id) if len(rows) > limit else None
-        return rows[:limit], next_cursor
+        page = await Keyset(self._cursors, f"lists:{principal.user_id}").read(
+            cursor,
+            limit,
+            lambda after, count: self._lists.lists_of(principal.user_id, after=after, limit=count),
+            lambda row: row.id,
+        )
+        return page.rows, page.next_cursor
 
     async def everything_of(self, principal: Principal) -> list[tuple[ListRecord, list[str]]]:
         """Every list of the caller with all its headwords (the account export)."""
@@ -158,11 +160,13 @@ class ListService:
         return found
 
     async def words_page(self, record: ListRecord, *, limit: int, cursor: str | None) -> WordsPage:
-        scope = f"list-words:{record.id}"
-        after = self._cursors.decode(scope, cursor) if cursor is not None else None
-        rows = await self._lists.list_words(record.id, after=after, limit=limit + 1)
-        next_cursor = self._cursors.encode(scope, rows[limit - 1].key) if len(rows) > limit else None
-        return WordsPage(words=rows[:limit], next_cursor=next_cursor)
+        page = await Keyset(self._cursors, f"list-words:{record.id}").read(
+            cursor,
+            limit,
+            lambda after, count: self._lists.list_words(record.id, after=after, limit=count),
+            lambda row: row.key,
+        )
+        return WordsPage(words=page.rows, next_cursor=page.next_cursor)
 
     async def export(self, record: ListRecord) -> AsyncIterator[Serialised[ListExportLine]]:
         """Every word of the list with its current entry, one line each, read in batches (never the whole list)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
 from itsdangerous import BadData, URLSafeSerializer
@@ -29,6 +32,46 @@ class CursorCodec:
         if issued_scope != scope:
             raise invalid_cursor("The cursor was issued for another listing; start again without a cursor.")
         return str(position)
+
+
+RowT = TypeVar("RowT")
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetPage(Generic[RowT]):
+    rows: list[RowT]
+    next_cursor: str | None  # None on the last page
+
+
+@dataclass(frozen=True, slots=True)
+class Keyset:
+    """Keyset pagination of one listing: the cursor carries the position of the last row of the previous page
+    (signed, bound to `scope`), a page asks storage for one row more than it shows, and that extra row says
+    whether a next page exists (no count, no offset)."""
+
+    cursors: CursorCodec
+    scope: str  # the listing a cursor belongs to (and, for a user's own listing, whose)
+
+    def start(self, cursor: str | None) -> str | None:
+        """The position after which the page starts (None: the first page); a foreign or altered cursor is a 400."""
+        return self.cursors.decode(self.scope, cursor) if cursor is not None else None
+
+    def page(self, rows: Sequence[RowT], limit: int, position: Callable[[RowT], str]) -> KeysetPage[RowT]:
+        """The page of `rows` (read with `limit + 1`) and the cursor of the next one."""
+        more = len(rows) > limit
+        return KeysetPage(
+            list(rows[:limit]), self.cursors.encode(self.scope, position(rows[limit - 1])) if more else None
+        )
+
+    async def read(
+        self,
+        cursor: str | None,
+        limit: int,
+        fetch: Callable[[str | None, int], Awaitable[Sequence[RowT]]],
+        position: Callable[[RowT], str],
+    ) -> KeysetPage[RowT]:
+        """`fetch(start, limit + 1)` from the cursor's position, as one page."""
+        return self.page(await fetch(self.start(cursor), limit + 1), limit, position)
 
 
 def invalid_cursor(detail: str) -> ProblemError:

@@ -25,7 +25,7 @@ from lexica._generated.models import Entry, PartOfSpeechSection
 from lexica.platform.etags import parse_if_match
 from lexica.platform.events import EventBus
 from lexica.platform.metrics import CacheCounts
-from lexica.platform.pagination import CursorCodec
+from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
 from lexica.platform.threads import in_daemon_thread
@@ -288,20 +288,20 @@ class WordService:
 
     async def headwords(self, *, prefix: str | None, limit: int, cursor: str | None) -> HeadwordSlice:
         key_prefix = lookup_key(prefix or "")
-        scope = f"words:{key_prefix}"
-        after = self._cursors.decode(scope, cursor) if cursor is not None else None
+        keyset = Keyset(self._cursors, f"words:{key_prefix}")
+        after = keyset.start(cursor)
         cache_key = (key_prefix, after, limit)
         if (cached := self._pages.get(cache_key)) is not None:
             return cached
         # Concurrent misses of one page share one storage read, as entries do: a burst of requests for a page
         # nobody asked for in the last minute would otherwise queue that many reads on the database.
-        return await _shared(self._page_flights, cache_key, partial(self._read_page, scope, key_prefix, after, limit))
+        return await _shared(self._page_flights, cache_key, partial(self._read_page, keyset, key_prefix, after, limit))
 
-    async def _read_page(self, scope: str, key_prefix: str, after: str | None, limit: int) -> HeadwordSlice:
+    async def _read_page(self, keyset: Keyset, key_prefix: str, after: str | None, limit: int) -> HeadwordSlice:
         generation = self._generation
         rows = await self._repository.list_headwords(prefix=key_prefix, after=after, limit=limit + 1)
-        next_cursor = self._cursors.encode(scope, rows[limit - 1].key) if len(rows) > limit else None
-        page = HeadwordSlice(rows=rows[:limit], next_cursor=next_cursor)
+        found = keyset.page(rows, limit, lambda row: row.key)
+        page = HeadwordSlice(rows=found.rows, next_cursor=found.next_cursor)
         if self._generation == generation:
             self._pages[(key_prefix, after, limit)] = page
         return page
