@@ -9,6 +9,7 @@ component schema, channel or message of each change). Run: `python -m codegen.re
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ SPECS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], list[Breaking]
     "asyncapi/lexica.yaml": asyncapi_breaking_changes,
 }
 CHANGELOG = "CHANGELOG.md"
+RELEASES_FILE = "codegen/releases.json"
 RELEASE_TAG = re.compile(r"v(\d+)\.(\d+)\.(\d+)")
 
 
@@ -51,16 +53,42 @@ def _git(*args: str, root: Path = ROOT) -> str:
     return subprocess.run([git, *args], cwd=root, capture_output=True, text=True, check=True).stdout  # noqa: S603 - our argv
 
 
+def _version(release: str) -> tuple[int, ...]:
+    found = RELEASE_TAG.fullmatch(release)
+    assert found is not None
+    return tuple(int(part) for part in found.groups())
+
+
+def _recorded_releases(root: Path) -> dict[str, str]:
+    """`codegen/releases.json`: each release tag and its commit, for clones that carry no tags (a mirror that
+    pushes branches only, `--no-tags`): the commit is in main's history whichever way it was cloned."""
+    path = root / RELEASES_FILE
+    recorded = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    return {tag: commit for tag, commit in recorded.items() if RELEASE_TAG.fullmatch(tag)}
+
+
+def _is_ancestor(commit: str, root: Path) -> bool:
+    git = shutil.which("git") or "git"
+    probe = [git, "merge-base", "--is-ancestor", commit, "HEAD"]
+    return subprocess.run(probe, cwd=root, capture_output=True, check=False).returncode == 0  # noqa: S603 - our argv
+
+
 def last_release(root: Path = ROOT) -> str:
-    """The newest `vX.Y.Z` tag that is an ancestor of HEAD (by version, not by date)."""
-    tags = _git("tag", "--merged", "HEAD", "--list", "v*", root=root).split()
-    releases = [tag for tag in tags if RELEASE_TAG.fullmatch(tag)]
-    if not releases:
-        raise NoRelease(
-            "no release tag (vX.Y.Z) is reachable from HEAD; a clone made with --no-tags or --depth needs "
-            "`git fetch --tags`"
-        )
-    return max(releases, key=lambda tag: tuple(int(part) for part in RELEASE_TAG.fullmatch(tag).groups()))  # type: ignore[union-attr]
+    """The newest release reachable from HEAD (by version, not by date): a `vX.Y.Z` tag, else a release recorded
+    in `codegen/releases.json` whose commit is an ancestor of HEAD. Returns what `git show` can read (the tag, or
+    the recorded commit)."""
+    tags = [
+        tag for tag in _git("tag", "--merged", "HEAD", "--list", "v*", root=root).split() if RELEASE_TAG.fullmatch(tag)
+    ]
+    if tags:
+        return max(tags, key=_version)
+    recorded = {tag: commit for tag, commit in _recorded_releases(root).items() if _is_ancestor(commit, root)}
+    if recorded:
+        return recorded[max(recorded, key=_version)]
+    raise NoRelease(
+        "no release tag (vX.Y.Z) is reachable from HEAD and no release of codegen/releases.json is in its history "
+        "(a shallow clone needs `git fetch --unshallow --tags`)"
+    )
 
 
 def major(version: str) -> int:

@@ -4,13 +4,17 @@ bump and a CHANGELOG section naming the change) on edits of the real specs."""
 from __future__ import annotations
 
 import copy
+import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from bench.services import skip_or_fail
-from codegen.release_gate import SPECS, NoRelease, changelog_section, check, judge
+from codegen.release_gate import RELEASES_FILE, SPECS, NoRelease, changelog_section, check, judge, last_release
 
 ROOT = Path(__file__).resolve().parent.parent
 CURRENT = {path: yaml.safe_load((ROOT / path).read_text()) for path in SPECS}
@@ -68,3 +72,24 @@ def test_a_changelog_section_ends_at_the_next_release() -> None:
     assert changelog_section(text, "2.0.0") == "\nTwo.\n\n"
     assert changelog_section(text, "1.0.0") == "\nOne.\n"
     assert changelog_section(text, "3.0.0") is None
+
+
+def test_a_clone_without_tags_finds_the_release_recorded_in_codegen(tmp_path: Path) -> None:
+    """A mirror that pushes branches only, or `git clone --no-tags`: the recorded commit of the release is still
+    in main's history, so the gate still has something to compare with."""
+    recorded = json.loads((ROOT / RELEASES_FILE).read_text(encoding="utf-8"))
+    assert recorded, "codegen/releases.json records no release"
+    clone = tmp_path / "clone"
+    git = shutil.which("git") or "git"
+    cloned = subprocess.run(
+        [git, "clone", "--quiet", "--no-tags", str(ROOT), str(clone)], capture_output=True, text=True, check=False
+    )
+    if cloned.returncode != 0:
+        skip_or_fail(f"cannot clone the checkout: {cloned.stderr.strip()}")
+    if subprocess.run([git, "tag"], cwd=clone, capture_output=True, text=True, check=True).stdout.strip():
+        pytest.skip("this git copied tags despite --no-tags")
+    # The clone has the committed files, not this checkout's uncommitted edits: judge its own specs.
+    release = last_release(clone)
+    newest = max(recorded, key=lambda tag: tuple(int(part) for part in tag[1:].split(".")))
+    assert release == recorded[newest]
+    assert check(clone).release == release
