@@ -48,9 +48,13 @@ class Verdict:
         return not self.problems
 
 
-def _git(*args: str, root: Path = ROOT) -> str:
+def _run_git(*args: str, root: Path, check: bool) -> subprocess.CompletedProcess[str]:
     git = shutil.which("git") or "git"
-    return subprocess.run([git, *args], cwd=root, capture_output=True, text=True, check=True).stdout  # noqa: S603 - our argv
+    return subprocess.run([git, *args], cwd=root, capture_output=True, text=True, check=check)  # noqa: S603 - our argv
+
+
+def _git(*args: str, root: Path = ROOT) -> str:
+    return _run_git(*args, root=root, check=True).stdout
 
 
 def _version(release: str) -> tuple[int, ...]:
@@ -68,9 +72,7 @@ def _recorded_releases(root: Path) -> dict[str, str]:
 
 
 def _is_ancestor(commit: str, root: Path) -> bool:
-    git = shutil.which("git") or "git"
-    probe = [git, "merge-base", "--is-ancestor", commit, "HEAD"]
-    return subprocess.run(probe, cwd=root, capture_output=True, check=False).returncode == 0  # noqa: S603 - our argv
+    return _run_git("merge-base", "--is-ancestor", commit, "HEAD", root=root, check=False).returncode == 0
 
 
 def last_release(root: Path = ROOT) -> str:

@@ -18,6 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from codegen.asyncapi import resolve_pointer
+
 Direction = Literal["request", "response"]
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # Limits that a request schema may only loosen: (keyword, True when a larger value is looser).
@@ -59,11 +61,10 @@ class _Document:
             ref = node["$ref"]
             if not ref.startswith("#/"):
                 raise ValueError(f"only local references are followed, not {ref}")
-            target: Any = self.spec
-            for part in ref[2:].split("/"):
-                if not isinstance(target, Mapping):
-                    return None, None
-                target = target.get(part.replace("~1", "/").replace("~0", "~"))
+            try:
+                target: Any = resolve_pointer(self.spec, ref)
+            except KeyError:  # a reference into something the other version no longer has
+                target = None
             name = ref.rsplit("/", 1)[-1]
             node, seen = target, seen + 1
         return node, name

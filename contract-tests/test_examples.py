@@ -39,6 +39,15 @@ def _environment(base_url: str) -> dict[str, str]:
     }
 
 
+def _run_example(command: list[str], base_url: str) -> list[str]:
+    """The example's output lines, once it ran to the end against `base_url`."""
+    result = subprocess.run(
+        command, env=_environment(base_url), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result.stdout.splitlines()
+
+
 def test_every_upload_line_is_an_entry_input() -> None:
     lines = (EXAMPLES / "entries.ndjson").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 3
@@ -50,16 +59,7 @@ def test_every_upload_line_is_an_entry_input() -> None:
 def test_the_curl_walkthrough_runs_as_written(examples_server: str) -> None:
     if shutil.which("curl") is None:
         pytest.fail("curl is not installed")
-    result = subprocess.run(
-        ["bash", str(EXAMPLES / "walkthrough.sh")],
-        env=_environment(examples_server),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    out = result.stdout.splitlines()
+    out = _run_example(["bash", str(EXAMPLES / "walkthrough.sh")], examples_server)
     assert "304" in out  # the conditional read
     assert out.count("412") == 2  # the stale list write and the stale entry patch
     assert "event: job.finished" in out
@@ -68,16 +68,7 @@ def test_the_curl_walkthrough_runs_as_written(examples_server: str) -> None:
 
 
 def test_the_sdk_walkthrough_runs_as_written(examples_server: str) -> None:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "sdk_walkthrough.py")],
-        env=_environment(examples_server),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    out = result.stdout.splitlines()
+    out = _run_example([sys.executable, str(EXAMPLES / "sdk_walkthrough.py")], examples_server)
     assert out[0].startswith("apple ")
     assert "412: the list changed since that ETag" in out
     assert "list: ['apple', 'apple pie', 'applesauce']" in out

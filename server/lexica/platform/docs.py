@@ -53,14 +53,17 @@ def bundled_spec() -> bytes:
     return (resources.files("lexica._generated") / "openapi.json").read_bytes()
 
 
-def _page(title: str, head: str, body: str) -> HTMLResponse:
+_ICON = '<link rel="icon" type="image/png" href="/docs/favicon.png">\n'
+
+
+def documentation_page(title: str, head: str, body: str, *, cache: str = "no-cache") -> HTMLResponse:
+    """An HTML page of the documentation (these and lexica.platform.pages), under the same-origin `DOCS_CSP`."""
     document = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f'<title>{html.escape(title)}</title>\n<link rel="icon" type="image/png" href="/docs/favicon.png">\n'
-        f"{head}</head>\n<body>\n{body}</body>\n</html>\n"
+        f"<title>{html.escape(title)}</title>\n{head}</head>\n<body>\n{body}</body>\n</html>\n"
     )
-    return HTMLResponse(document, headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": "no-cache"})
+    return HTMLResponse(document, headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": cache})
 
 
 def mount_docs(app: FastAPI, *, enabled: bool = True) -> None:
@@ -75,9 +78,9 @@ def mount_docs(app: FastAPI, *, enabled: bool = True) -> None:
         return
 
     async def swagger_ui(_: Request) -> HTMLResponse:
-        return _page(
+        return documentation_page(
             title,
-            '<link rel="stylesheet" href="/docs/swagger-ui.css">\n',
+            _ICON + '<link rel="stylesheet" href="/docs/swagger-ui.css">\n',
             '<div id="swagger-ui" data-spec-url="/openapi.json"></div>\n'
             '<script src="/docs/swagger-ui-bundle.js"></script>\n'
             f'<script src="{SWAGGER_INIT}"></script>\n',
@@ -87,9 +90,9 @@ def mount_docs(app: FastAPI, *, enabled: bool = True) -> None:
         return Response(_INIT_SCRIPT, media_type="text/javascript", headers={"Cache-Control": _ASSET_CACHE})
 
     async def redoc(_: Request) -> HTMLResponse:
-        return _page(
+        return documentation_page(
             title,
-            "",
+            _ICON,
             '<redoc spec-url="/openapi.json"></redoc>\n<script src="/redoc/redoc.standalone.js"></script>\n',
         )
 

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
-from lexica.platform.docs import ASSETS_DIR, DOCS_CSP
+from lexica.platform.docs import ASSETS_DIR, documentation_page
 from lexica.platform.problem_types import PROBLEM_TYPES, ProblemType
 from lexica.platform.problems import ProblemError
 
@@ -30,7 +30,9 @@ ASYNCAPI_JSON = "/asyncapi.json"
 ASYNCAPI_PAGE = "/asyncapi"
 FAVICON = ASSETS_DIR / "favicon.png"
 # Documentation pages, not API operations (test_drift.py lets them be the only routes outside the spec).
-PAGE_PATHS = frozenset({"/", PROBLEMS_PATH, PROBLEMS_PATH + "/{slug}", ASYNCAPI_JSON, ASYNCAPI_PAGE, "/favicon.ico"})
+PROBLEM_PAGE = PROBLEMS_PATH + "/{slug}"
+FAVICON_PATH = "/favicon.ico"
+PAGE_PATHS = frozenset({"/", PROBLEMS_PATH, PROBLEM_PAGE, ASYNCAPI_JSON, ASYNCAPI_PAGE, FAVICON_PATH})
 _STYLE = (
     "body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}"
     "code,pre{font:14px/1.4 ui-monospace,monospace;background:#f4f4f4}pre{padding:.75rem;overflow-x:auto}"
@@ -44,12 +46,7 @@ def bundled_asyncapi() -> bytes:
 
 
 def _page(title: str, body: str, *, cache: str = "no-cache") -> HTMLResponse:
-    document = (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
-    )
-    return HTMLResponse(document, headers={"Content-Security-Policy": DOCS_CSP, "Cache-Control": cache})
+    return documentation_page(title, f"<style>{_STYLE}</style>\n", body, cache=cache)
 
 
 def _links(items: Iterable[tuple[str, str, str]]) -> str:
@@ -239,8 +236,8 @@ def mount_pages(app: FastAPI, *, docs_enabled: bool) -> None:
 
     app.add_route("/", home, methods=["GET"], include_in_schema=False)
     app.add_route(PROBLEMS_PATH, problems, methods=["GET"], include_in_schema=False)
-    app.add_route(PROBLEMS_PATH + "/{slug}", problem, methods=["GET"], include_in_schema=False)
+    app.add_route(PROBLEM_PAGE, problem, methods=["GET"], include_in_schema=False)
     app.add_route(ASYNCAPI_JSON, asyncapi_json, methods=["GET"], include_in_schema=False)
-    app.add_route("/favicon.ico", favicon, methods=["GET"], include_in_schema=False)
+    app.add_route(FAVICON_PATH, favicon, methods=["GET"], include_in_schema=False)
     if docs_enabled:
         app.add_route(ASYNCAPI_PAGE, asyncapi_html, methods=["GET"], include_in_schema=False)
