@@ -28,13 +28,12 @@ from pydantic import SecretStr
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from lexica.app import create_app
-from lexica.auth.account import AccountService
-from lexica.auth.service import AuthService
 from lexica.auth.throttle import MemoryLoginThrottle
+from lexica.auth.wiring import build_auth_services
 from lexica.platform.docs import bundled_spec
 from lexica.platform.security import Principal, Role
 from lexica.settings import Settings
-from lexica.storage.sql.auth import SqlAuthRepository
+from lexica.storage.sql.auth import sql_auth_storage
 from lexica.storage.sql.database import create_engine, upgrade_schema
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
@@ -51,17 +50,16 @@ async def _seed(database_url: str) -> str:
         await upgrade_schema(engine)
         files = [path for path in gcide_files() if path.name == "words_A.json"]
         await import_entries(SqlWordRepository(engine), read_entries(files, SourceReport()))
-        repository = SqlAuthRepository(engine)
-        auth = AuthService(
-            repository,
+        auth = build_auth_services(
+            sql_auth_storage(engine),
             MemoryLoginThrottle(),
             secret=SECRET,
             access_ttl=timedelta(minutes=15),
             refresh_ttl=timedelta(days=1),
         )
-        admin = await auth.register("root@lexica.test", "a long admin passphrase", "Admin", Role.ADMIN)
+        admin = await auth.registration.register("root@lexica.test", "a long admin passphrase", "Admin", Role.ADMIN)
         principal = Principal(user_id=admin.id, role=Role.ADMIN, via="token")
-        _, key = await AccountService(repository, auth).create_api_key(principal, "schemathesis", None)
+        _, key = await auth.account.create_api_key(principal, "schemathesis", None)
         return key
     finally:
         await engine.dispose()

@@ -90,9 +90,9 @@ ENDPOINTS = (  # not annotated: mypy checks each entry's three parts against eac
     Endpoints(ListsApi, ListsEndpoints, lambda s, _: ListsEndpoints(s.lists)),
     Endpoints(JobsApi, JobsEndpoints, lambda s, _: JobsEndpoints(s.jobs)),
     Endpoints(OpsApi, OpsEndpoints, _ops),
-    Endpoints(AuthApi, AuthEndpoints, lambda s, _: AuthEndpoints(s.auth)),
-    Endpoints(UsersApi, UsersEndpoints, lambda s, _: UsersEndpoints(s.account, s.cursors, s.lists)),
-    Endpoints(AdminApi, AdminEndpoints, lambda s, _: AdminEndpoints(s.account, s.cursors)),
+    Endpoints(AuthApi, AuthEndpoints, lambda s, _: AuthEndpoints(s.auth.registration, s.auth.sessions)),
+    Endpoints(UsersApi, UsersEndpoints, lambda s, _: UsersEndpoints(s.auth.account, s.cursors, s.lists)),
+    Endpoints(AdminApi, AdminEndpoints, lambda s, _: AdminEndpoints(s.auth.account, s.cursors)),
 )
 
 
@@ -139,7 +139,7 @@ def metric_sources(state: AppState, requests: RequestTally, limiter: RateLimiter
         entry_cache=state.words.cache_counts,
         requests=requests,
         rate_limit_refusals=lambda: refusals,
-        throttled_logins=lambda: state.auth.throttled_logins,
+        throttled_logins=lambda: state.auth.sessions.throttled_logins,
         open_websockets=lambda: state.websockets.open_sockets,
         redis_failures=(lambda: breaker.failure_count) if breaker is not None else None,
         redis_circuit_open=(lambda: breaker.state != "closed") if breaker is not None else None,
@@ -175,7 +175,7 @@ def _lifespan(
                 running = Running(
                     app=state,
                     implementations=state.implementations,
-                    authenticator=state.auth,
+                    authenticator=state.auth.authenticator,
                     lifecycle=state.lifecycle,  # the server starts the drain on SIGTERM through it (server.py)
                 )
                 yield running.as_lifespan_state()

@@ -6,7 +6,6 @@ import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Annotated, cast
 
 import typer
@@ -16,8 +15,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import lexica
-from lexica.auth.service import AuthService
-from lexica.auth.throttle import MemoryLoginThrottle
+from lexica.auth.audit_log import AuditLog
+from lexica.auth.registration import Registration
 from lexica.platform import server
 from lexica.platform.logs import configure_server_logging
 from lexica.platform.problems import ProblemError
@@ -155,14 +154,8 @@ def import_gcide(
 
 async def _create_user(settings: Settings, email: str, password: str, role: Role) -> str:
     async with open_storage(settings) as storage:
-        auth = AuthService(
-            storage.auth,
-            MemoryLoginThrottle(),
-            secret=settings.effective_secret,
-            access_ttl=timedelta(seconds=settings.access_token_ttl_seconds),
-            refresh_ttl=timedelta(seconds=settings.refresh_token_ttl_seconds),
-        )
-        user = await auth.register(email, password, None, role)
+        registration = Registration(storage.auth.users, AuditLog(storage.auth.audit))
+        user = await registration.register(email, password, None, role)
         return user.id
 
 

@@ -14,9 +14,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from redis.asyncio import Redis
 
-from lexica.auth.account import AccountService
-from lexica.auth.service import AuthService
 from lexica.auth.throttle import build_login_throttle
+from lexica.auth.wiring import AuthServices, build_auth_services
 from lexica.jobs.blobs import BlobStore
 from lexica.jobs.job_tally import JobTally
 from lexica.jobs.limits import JobLimits
@@ -58,8 +57,7 @@ class AppState:
     cursors: CursorCodec
     words: WordService
     lists: ListService
-    auth: AuthService
-    account: AccountService
+    auth: AuthServices
     idempotency: Idempotency
     events: EventBus
     jobs: JobService
@@ -163,7 +161,7 @@ async def open_state(settings: Settings, tracer_provider: TracerProvider | None 
             if settings.search_index_on_startup:
                 logger.info("search index holds %d headwords", await words.rebuild_index())
             throttle = build_login_throttle(redis)
-            auth = AuthService(
+            auth = build_auth_services(
                 storage.auth,
                 throttle,
                 secret=settings.effective_secret,
@@ -174,7 +172,7 @@ async def open_state(settings: Settings, tracer_provider: TracerProvider | None 
             if (
                 admin_email
                 and admin_password
-                and await auth.bootstrap_admin(admin_email, admin_password.get_secret_value())
+                and await auth.registration.bootstrap_admin(admin_email, admin_password.get_secret_value())
             ):
                 logger.info("created the first admin from settings")
             lifecycle = Lifecycle()
@@ -186,7 +184,6 @@ async def open_state(settings: Settings, tracer_provider: TracerProvider | None 
                 words=words,
                 lists=services.lists,
                 auth=auth,
-                account=AccountService(storage.auth, auth),
                 idempotency=build_idempotency(redis, settings),
                 events=events,
                 jobs=JobService(

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lexica.auth import totp
-from lexica.auth.repository import ApiKeyRecord, AuditRecord, AuthRepository, UserRecord
-from lexica.auth.service import AuthService
+from lexica.auth.audit_log import AuditLog
+from lexica.auth.repository import ApiKeyRecord, ApiKeyRepository, AuditRecord, UserRecord, UserRepository
+from lexica.auth.second_factor import SecondFactor
 from lexica.auth.tokens import digest, new_api_key
 from lexica.platform.clock import utc_now
 from lexica.platform.problems import ProblemError, field_error, validation_problem
@@ -43,12 +44,16 @@ def _expired(key: ApiKeyRecord, now: datetime) -> bool:
 
 
 class AccountService:
-    def __init__(self, repository: AuthRepository, auth: AuthService) -> None:
-        self._repo = repository
-        self._auth = auth
+    def __init__(
+        self, users: UserRepository, api_keys: ApiKeyRepository, audit: AuditLog, second_factor: SecondFactor
+    ) -> None:
+        self._users = users
+        self._api_keys = api_keys
+        self._audit = audit
+        self._second_factor = second_factor
 
     async def user(self, principal: Principal) -> UserRecord:
-        user = await self._repo.user_by_id(principal.user_id)
+        user = await self._users.user_by_id(principal.user_id)
         if user is None:  # deleted between authentication and now
             raise ProblemError(401, "The account no longer exists.", slug="unauthorized", title="Unauthorized")
         return user
@@ -57,14 +62,14 @@ class AccountService:
         user = await self.user(principal)
         return Export(
             user=user,
-            api_keys=await self._repo.all_api_keys_of(user.id),
-            audit_events=await self._repo.events_about(user.id),
+            api_keys=await self._api_keys.all_api_keys_of(user.id),
+            audit_events=await self._audit.events_about(user.id),
         )
 
     async def delete(self, principal: Principal) -> None:
-        if not await self._repo.delete_user(principal.user_id):
+        if not await self._users.delete_user(principal.user_id):
             raise conflict("The last admin cannot delete their account; make another user admin first.")
-        await self._auth.audit("user.deleted", actor_id=principal.user_id, subject_id=principal.user_id)
+        await self._audit.record("user.deleted", actor_id=principal.user_id, subject_id=principal.user_id)
 
     # two-factor authentication
     async def enrol_totp(self, principal: Principal) -> tuple[str, str]:
@@ -72,14 +77,14 @@ class AccountService:
         if user.totp_confirmed:
             raise conflict("Two-factor authentication is already on; turn it off first.")
         secret = totp.new_secret()
-        await self._repo.set_totp(user.id, self._auth.box.seal(secret), confirmed=False)
+        await self._users.set_totp(user.id, self._second_factor.box.seal(secret), confirmed=False)
         return secret, totp.provisioning_uri(secret, user.email)
 
     async def _check_code(self, user: UserRecord, code: str) -> None:
         if user.totp_secret is None:
             raise conflict("Two-factor enrolment has not been started.")
-        step = totp.matching_step(self._auth.box.open(user.totp_secret), code)
-        if step is None or not await self._repo.advance_totp_step(user.id, step):
+        step = totp.matching_step(self._second_factor.box.open(user.totp_secret), code)
+        if step is None or not await self._users.advance_totp_step(user.id, step):
             raise invalid_code()
 
     async def confirm_totp(self, principal: Principal, code: str) -> list[str]:
@@ -87,14 +92,14 @@ class AccountService:
         if user.totp_confirmed:
             raise conflict("Two-factor authentication is already on.")
         await self._check_code(user, code)
-        await self._repo.set_totp(user.id, user.totp_secret, confirmed=True)
+        await self._users.set_totp(user.id, user.totp_secret, confirmed=True)
         # set_totp resets the last used step; record this code's use again so it cannot log in too.
-        step = totp.matching_step(self._auth.box.open(user.totp_secret or ""), code)
+        step = totp.matching_step(self._second_factor.box.open(user.totp_secret or ""), code)
         if step is not None:
-            await self._repo.advance_totp_step(user.id, step)
+            await self._users.advance_totp_step(user.id, step)
         codes = totp.new_recovery_codes()
-        await self._repo.replace_recovery_codes(user.id, [self._auth.recovery_hash(c) for c in codes])
-        await self._auth.audit("mfa.enabled", actor_id=user.id, subject_id=user.id)
+        await self._users.replace_recovery_codes(user.id, [self._second_factor.recovery_hash(c) for c in codes])
+        await self._audit.record("mfa.enabled", actor_id=user.id, subject_id=user.id)
         return codes
 
     async def disable_totp(self, principal: Principal, code: str) -> None:
@@ -102,8 +107,8 @@ class AccountService:
         if not user.totp_confirmed:
             raise conflict("Two-factor authentication is not on.")
         await self._check_code(user, code)
-        await self._repo.set_totp(user.id, None, confirmed=False)
-        await self._auth.audit("mfa.disabled", actor_id=user.id, subject_id=user.id)
+        await self._users.set_totp(user.id, None, confirmed=False)
+        await self._audit.record("mfa.disabled", actor_id=user.id, subject_id=user.id)
 
     # API keys
     async def create_api_key(
@@ -115,7 +120,7 @@ class AccountService:
                 "`expires_at` must be in the future.",
                 field_error(["body", "expires_at"], "Must be in the future.", "past"),
             )
-        held = await self._repo.api_keys_of(principal.user_id, before=None, limit=_KEYS_CONSIDERED)  # unrevoked
+        held = await self._api_keys.api_keys_of(principal.user_id, before=None, limit=_KEYS_CONSIDERED)  # unrevoked
         unexpired = [key for key in held if not _expired(key, now)]
         if len(unexpired) >= MAX_API_KEYS_PER_USER:
             raise ProblemError(
@@ -135,19 +140,19 @@ class AccountService:
             last_used_at=None,
             expires_at=expires_at,
         )
-        await self._repo.add_api_key(record)
-        await self._auth.audit(
+        await self._api_keys.add_api_key(record)
+        await self._audit.record(
             "api_key.created", actor_id=principal.user_id, subject_id=principal.user_id, detail=prefix
         )
         return record, key
 
     async def api_keys(self, principal: Principal, *, before: str | None, limit: int) -> list[ApiKeyRecord]:
-        return await self._repo.api_keys_of(principal.user_id, before=before, limit=limit)
+        return await self._api_keys.api_keys_of(principal.user_id, before=before, limit=limit)
 
     async def revoke_api_key(self, principal: Principal, key_id: str) -> None:
-        if not await self._repo.revoke_api_key(principal.user_id, key_id):
+        if not await self._api_keys.revoke_api_key(principal.user_id, key_id):
             raise ProblemError(404, "No such API key.")
-        await self._auth.audit(
+        await self._audit.record(
             "api_key.revoked", actor_id=principal.user_id, subject_id=principal.user_id, detail=key_id
         )
 
@@ -155,16 +160,16 @@ class AccountService:
     async def set_role(self, principal: Principal, user_id: str, role: Role) -> UserRecord:
         if user_id == principal.user_id:
             raise conflict("Admins cannot change their own role; ask another admin.")
-        if not await self._repo.set_role(user_id, role.label, actor_id=principal.user_id):
-            if await self._repo.user_by_id(user_id) is None:
+        if not await self._users.set_role(user_id, role.label, actor_id=principal.user_id):
+            if await self._users.user_by_id(user_id) is None:
                 raise ProblemError(404, "No such user.")
             raise conflict("The change would leave no admin, or you are no longer an admin.")
-        await self._auth.audit(
+        await self._audit.record(
             "role.changed", actor_id=principal.user_id, subject_id=user_id, detail=f"role={role.label}"
         )
-        user = await self._repo.user_by_id(user_id)
+        user = await self._users.user_by_id(user_id)
         assert user is not None
         return user
 
     async def audit_events(self, *, before: int | None, limit: int) -> list[AuditRecord]:
-        return await self._repo.events(before=before, limit=limit)
+        return await self._audit.events(before=before, limit=limit)

@@ -11,8 +11,9 @@ from fastapi import Request, Response
 from lexica._generated import models
 from lexica._generated.interfaces import AdminApi, AuthApi, UsersApi
 from lexica.auth.account import AccountService
+from lexica.auth.registration import Registration
 from lexica.auth.repository import ApiKeyRecord, AuditRecord, UserRecord
-from lexica.auth.service import AuthService, IssuedTokens, invalid_grant
+from lexica.auth.sessions import IssuedTokens, Sessions, invalid_grant
 from lexica.lists.endpoints import list_model
 from lexica.lists.service import ListService
 from lexica.platform.pagination import CursorCodec, Keyset, next_page_link
@@ -83,23 +84,24 @@ def oauth_validation_problem(request: Request, errors: Sequence[Mapping[str, Any
 
 
 class AuthEndpoints(AuthApi):
-    def __init__(self, auth: AuthService) -> None:
-        self._auth = auth
+    def __init__(self, registration: Registration, sessions: Sessions) -> None:
+        self._registration = registration
+        self._sessions = sessions
 
     async def register_user(self, *, body: models.Registration) -> Reply[models.User]:
-        user = await self._auth.register(body.email, body.password.get_secret_value(), body.display_name)
+        user = await self._registration.register(body.email, body.password.get_secret_value(), body.display_name)
         return Reply(user_model(user), status=201, headers={"Location": "/api/v1/users/me"})
 
     async def issue_token(self, *, body: models.TokenRequest) -> Reply[models.TokenPair]:
         if body.grant_type is models.GrantType.PASSWORD:
             password = body.password.get_secret_value() if body.password else None
-            return _token_pair(await self._auth.login(body.username, password, body.otp))
+            return _token_pair(await self._sessions.login(body.username, password, body.otp))
         if body.grant_type is models.GrantType.REFRESH_TOKEN:
-            return _token_pair(await self._auth.refresh(body.refresh_token))
+            return _token_pair(await self._sessions.refresh(body.refresh_token))
         raise invalid_grant("Unsupported grant type.", error="unsupported_grant_type")
 
     async def logout(self, *, body: models.RefreshTokenBody) -> Reply[None]:
-        await self._auth.logout(body.refresh_token)
+        await self._sessions.logout(body.refresh_token)
         return Reply.empty(204)
 
 

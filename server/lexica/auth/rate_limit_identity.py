@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Scope
 
-from lexica.auth.service import AuthService
+from lexica.auth.authenticator import RequestAuthenticator
 from lexica.platform.rate_limit import ClientIdentity, address_identity
 from lexica.platform.running import running_of
 
@@ -19,11 +19,11 @@ async def identify(scope: Scope) -> ClientIdentity:
     running = running_of(scope.get("state"))
     if running is None:
         return fallback
-    auth: AuthService = running.app.auth
+    authenticator: RequestAuthenticator = running.app.auth.authenticator
     headers = Headers(scope=scope)
     authorization = headers.get("authorization")
     if authorization is None and scope["type"] == "websocket":  # browsers send their token in the query
         token = QueryParams(scope.get("query_string", b"")).get("access_token")
         authorization = f"Bearer {token}" if token else None
-    key = await auth.client_key(authorization, headers.get("x-api-key"))
+    key = await authenticator.client_key(authorization, headers.get("x-api-key"))
     return ClientIdentity("authenticated", key) if key is not None else fallback

@@ -1,4 +1,4 @@
-"""The storage port of the auth domain."""
+"""The storage ports of the auth domain: users, refresh tokens, API keys and the audit log."""
 
 from __future__ import annotations
 
@@ -135,5 +135,11 @@ class AuditRepository(Protocol):
     async def events_about(self, user_id: str) -> list[AuditRecord]: ...
 
 
-class AuthRepository(UserRepository, TokenRepository, ApiKeyRepository, AuditRepository, Protocol):
-    """Everything the auth domain stores; one adapter per backend implements it."""
+@dataclass(frozen=True, slots=True)
+class AuthStorage:
+    """Everything the auth domain stores, one port each; every backend has one adapter per port."""
+
+    users: UserRepository
+    tokens: TokenRepository
+    api_keys: ApiKeyRepository
+    audit: AuditRepository

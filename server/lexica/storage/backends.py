@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.pool import QueuePool
 
-from lexica.auth.repository import AuthRepository
+from lexica.auth.repository import AuthStorage
 from lexica.lists.repository import ListRepository
 from lexica.platform.tracing import traced_sql
 from lexica.settings import Settings
 from lexica.storage.sql import database as sql
-from lexica.storage.sql.auth import SqlAuthRepository
+from lexica.storage.sql.auth import sql_auth_storage
 from lexica.storage.sql.lists import SqlListRepository
 from lexica.storage.sql.sqlite_point_reads import SqlitePointReads
 from lexica.storage.sql.words import SqlWordRepository
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 @dataclass
 class Storage:
     words: WordRepository
-    auth: AuthRepository
+    auth: AuthStorage
     lists: ListRepository
     backend: str  # "sqlite" | "postgresql" | "mongodb"
     _ping: Callable[[], Awaitable[None]] = field(repr=False)
@@ -57,7 +57,7 @@ async def open_storage(settings: Settings, tracer_provider: TracerProvider | Non
 async def _open_mongodb(settings: Settings, tracer_provider: TracerProvider | None) -> AsyncIterator[Storage]:
     # Imported here: PyMongo costs a worker about 15 MB of memory, wasted on SQLite and PostgreSQL.
     from lexica.storage.mongo import database as mongo
-    from lexica.storage.mongo.auth import MongoAuthRepository
+    from lexica.storage.mongo.auth import mongo_auth_storage
     from lexica.storage.mongo.lists import MongoListRepository
     from lexica.storage.mongo.words import MongoWordRepository, backfill_provenance
 
@@ -79,7 +79,7 @@ async def _open_mongodb(settings: Settings, tracer_provider: TracerProvider | No
         await backfill_provenance(database)  # as SQL revision 0003 does for rows stored before it
         yield Storage(
             words=MongoWordRepository(database),
-            auth=MongoAuthRepository(database),
+            auth=mongo_auth_storage(database),
             lists=MongoListRepository(database),
             backend="mongodb",
             _ping=partial(mongo.ping, client),
@@ -107,7 +107,7 @@ async def _open_sql(settings: Settings, tracer_provider: TracerProvider | None) 
             await sql.upgrade_schema(engine)
             yield Storage(
                 words=SqlWordRepository(engine, point_reads=point_reads),
-                auth=SqlAuthRepository(engine),
+                auth=sql_auth_storage(engine),
                 lists=SqlListRepository(engine),
                 backend=engine.dialect.name,
                 _ping=partial(sql.ping, engine),

@@ -17,9 +17,10 @@ from redis.asyncio import Redis
 
 from lexica.app import create_app
 from lexica.auth import passwords, totp
+from lexica.auth.repository import AuthStorage
 from lexica.auth.totp import STEP_SECONDS
 from lexica.settings import Settings
-from lexica.storage.sql.auth import SqlAuthRepository
+from lexica.storage.sql.auth import sql_auth_storage
 from lexica.storage.sql.database import create_engine
 from tests.auth.helpers import ADMIN_EMAIL, ADMIN_PASSWORD, TotpClock
 from tests.conftest import make_settings
@@ -36,7 +37,7 @@ class Server:
         self.app = app
         self.settings = settings
         self._stack = stack
-        self._repository: SqlAuthRepository | None = None
+        self._storage: AuthStorage | None = None
 
     def client(self, address: str = "127.0.0.1") -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self.app, client=(address, 40_000))
@@ -45,17 +46,17 @@ class Server:
         return client
 
     @property
-    def repository(self) -> SqlAuthRepository:
+    def storage(self) -> AuthStorage:
         """The auth storage the app uses, through an engine of its own."""
-        if self._repository is None:
+        if self._storage is None:
             engine = create_engine(self.settings.database_url)
             self._stack.push_async_callback(engine.dispose)
-            self._repository = SqlAuthRepository(engine)
-        return self._repository
+            self._storage = sql_auth_storage(engine)
+        return self._storage
 
     async def audit_actions(self) -> list[str]:
         """Every audited action, newest first."""
-        return [event.action for event in await self.repository.events(before=None, limit=1000)]
+        return [event.action for event in await self.storage.audit.events(before=None, limit=1000)]
 
 
 @asynccontextmanager

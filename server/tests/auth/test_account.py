@@ -109,9 +109,9 @@ async def test_deleted_account_is_erased_from_storage(server: Server, api: httpx
 
     await api.delete("/api/v1/users/me", headers=session.headers)
 
-    assert await server.repository.user_by_id(session.user_id) is None
-    assert await server.repository.all_api_keys_of(session.user_id) == []
-    events = await server.repository.events(before=None, limit=1)
+    assert await server.storage.users.user_by_id(session.user_id) is None
+    assert await server.storage.api_keys.all_api_keys_of(session.user_id) == []
+    events = await server.storage.audit.events(before=None, limit=1)
     assert (events[0].action, events[0].subject_id) == ("user.deleted", session.user_id)
 
 
@@ -133,5 +133,5 @@ async def test_audit_log_keeps_no_email_of_a_deleted_account(
 
     await api.delete("/api/v1/users/me", headers=session.headers)
 
-    events = await server.repository.events(before=None, limit=1000)
+    events = await server.storage.audit.events(before=None, limit=1000)
     assert [e for e in events if session.email in (e.detail or "")] == []

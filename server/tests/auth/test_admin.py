@@ -10,9 +10,9 @@ import httpx
 import pytest
 from fastapi import Request
 
-from lexica.auth.service import AuthService
+from lexica.auth.authenticator import RequestAuthenticator
 from lexica.platform.security import Principal
-from lexica.storage.sql.auth import SqlAuthRepository
+from lexica.storage.sql.auth import SqlUserRepository
 from tests.auth.conftest import Server, SettingsFactory, running
 from tests.auth.helpers import (
     ADMIN_EMAIL,
@@ -94,7 +94,7 @@ async def test_restarting_with_the_same_settings_bootstraps_once(
 
 async def test_no_admin_is_created_without_settings(server: Server) -> None:
     assert await server.audit_actions() == []
-    assert not await server.repository.any_admin()
+    assert not await server.storage.users.any_admin()
 
 
 async def test_bootstrap_does_not_promote_an_account_registered_by_someone_else(
@@ -264,14 +264,14 @@ async def test_instances_starting_together_both_start_and_create_one_admin(
         pass  # the schema exists before the instances start
     settings = settings_for(first_admin_email=ADMIN_EMAIL, first_admin_password=ADMIN_PASSWORD)
     both_checked = asyncio.Barrier(2)
-    any_admin = SqlAuthRepository.any_admin
+    any_admin = SqlUserRepository.any_admin
 
-    async def any_admin_at_the_same_moment(self: SqlAuthRepository) -> bool:
+    async def any_admin_at_the_same_moment(self: SqlUserRepository) -> bool:
         found = await any_admin(self)
         await both_checked.wait()  # as when two processes start at once
         return found
 
-    monkeypatch.setattr(SqlAuthRepository, "any_admin", any_admin_at_the_same_moment)
+    monkeypatch.setattr(SqlUserRepository, "any_admin", any_admin_at_the_same_moment)
 
     async def start() -> None:
         async with running(settings):
@@ -290,18 +290,18 @@ async def test_two_admins_demoting_each_other_at_once_leave_an_admin(
 ) -> None:
     await set_role(api, admin, reader.user_id, "admin")
     both_authenticated = asyncio.Barrier(2)
-    authenticate = AuthService.authenticate
+    authenticate = RequestAuthenticator.authenticate
 
-    async def authenticate_at_the_same_moment(self: AuthService, request: Request) -> Principal | None:
+    async def authenticate_at_the_same_moment(self: RequestAuthenticator, request: Request) -> Principal | None:
         principal = await authenticate(self, request)
         await both_authenticated.wait()  # as when both requests arrive together
         return principal
 
-    monkeypatch.setattr(AuthService, "authenticate", authenticate_at_the_same_moment)
+    monkeypatch.setattr(RequestAuthenticator, "authenticate", authenticate_at_the_same_moment)
 
     await asyncio.gather(
         set_role(api, admin, reader.user_id, "reader"),
         set_role(api, reader, admin.user_id, "reader"),
     )
 
-    assert await admin_server.repository.any_admin()
+    assert await admin_server.storage.users.any_admin()

@@ -190,7 +190,7 @@ async def test_key_with_a_future_expiry_works(api: httpx.AsyncClient, session: S
 async def test_expired_key_is_401(server: Server, api: httpx.AsyncClient, session: Session) -> None:
     key, prefix = new_api_key()
     now = datetime.now(UTC)
-    await server.repository.add_api_key(
+    await server.storage.api_keys.add_api_key(
         ApiKeyRecord(
             id=str(uuid.uuid4()),
             user_id=session.user_id,
@@ -226,7 +226,7 @@ async def test_key_creation_and_revocation_are_audited(
     created = await create_api_key(api, session.headers)
     await api.delete(f"{KEYS_PATH}/{created['id']}", headers=session.headers)
 
-    events = await server.repository.events(before=None, limit=2)
+    events = await server.storage.audit.events(before=None, limit=2)
 
     assert [(e.action, e.detail) for e in events] == [
         ("api_key.revoked", created["id"]),

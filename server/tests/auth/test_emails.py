@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 import pytest
 
+from lexica.auth.audit_log import AuditLog
 from lexica.auth.emails import hidden_characters, normalise_email
-from lexica.auth.service import AuthService
-from lexica.auth.throttle import MemoryLoginThrottle
+from lexica.auth.registration import Registration
 from lexica.platform.problems import ProblemError
 from tests.auth.conftest import Server
 from tests.auth.helpers import STRONG_PASSWORD, assert_problem, new_email, password_grant, register
@@ -33,15 +31,11 @@ async def test_an_email_with_an_invisible_character_is_refused(api: httpx.AsyncC
 
 
 async def test_the_service_refuses_format_characters_the_spec_pattern_does_not_list(server: Server) -> None:
-    auth = AuthService(
-        server.repository,
-        MemoryLoginThrottle(),
-        secret="x" * 40,
-        access_ttl=timedelta(minutes=5),
-        refresh_ttl=timedelta(hours=1),
-    )
+    registration = Registration(server.storage.users, AuditLog(server.storage.audit))
     with pytest.raises(ProblemError) as refused:
-        await auth.register("tagged\U000e0041@example.com", STRONG_PASSWORD, None)  # U+E0041 TAG LATIN CAPITAL A
+        await registration.register(
+            "tagged\U000e0041@example.com", STRONG_PASSWORD, None
+        )  # U+E0041 TAG LATIN CAPITAL A
     assert refused.value.status == 422
 
 

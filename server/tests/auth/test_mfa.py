@@ -72,7 +72,7 @@ async def test_unconfirmed_enrolment_does_not_turn_two_factor_on(api: httpx.Asyn
 async def test_totp_secret_is_stored_encrypted(server: Server, api: httpx.AsyncClient, session: Session) -> None:
     secret = (await api.post(TOTP_PATH, headers=session.headers)).json()["secret"]
 
-    user = await server.repository.user_by_id(session.user_id)
+    user = await server.storage.users.user_by_id(session.user_id)
 
     assert user is not None
     assert user.totp_secret is not None
@@ -249,7 +249,7 @@ async def test_recovery_code_use_is_audited(server: Server, api: httpx.AsyncClie
 async def test_recovery_codes_are_stored_hashed(
     server: Server, api: httpx.AsyncClient, session: Session, mfa: Mfa
 ) -> None:
-    assert not await server.repository.use_recovery_code(session.user_id, mfa.recovery_codes[0])
+    assert not await server.storage.users.use_recovery_code(session.user_id, mfa.recovery_codes[0])
     assert (await otp_grant(api, session, mfa.recovery_codes[0])).status_code == 200
 
 

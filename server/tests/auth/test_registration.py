@@ -123,7 +123,7 @@ async def test_password_is_stored_as_an_argon2id_hash(server: Server) -> None:
     email = new_email()
     await register(api, email)
 
-    user = await server.repository.user_by_email(email)
+    user = await server.storage.users.user_by_email(email)
 
     assert user is not None
     assert user.password_hash.startswith("$argon2id$")
@@ -137,8 +137,8 @@ async def test_same_password_gets_a_different_salted_hash_per_account(server: Se
     await register(api, first)
     await register(api, second)
 
-    one = await server.repository.user_by_email(first)
-    two = await server.repository.user_by_email(second)
+    one = await server.storage.users.user_by_email(first)
+    two = await server.storage.users.user_by_email(second)
 
     assert one is not None
     assert two is not None
@@ -156,7 +156,7 @@ async def test_sign_in_upgrades_a_hash_made_with_weaker_parameters(
     signed_in = await password_grant(api, email, STRONG_PASSWORD)
 
     assert signed_in.status_code == 200
-    user = await server.repository.user_by_email(email)
+    user = await server.storage.users.user_by_email(email)
     assert user is not None
     assert argon2_parameters(user.password_hash) == argon2_parameters(passwords.hash_password(STRONG_PASSWORD))
     assert (await password_grant(api, email, STRONG_PASSWORD)).status_code == 200

@@ -198,7 +198,7 @@ async def test_refresh_token_reuse_is_audited(server: Server) -> None:
 
     await refresh_grant(api, session.refresh_token)
 
-    events = await server.repository.events(before=None, limit=1)
+    events = await server.storage.audit.events(before=None, limit=1)
     assert events[0].action == "token.reuse_detected"
     assert events[0].subject_id == session.user_id
 
@@ -235,7 +235,7 @@ async def test_expired_refresh_token_is_400_invalid_grant(server: Server) -> Non
     api = server.client()
     session = await sign_up(api)
     expired = new_refresh_token()
-    await server.repository.add_refresh_token(
+    await server.storage.tokens.add_refresh_token(
         digest(expired), claims_of(session.access_token)["fam"], session.user_id, datetime.now(UTC) - timedelta(1)
     )
 

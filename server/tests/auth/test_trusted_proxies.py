@@ -46,7 +46,7 @@ async def test_the_login_throttle_keys_on_the_forwarded_client_only_from_a_trust
         assert (await password_grant(alice, email, STRONG_PASSWORD)).status_code == 429
         from_bob = await password_grant(bob, email, STRONG_PASSWORD)
         assert from_bob.status_code == (200 if bob_is_separate else 429), from_bob.text
-        events = await server.repository.events(before=None, limit=100)
+        events = await server.storage.audit.events(before=None, limit=100)
         addresses = {event.client_ip for event in events if event.action == "login.failed"}
         assert addresses == ({ALICE} if bob_is_separate else {PROXY})
 

@@ -19,7 +19,7 @@ SERVER = Path(__file__).resolve().parents[2] / "lexica"
 SPEC = Path(__file__).resolve().parents[3] / "openapi" / "lexica.yaml"
 _HREF = re.compile(r'href="([^"]+)"')
 # Where the server names a problem type: a `/problems/...` literal, a `slug=` argument, or an OAuth error code
-# (`lexica.auth.service.invalid_grant` makes its slug from it).
+# (`lexica.auth.sessions.invalid_grant` makes its slug from it).
 _SENT = (
     re.compile(r"/problems/([a-z0-9-]+)"),
     re.compile(r'slug="([a-z0-9-]+)"'),

@@ -41,7 +41,7 @@ from bench.services import (
     stop,
     with_database,
 )
-from lexica.auth.repository import AuthRepository
+from lexica.auth.repository import AuthStorage
 from lexica.lists.repository import ListRepository
 from lexica.storage.backends import Storage, open_storage
 from lexica.words.repository import WordRepository
@@ -160,7 +160,7 @@ def words(storage: Storage) -> WordRepository:
 
 
 @pytest.fixture
-def auth(storage: Storage) -> AuthRepository:
+def auth(storage: Storage) -> AuthStorage:
     return storage.auth
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lexica.auth.repository import AuthRepository, UserRecord
+from lexica.auth.repository import AuthStorage, UserRecord
 from lexica.lists.repository import (
     MAX_WORDS_PER_LIST,
     ListDetails,
@@ -25,10 +25,10 @@ NOW = datetime(2026, 3, 1, 12, 30, 15, 123000, tzinfo=UTC)  # milliseconds: what
 LATER = NOW + timedelta(minutes=5, microseconds=654000)
 
 
-async def add_owner(auth: AuthRepository) -> str:
+async def add_owner(auth: AuthStorage) -> str:
     user_id = str(uuid.uuid4())
     user = UserRecord(user_id, f"{user_id}@lexica.test", None, "hash", "reader", NOW, None, False, None)
-    assert await auth.create_user(user)
+    assert await auth.users.create_user(user)
     return user_id
 
 
@@ -65,7 +65,7 @@ async def added(lists: ListRepository, list_id: str, version: int, *keys: str) -
 # lists
 
 
-async def test_a_list_round_trips_with_aware_utc_datetimes(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_a_list_round_trips_with_aware_utc_datetimes(lists: ListRepository, auth: AuthStorage) -> None:
     owner = await add_owner(auth)
     record = ListRecord(uuid.uuid4().hex, owner, "Birds", "Seen in 2026 ✓", True, 1, 0, NOW, LATER)
     await lists.create_list(record)
@@ -81,7 +81,7 @@ async def test_a_missing_list_is_none_and_has_no_words(lists: ListRepository) ->
     assert await lists.list_words("missing", after=None, limit=10) == []
 
 
-async def test_lists_of_are_in_id_order_with_keyset_pages(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_lists_of_are_in_id_order_with_keyset_pages(lists: ListRepository, auth: AuthStorage) -> None:
     owner = await add_owner(auth)
     ids = [f"{n:032x}" for n in range(7)]
     for list_id in (ids[n] for n in (4, 0, 6, 2, 5, 1, 3)):
@@ -96,7 +96,7 @@ async def test_lists_of_are_in_id_order_with_keyset_pages(lists: ListRepository,
     assert paged == ids
 
 
-async def test_lists_of_an_owner_are_theirs_only(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_lists_of_an_owner_are_theirs_only(lists: ListRepository, auth: AuthStorage) -> None:
     ada, bob = await add_owner(auth), await add_owner(auth)
     adas = [await add_list(lists, ada, f"{n:032x}") for n in (1, 3)]
     bobs = [await add_list(lists, bob, f"{n:032x}") for n in (2, 4)]
@@ -105,7 +105,7 @@ async def test_lists_of_an_owner_are_theirs_only(lists: ListRepository, auth: Au
     assert await lists.lists_of(str(uuid.uuid4()), after=None, limit=10) == []
 
 
-async def test_update_writes_the_details_and_bumps_the_version(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_update_writes_the_details_and_bumps_the_version(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     updated = await lists.update_list_if(record.id, 1, ListDetails("Renamed", "Now shared", True), LATER)
     assert updated is not None
@@ -117,7 +117,7 @@ async def test_update_writes_the_details_and_bumps_the_version(lists: ListReposi
     assert (cleared.description, cleared.public, cleared.version) == (None, False, 3)
 
 
-async def test_update_of_a_stale_or_missing_list_is_none(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_update_of_a_stale_or_missing_list_is_none(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     details = ListDetails("Other", None, True)
     assert await lists.update_list_if(record.id, 2, details, LATER) is None
@@ -125,7 +125,7 @@ async def test_update_of_a_stale_or_missing_list_is_none(lists: ListRepository, 
     assert await lists.get_list(record.id) == record
 
 
-async def test_delete_removes_the_list_and_its_words(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_delete_removes_the_list_and_its_words(lists: ListRepository, auth: AuthStorage) -> None:
     owner = await add_owner(auth)
     record = await add_list(lists, owner)
     await added(lists, record.id, 1, "one", "two")
@@ -136,7 +136,7 @@ async def test_delete_removes_the_list_and_its_words(lists: ListRepository, auth
     assert not await lists.delete_list_if(record.id, 2)
 
 
-async def test_delete_of_a_stale_list_keeps_it(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_delete_of_a_stale_list_keeps_it(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     await added(lists, record.id, 1, "kept")
     assert not await lists.delete_list_if(record.id, 1)
@@ -151,7 +151,7 @@ async def test_delete_of_a_stale_list_keeps_it(lists: ListRepository, auth: Auth
 
 
 async def test_adding_words_counts_the_new_ones_and_bumps_the_version_once(
-    lists: ListRepository, auth: AuthRepository
+    lists: ListRepository, auth: AuthStorage
 ) -> None:
     record = await add_list(lists, await add_owner(auth))
     first = await lists.add_words_if(
@@ -167,7 +167,7 @@ async def test_adding_words_counts_the_new_ones_and_bumps_the_version_once(
     assert [w.key for w in await all_words(lists, record.id)] == ["cat", "dog", "emu", "fox"]
 
 
-async def test_adding_only_known_words_changes_nothing(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_adding_only_known_words_changes_nothing(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     before = (await added(lists, record.id, 1, "cat", "dog")).list
     again = await lists.add_words_if(record.id, 2, [word("dog"), word("cat"), word("dog")], LATER + timedelta(days=1))
@@ -177,7 +177,7 @@ async def test_adding_only_known_words_changes_nothing(lists: ListRepository, au
     assert await lists.get_list(record.id) == before
 
 
-async def test_adding_to_a_stale_or_missing_list_is_none(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_adding_to_a_stale_or_missing_list_is_none(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     assert await lists.add_words_if(record.id, 2, [word("cat")], LATER) is None
     assert await lists.add_words_if("missing", 1, [word("cat")], LATER) is None
@@ -185,7 +185,7 @@ async def test_adding_to_a_stale_or_missing_list_is_none(lists: ListRepository, 
     assert await all_words(lists, record.id) == []
 
 
-async def test_a_full_list_refuses_new_words_and_writes_nothing(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_a_full_list_refuses_new_words_and_writes_nothing(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     keys = [f"word {n:05d}" for n in range(MAX_WORDS_PER_LIST - 1)]
     almost = await added(lists, record.id, 1, *keys)
@@ -204,7 +204,7 @@ async def test_a_full_list_refuses_new_words_and_writes_nothing(lists: ListRepos
 
 
 async def test_removing_a_word_bumps_the_version_only_when_it_was_there(
-    lists: ListRepository, auth: AuthRepository
+    lists: ListRepository, auth: AuthStorage
 ) -> None:
     record = await add_list(lists, await add_owner(auth))
     await added(lists, record.id, 1, "cat", "dog")
@@ -219,7 +219,7 @@ async def test_removing_a_word_bumps_the_version_only_when_it_was_there(
     assert [w.key for w in await all_words(lists, record.id)] == ["dog"]
 
 
-async def test_removing_from_a_stale_or_missing_list_is_none(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_removing_from_a_stale_or_missing_list_is_none(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     before = (await added(lists, record.id, 1, "cat")).list
     assert await lists.remove_word_if(record.id, 1, "cat", LATER) is None
@@ -228,9 +228,7 @@ async def test_removing_from_a_stale_or_missing_list_is_none(lists: ListReposito
     assert [w.key for w in await all_words(lists, record.id)] == ["cat"]
 
 
-async def test_words_are_listed_in_code_point_order_with_keyset_pages(
-    lists: ListRepository, auth: AuthRepository
-) -> None:
+async def test_words_are_listed_in_code_point_order_with_keyset_pages(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     other = await add_list(lists, record.owner_id)
     await added(lists, record.id, 1, *reversed(AWKWARD_KEYS))
@@ -245,7 +243,7 @@ async def test_words_are_listed_in_code_point_order_with_keyset_pages(
     assert paged == sorted(AWKWARD_KEYS)
 
 
-async def test_words_keep_their_headword_and_time(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_words_keep_their_headword_and_time(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     stored = ListWord(key="ça va", headword="Ça va", added_at=LATER)
     assert await lists.add_words_if(record.id, 1, [stored], NOW) is not None
@@ -257,7 +255,7 @@ async def test_words_keep_their_headword_and_time(lists: ListRepository, auth: A
 # erasure
 
 
-async def test_delete_lists_of_erases_one_owner_only(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_delete_lists_of_erases_one_owner_only(lists: ListRepository, auth: AuthStorage) -> None:
     ada, bob = await add_owner(auth), await add_owner(auth)
     adas = [await add_list(lists, ada) for _ in range(3)]
     await added(lists, adas[0].id, 1, "cat")
@@ -271,12 +269,12 @@ async def test_delete_lists_of_erases_one_owner_only(lists: ListRepository, auth
     assert await lists.delete_lists_of(ada) == 0
 
 
-async def test_deleting_the_owner_erases_their_lists(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_deleting_the_owner_erases_their_lists(lists: ListRepository, auth: AuthStorage) -> None:
     owner, other = await add_owner(auth), await add_owner(auth)
     record = await add_list(lists, owner)
     await added(lists, record.id, 1, "cat")
     kept = await add_list(lists, other)
-    assert await auth.delete_user(owner)
+    assert await auth.users.delete_user(owner)
     assert await lists.get_list(record.id) is None
     assert await lists.lists_of(owner, after=None, limit=10) == []
     assert await lists.list_words(record.id, after=None, limit=10) == []
@@ -286,7 +284,7 @@ async def test_deleting_the_owner_erases_their_lists(lists: ListRepository, auth
 # concurrency
 
 
-async def test_concurrent_adds_at_one_version_have_one_winner(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_concurrent_adds_at_one_version_have_one_winner(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     keys = [f"word {n:02d}" for n in range(20)]
     results = await asyncio.gather(*(lists.add_words_if(record.id, 1, [word(key)], LATER) for key in keys))
@@ -298,7 +296,7 @@ async def test_concurrent_adds_at_one_version_have_one_winner(lists: ListReposit
     assert await lists.get_list(record.id) == result.list
 
 
-async def test_concurrent_updates_at_one_version_have_one_winner(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_concurrent_updates_at_one_version_have_one_winner(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     results = await asyncio.gather(
         *(lists.update_list_if(record.id, 1, ListDetails(f"Name {n}", None, False), LATER) for n in range(20))
@@ -309,7 +307,7 @@ async def test_concurrent_updates_at_one_version_have_one_winner(lists: ListRepo
     assert await lists.get_list(record.id) == winners[0]
 
 
-async def test_concurrent_removes_at_one_version_have_one_winner(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_concurrent_removes_at_one_version_have_one_winner(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     keys = [f"word {n:02d}" for n in range(20)]
     await added(lists, record.id, 1, *keys)
@@ -321,7 +319,7 @@ async def test_concurrent_removes_at_one_version_have_one_winner(lists: ListRepo
     assert [w.key for w in await all_words(lists, record.id)] == [k for k in keys if k != key]
 
 
-async def test_writers_that_retry_on_a_stale_version_all_land(lists: ListRepository, auth: AuthRepository) -> None:
+async def test_writers_that_retry_on_a_stale_version_all_land(lists: ListRepository, auth: AuthStorage) -> None:
     record = await add_list(lists, await add_owner(auth))
     writers = 10
 
