@@ -38,10 +38,10 @@ from lexica._generated.models import EntryInput
 from lexica.jobs.blobs import BlobStore
 from lexica.jobs.job_tally import INTERRUPTED, JobTally
 from lexica.jobs.limits import interrupted_problem, quota_problem
-from lexica.jobs.records import JobRecord, JobStore
+from lexica.jobs.records import JobRecord, JobRecords
 from lexica.lists.service import ListService
 from lexica.platform.event_messages import PENDING_ID, announce
-from lexica.platform.events import EventBus
+from lexica.platform.events import Publisher
 from lexica.platform.ndjson import ndjson_lines
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.repository import ImportSource, NewEntry, UpsertCounts, WordRepository
@@ -76,8 +76,8 @@ class QuotaExceeded(Exception):
 class JobContext:
     """What a job needs; built once per worker process (or by the API process for the in-process worker)."""
 
-    jobs: JobStore
-    bus: EventBus
+    jobs: JobRecords
+    bus: Publisher
     blobs: BlobStore
     words: WordRepository
     entries: WordService

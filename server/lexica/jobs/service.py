@@ -24,6 +24,7 @@ from lexica.jobs.limits import (
     queue_unavailable_problem,
     quota_exceeded,
     too_many_jobs,
+    worker_lost_problem,
 )
 from lexica.jobs.queue import JobQueue, QueueUnavailable
 from lexica.jobs.records import HOUR, RUNNING_RETRY_AFTER, JobRecord, JobStore, Refusal, hourly_retry_after
@@ -272,12 +273,9 @@ class JobService:
             job,
             state="failed",
             finished_at=datetime.now(UTC),
-            error={
-                "type": "/problems/worker-lost",
-                "title": "Worker Lost",
-                "status": 500,
-                "detail": "The worker running this job stopped and its retries are used up; start the job again.",
-            },
+            error=worker_lost_problem(
+                "The worker running this job stopped and its retries are used up; start the job again."
+            ),
         )
         await self._jobs.save(failed)
         await announce(self._bus, finished_message(failed))

@@ -25,7 +25,7 @@ from lexica.lists.repository import (
 from lexica.platform.clock import utc_now
 from lexica.platform.etags import parse_if_match
 from lexica.platform.event_messages import PENDING_ID, announce
-from lexica.platform.events import EventBus
+from lexica.platform.events import Publisher
 from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
@@ -94,7 +94,7 @@ class ListService:
         words: WordRepository,
         entries: WordService,
         cursors: CursorCodec,
-        events: EventBus | None = None,
+        events: Publisher | None = None,
     ) -> None:
         self._lists = lists
         self._words = words

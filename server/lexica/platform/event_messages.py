@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from lexica._generated.events import EntryChanged, JobFinished, JobProgress, ListChanged
-from lexica.platform.events import Event, EventBus
+from lexica.platform.events import Event, Publisher
 
 Announcement = JobProgress | JobFinished | ListChanged | EntryChanged
 
@@ -20,7 +20,7 @@ Announcement = JobProgress | JobFinished | ListChanged | EntryChanged
 PENDING_ID = "pending"
 
 
-async def announce(bus: EventBus, message: Announcement) -> str:
+async def announce(bus: Publisher, message: Announcement) -> str:
     """Publish `message` on its topic under its type; the id the bus gave it (`UNPUBLISHED` if it took none)."""
     payload: dict[str, Any] = message.model_dump(mode="json", exclude={"event_id"})
     return await bus.publish(message.topic, message.type, payload)

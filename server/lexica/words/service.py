@@ -25,7 +25,7 @@ from lexica._generated.events import EntryChange, EntryChanged
 from lexica._generated.models import Entry, PartOfSpeechSection
 from lexica.platform.etags import parse_if_match
 from lexica.platform.event_messages import PENDING_ID, announce
-from lexica.platform.events import EventBus
+from lexica.platform.events import Publisher
 from lexica.platform.metrics import CacheCounts
 from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
@@ -162,7 +162,7 @@ class WordService:
         *,
         cache_size: int,
         cache_ttl_seconds: float,
-        events: EventBus | None = None,
+        events: Publisher | None = None,
         hot_set_size: int = 1000,
     ) -> None:
         """`hot_set_size`: how many of the most requested keys `popularity` must rank (it keeps a few times more)."""
