@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import re
 import sqlite3
+import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 
-from bench import coherence
+from bench import coherence, job_stall
 from bench.reference.entry import BODY as REFERENCE_BODY
 from bench.report import Report, Row
 from bench.scenarios import (
@@ -22,6 +25,7 @@ from bench.scenarios import (
     COHERENCE_NAME,
     CONDITIONAL_LOOKUP,
     GRANIAN_LOOKUP,
+    JOB_STALL_NAME,
     LEXICA_READY_PATH,
     LEXICA_SCENARIOS,
     QUIET_LOOKUP,
@@ -34,6 +38,7 @@ from bench.scenarios import (
 )
 from bench.servers import HOST, Served, pinned, rss_mib, serve, spawned_workers
 from bench.services import ServiceUnavailable, free_port, private_redis
+from bench.services import stop as stop_process
 from bench.wrk import WrkResult, run_wrk
 from lexica.settings import Settings
 
@@ -116,6 +121,8 @@ class Bench:
             self._whole_box()
         if self._selected(COHERENCE_NAME):
             self._coherence()
+        if self._selected(JOB_STALL_NAME):
+            self._job_stall()
         if len(self.report.rows) > 1:
             self._baseline_again()
         return self.report
@@ -319,6 +326,55 @@ class Bench:
                 self.report.facts.append(coherence.measure(a.base_url, b.base_url).line())
         except ServiceUnavailable as unavailable:
             self.report.notes.append(f"coherence delay not measured: it needs Redis ({unavailable})")
+
+    def _job_stall(self) -> None:
+        """Reads every 20 ms during one GCIDE import, then four started together, on a fresh SQLite database: with
+        the embedded default (a worker process per job), then with Redis and one `lexica worker`."""
+        print(f"measuring {JOB_STALL_NAME} ...", file=sys.stderr, flush=True)
+        tables = ["reads of a cached entry every 20 ms while GCIDE imports run (fresh SQLite database):"]
+        for mode in ("embedded", "redis"):
+            database = self._workdir / f"job-stall-{mode}.sqlite3"
+            settings = {
+                "LEXICA_DATABASE_URL": SQLITE_PREFIX + str(database),
+                "LEXICA_RATE_LIMIT_ENABLED": "false",
+                "LEXICA_FIRST_ADMIN_EMAIL": job_stall.ADMIN[0],
+                "LEXICA_FIRST_ADMIN_PASSWORD": job_stall.ADMIN[1],
+                "LEXICA_ENTRY_CACHE_WARM_COUNT": "0",
+                "LEXICA_JOB_FILES_DIR": str(self._workdir / f"job-stall-{mode}-files"),
+            }
+            port = free_port()
+            env = {**self._env, "LEXICA_HOST": HOST, "LEXICA_PORT": str(port), "LEXICA_WORKERS": "1", **settings}
+            try:
+                with contextlib.ExitStack() as running:
+                    if mode == "redis":
+                        env["LEXICA_REDIS_URL"] = running.enter_context(private_redis(self._workdir)).url
+                    # An empty dictionary is not ready (/health/ready): wait for the process to be live instead.
+                    served = running.enter_context(
+                        self._serve(LEXICA_COMMAND, port, "/health/live", env, LEXICA_START_SECONDS, False)
+                    )
+                    if mode == "redis":  # after the API, which has created the database's schema
+                        running.enter_context(self._worker(env))
+                    rows = asyncio.run(job_stall.table(served.base_url))
+            except ServiceUnavailable as unavailable:
+                self.report.notes.append(f"reads during imports not measured in the {mode} mode ({unavailable})")
+                continue
+            tables += ["", f"{mode} mode:", job_stall.TABLE_HEAD, *(reads.row(label) for label, reads in rows)]
+            failed = [reads.outcomes for _, reads in rows if set(reads.outcomes) != {"succeeded"}]
+            if failed:
+                self.report.notes.append(f"imports that did not succeed in the {mode} mode: {failed}")
+        self.report.facts.append("\n".join(tables))
+
+    @contextlib.contextmanager
+    def _worker(self, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+        """`lexica worker`, its log in the bench's directory, stopped (SIGTERM) when the block ends."""
+        with (self._workdir / "worker.log").open("wb") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "lexica.cli", "worker"], env=dict(env), stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            yield worker
+        finally:
+            stop_process(worker)
 
     def _whole_box(self) -> None:
         port = free_port()

@@ -70,6 +70,8 @@ WHOLE_BOX = Scenario("Lexica, whole box (2 workers, 128 conn): cached lookup", A
 
 # Not a wrk row: the delay before an edit made through one instance is served by another (bench/coherence.py).
 COHERENCE_NAME = "Lexica: coherence delay across instances"
+# Not a wrk row: reads of a cached entry every 20 ms while GCIDE imports run, in both job modes (bench/job_stall.py).
+JOB_STALL_NAME = "Lexica: reads while imports run (embedded and Redis modes)"
 
 ALL_NAMES = [
     BASELINE.name,
@@ -81,4 +83,5 @@ ALL_NAMES = [
     GRANIAN_LOOKUP.name,
     WHOLE_BOX.name,
     COHERENCE_NAME,
+    JOB_STALL_NAME,
 ]

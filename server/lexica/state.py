@@ -20,7 +20,7 @@ from lexica.jobs.blobs import BlobStore
 from lexica.jobs.job_tally import JobTally
 from lexica.jobs.limits import JobLimits
 from lexica.jobs.queue import JobQueue, SaqJobQueue
-from lexica.jobs.records import JobStore
+from lexica.jobs.records import JobRecords
 from lexica.jobs.retention import RetentionSweeper
 from lexica.jobs.runner import JobContext
 from lexica.jobs.service import JobService
@@ -32,7 +32,7 @@ from lexica.jobs.wiring import (
     retention_sweeper,
 )
 from lexica.lists.service import ListService
-from lexica.platform.events import EventBus, build_event_bus
+from lexica.platform.events import EventBus, Publisher, build_event_bus
 from lexica.platform.idempotency import Idempotency, build_idempotency
 from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.pagination import CursorCodec
@@ -107,8 +107,8 @@ def build_services(
     settings: Settings,
     storage: Storage,
     cursors: CursorCodec,
-    events: EventBus,
-    jobs: JobStore,
+    events: Publisher,
+    jobs: JobRecords,
     blobs: BlobStore,
     tracer: Tracer | None = None,
 ) -> Services:

@@ -121,3 +121,8 @@ def interrupted_problem() -> dict[str, Any]:
         "status": 503,
         "detail": "The server stopped while this job ran; start it again.",
     }
+
+
+def worker_lost_problem(detail: str) -> dict[str, Any]:
+    """The error of a job whose worker stopped under it and that nothing will run again."""
+    return {"type": "/problems/worker-lost", "title": "Worker Lost", "status": 500, "detail": detail}

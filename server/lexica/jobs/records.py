@@ -101,13 +101,21 @@ def hourly_retry_after(oldest_in_window: str, now: datetime) -> int:
 RUNNING_RETRY_AFTER = 10  # nobody knows when a running job ends; a hint to poll, not a promise
 
 
-class JobStore(Protocol):
-    async def admit(self, job: JobRecord, limits: Limits) -> Refusal | None:
-        """Store the new job unless its owner is at a limit (checked and stored atomically); the refusal if so."""
-        ...
+class JobRecords(Protocol):
+    """What running a job reads and writes of its record (a worker process reaches them through its parent)."""
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job with its current cancel flag."""
+        ...
+
+    async def save(self, job: JobRecord) -> None:
+        """Write the job's state and progress (the cancel flag is kept as the store has it)."""
+        ...
+
+
+class JobStore(JobRecords, Protocol):
+    async def admit(self, job: JobRecord, limits: Limits) -> Refusal | None:
+        """Store the new job unless its owner is at a limit (checked and stored atomically); the refusal if so."""
         ...
 
     async def jobs_of(self, owner_id: str, *, before: str | None, limit: int) -> list[JobRecord]:
@@ -116,10 +124,6 @@ class JobStore(Protocol):
 
     async def unfinished_of(self, owner_id: str) -> list[JobRecord]:
         """The owner's queued and running jobs (few: the running limit bounds them)."""
-        ...
-
-    async def save(self, job: JobRecord) -> None:
-        """Write the job's state and progress (the cancel flag is kept as the store has it)."""
         ...
 
     async def request_cancel(self, job_id: str) -> JobRecord | None:

@@ -21,13 +21,27 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Tracer
 from pydantic import TypeAdapter, ValidationError
 
+from lexica._generated.events import (
+    ExportResult,
+    ImportResult,
+    JobActiveState,
+    JobFinalState,
+    JobFinished,
+    JobKind,
+    JobProgress,
+    JobStages,
+    JobState,
+    Problem,
+    StageName,
+)
 from lexica._generated.models import EntryInput
 from lexica.jobs.blobs import BlobStore
 from lexica.jobs.job_tally import INTERRUPTED, JobTally
 from lexica.jobs.limits import interrupted_problem, quota_problem
-from lexica.jobs.records import JobRecord, JobStore
+from lexica.jobs.records import JobRecord, JobRecords
 from lexica.lists.service import ListService
-from lexica.platform.events import EventBus
+from lexica.platform.event_messages import PENDING_ID, announce
+from lexica.platform.events import Publisher
 from lexica.platform.ndjson import ndjson_lines
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
 from lexica.words.repository import ImportSource, NewEntry, UpsertCounts, WordRepository
@@ -62,8 +76,8 @@ class QuotaExceeded(Exception):
 class JobContext:
     """What a job needs; built once per worker process (or by the API process for the in-process worker)."""
 
-    jobs: JobStore
-    bus: EventBus
+    jobs: JobRecords
+    bus: Publisher
     blobs: BlobStore
     words: WordRepository
     entries: WordService
@@ -92,44 +106,52 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def progress_payload(job: JobRecord) -> dict[str, Any]:
-    return {
-        "type": "job.progress",
-        "topic": job_topic(job.id),
-        "job_id": job.id,
-        "kind": job.kind,
-        "state": job.state,
-        "stage": job.stage,
-        "done": job.done,
-        "total": job.total,
-        "occurred_at": _now().isoformat(),
-    }
+def progress_message(job: JobRecord) -> JobProgress:
+    return JobProgress(
+        type="job.progress",
+        topic=job_topic(job.id),
+        event_id=PENDING_ID,
+        job_id=job.id,
+        kind=JobKind(job.kind),
+        state=JobActiveState(job.state),
+        stage=job.stage,
+        done=job.done,
+        total=job.total,
+        occurred_at=_now(),
+    )
 
 
-def finished_payload(job: JobRecord) -> dict[str, Any]:
-    return {
-        "type": "job.finished",
-        "topic": job_topic(job.id),
-        "job_id": job.id,
-        "kind": job.kind,
-        "state": job.state,
-        "done": job.done,
-        "total": job.total,
-        "result": dict(job.result) if job.result is not None else None,
-        "error": dict(job.error) if job.error is not None else None,
-        "occurred_at": _now().isoformat(),
-    }
+def finished_message(job: JobRecord) -> JobFinished:
+    return JobFinished(
+        type="job.finished",
+        topic=job_topic(job.id),
+        event_id=PENDING_ID,
+        job_id=job.id,
+        kind=JobKind(job.kind),
+        state=JobFinalState(job.state),
+        done=job.done,
+        total=job.total,
+        result=_result(job),
+        error=Problem.model_validate(job.error) if job.error is not None else None,
+        occurred_at=_now(),
+    )
 
 
-def stages_payload(job: JobRecord) -> dict[str, Any]:
-    return {
-        "job_id": job.id,
-        "kind": job.kind,
-        "state": job.state,
-        "stages": list(job.stages),
-        "done": job.done,
-        "total": job.total,
-    }
+def _result(job: JobRecord) -> ImportResult | ExportResult | None:
+    if job.result is None:
+        return None
+    return (ImportResult if job.kind == "import" else ExportResult).model_validate(job.result)
+
+
+def stages_message(job: JobRecord) -> JobStages:
+    return JobStages(
+        job_id=job.id,
+        kind=JobKind(job.kind),
+        state=JobState(job.state),
+        stages=[StageName(stage) for stage in job.stages],
+        done=job.done,
+        total=job.total,
+    )
 
 
 class Progress:
@@ -146,7 +168,7 @@ class Progress:
             raise JobCancelled
         self.job = replace(self.job, stage=stage, done=done, total=total, heartbeat_at=_now())
         await self._context.jobs.save(self.job)
-        await self._context.bus.publish(job_topic(self.job.id), "job.progress", progress_payload(self.job))
+        await announce(self._context.bus, progress_message(self.job))
         await self._heartbeat()
 
 
@@ -159,7 +181,7 @@ async def finish(context: JobContext, job: JobRecord, state: str, **changes: Any
     elif job.kind == "export" and state != "succeeded":
         await context.blobs.delete(result_blob(job.owner_id, job.id))
     await context.jobs.save(job)
-    await context.bus.publish(job_topic(job.id), "job.finished", finished_payload(job))
+    await announce(context.bus, finished_message(job))
     return job
 
 
@@ -353,13 +375,13 @@ __all__ = [
     "JobContext",
     "QuotaExceeded",
     "ValidationError",
-    "finished_payload",
+    "finished_message",
     "job_topic",
-    "progress_payload",
+    "progress_message",
     "record_interrupted",
     "result_blob",
     "run_job",
-    "stages_payload",
+    "stages_message",
     "upload_blob",
     "validate_upload_line",
 ]

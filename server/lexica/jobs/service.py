@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sse_starlette import ServerSentEvent
 
+from lexica._generated.events import StreamReconnect
 from lexica.jobs.blobs import BlobStore
 from lexica.jobs.limits import (
     JobLimits,
@@ -23,6 +24,7 @@ from lexica.jobs.limits import (
     queue_unavailable_problem,
     quota_exceeded,
     too_many_jobs,
+    worker_lost_problem,
 )
 from lexica.jobs.queue import JobQueue, QueueUnavailable
 from lexica.jobs.records import HOUR, RUNNING_RETRY_AFTER, JobRecord, JobStore, Refusal, hourly_retry_after
@@ -31,15 +33,16 @@ from lexica.jobs.runner import (
     IMPORT_STAGES,
     OVERWRITE_EDITED,
     QUOTA_PARAM,
-    finished_payload,
+    finished_message,
     job_topic,
     result_blob,
-    stages_payload,
+    stages_message,
     upload_blob,
     validate_upload_line,
 )
 from lexica.lists.service import ListService, new_list_id
 from lexica.platform.binding import NdjsonUpload
+from lexica.platform.event_messages import announce, delivered
 from lexica.platform.events import Event, EventBus
 from lexica.platform.lifecycle import Lifecycle
 from lexica.platform.pagination import CursorCodec, Keyset
@@ -75,8 +78,7 @@ def _unavailable_queue_refuses() -> Iterator[None]:
 
 
 def _sse(event: Event) -> ServerSentEvent:
-    payload = {**event.payload, "event_id": event.id} if event.name != "job.stages" else dict(event.payload)
-    return ServerSentEvent(data=json.dumps(payload, separators=(",", ":")), event=event.name, id=event.id)
+    return ServerSentEvent(data=json.dumps(delivered(event), separators=(",", ":")), event=event.name, id=event.id)
 
 
 class JobService:
@@ -174,7 +176,7 @@ class JobService:
         failed = replace(job, state="failed", finished_at=datetime.now(UTC), error=queue_unavailable_problem())
         try:
             await self._jobs.save(failed)
-            await self._bus.publish(job_topic(job.id), "job.finished", finished_payload(failed))
+            await announce(self._bus, finished_message(failed))
         except RedisError as exc:
             logger.warning("job %s stays queued until it is next read: %s", job.id, exc)
 
@@ -271,15 +273,12 @@ class JobService:
             job,
             state="failed",
             finished_at=datetime.now(UTC),
-            error={
-                "type": "/problems/worker-lost",
-                "title": "Worker Lost",
-                "status": 500,
-                "detail": "The worker running this job stopped and its retries are used up; start the job again.",
-            },
+            error=worker_lost_problem(
+                "The worker running this job stopped and its retries are used up; start the job again."
+            ),
         )
         await self._jobs.save(failed)
-        await self._bus.publish(job_topic(job.id), "job.finished", finished_payload(failed))
+        await announce(self._bus, finished_message(failed))
         return failed
 
     async def jobs_of(
@@ -340,9 +339,7 @@ class JobService:
         stream's maximum lifetime (then `stream.reconnect`, with the `retry` hint)."""
         deadline = time.monotonic() + self._stream_lifetime
         if last_event_id is None:
-            yield ServerSentEvent(
-                data=json.dumps(stages_payload(job), separators=(",", ":")), event="job.stages", id="0-0"
-            )
+            yield ServerSentEvent(data=stages_message(job).model_dump_json(), event="job.stages", id="0-0")
         follower = self._bus.follow(job_topic(job.id), after=last_event_id)
         try:
             while True:
@@ -359,14 +356,11 @@ class JobService:
                 except TimeoutError:
                     if job.finished:  # the history was trimmed or expired: answer from the job itself
                         event_id = f"{int(time.time() * 1000)}-0"
-                        payload = {**finished_payload(job), "event_id": event_id}
-                        yield ServerSentEvent(
-                            data=json.dumps(payload, separators=(",", ":")), event="job.finished", id=event_id
-                        )
+                        summary = finished_message(job).model_copy(update={"event_id": event_id})
+                        yield ServerSentEvent(data=summary.model_dump_json(), event="job.finished", id=event_id)
                         return
-                    yield ServerSentEvent(
-                        data=json.dumps({"reconnect_after_ms": 1000}), event="stream.reconnect", retry=1000
-                    )
+                    reconnect = StreamReconnect(reconnect_after_ms=1000)
+                    yield ServerSentEvent(data=reconnect.model_dump_json(), event="stream.reconnect", retry=1000)
                     return
                 yield _sse(event)
                 if event.name == "job.finished":

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
 from lexica.jobs.blobs import BlobStore
+from lexica.jobs.job_processes import JobProcesses
 from lexica.jobs.queue import InProcessJobQueue
 from lexica.jobs.record_files import DirectoryJobStore
 from lexica.jobs.records import JobStore, RedisJobStore
 from lexica.jobs.retention import RetentionSweeper
-from lexica.jobs.runner import JobContext, record_interrupted, run_job
+from lexica.jobs.runner import JobContext, record_interrupted
 from lexica.platform.events import EventBus, MemoryEventBus
 from lexica.settings import Settings
 
@@ -32,18 +32,17 @@ async def open_job_store(settings: Settings, redis: Redis | None) -> JobStore:
 
 
 def in_process_queue(settings: Settings, context: JobContext) -> InProcessJobQueue:
-    """This process's own worker; a job it stops at shutdown is recorded as interrupted (nothing else would)."""
+    """This process's own queue, each job run in a worker process of its own (`JobProcesses`); a job stopped at
+    shutdown is recorded as interrupted (nothing else would run it)."""
     context.record_interruptions = True
-
-    async def run(job_id: str, heartbeat: Callable[[], Awaitable[None]]) -> None:
-        await run_job(context, job_id, heartbeat)
 
     async def interrupted(job_id: str) -> None:
         job = await context.jobs.get(job_id)
         if job is not None and not job.finished:
             await record_interrupted(context, job)
 
-    return InProcessJobQueue(run, concurrency=settings.job_concurrency, interrupted=interrupted)
+    processes = JobProcesses(settings, context)
+    return InProcessJobQueue(processes.run, concurrency=settings.job_concurrency, interrupted=interrupted)
 
 
 async def recover_interrupted(context: JobContext) -> int:

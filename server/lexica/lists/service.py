@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from lexica._generated.events import ListChange, ListChanged
 from lexica._generated.models import ListExportLine
 from lexica.lists.repository import (
     MAX_LISTS_PER_USER,
@@ -23,7 +24,8 @@ from lexica.lists.repository import (
 )
 from lexica.platform.clock import utc_now
 from lexica.platform.etags import parse_if_match
-from lexica.platform.events import EventBus
+from lexica.platform.event_messages import PENDING_ID, announce
+from lexica.platform.events import Publisher
 from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Serialised
@@ -92,7 +94,7 @@ class ListService:
         words: WordRepository,
         entries: WordService,
         cursors: CursorCodec,
-        events: EventBus | None = None,
+        events: Publisher | None = None,
     ) -> None:
         self._lists = lists
         self._words = words
@@ -100,19 +102,20 @@ class ListService:
         self._cursors = cursors
         self._events = events
 
-    async def _announce(self, list_id: str, change: str, version: int | None) -> None:
+    async def _announce(self, list_id: str, change: ListChange, version: int | None) -> None:
         """`list.changed` on the list's topic (AsyncAPI), for WebSocket subscribers on every instance."""
         if self._events is None:
             return
-        payload = {
-            "type": "list.changed",
-            "topic": f"list:{list_id}",
-            "list_id": list_id,
-            "version": version,
-            "change": change,
-            "occurred_at": utc_now().isoformat(),
-        }
-        await self._events.publish(f"list:{list_id}", "list.changed", payload)
+        message = ListChanged(
+            type="list.changed",
+            topic=f"list:{list_id}",
+            event_id=PENDING_ID,
+            list_id=list_id,
+            version=version,
+            change=change,
+            occurred_at=utc_now(),
+        )
+        await announce(self._events, message)
 
     # --- reading -----------------------------------------------------------------------------------------------
 
@@ -207,7 +210,7 @@ class ListService:
             updated_at=now,
         )
         await self._lists.create_list(record)
-        await self._announce(record.id, "created", record.version)
+        await self._announce(record.id, ListChange.CREATED, record.version)
         return record
 
     async def _conditional(
@@ -256,7 +259,7 @@ class ListService:
             return await self._lists.update_list_if(record.id, record.version, details, utc_now())
 
         updated = await self._conditional(list_id, principal, if_match, write)
-        await self._announce(updated.id, "updated", updated.version)
+        await self._announce(updated.id, ListChange.UPDATED, updated.version)
         return updated
 
     async def delete(self, list_id: str, principal: Principal, if_match: str | None) -> None:
@@ -264,7 +267,7 @@ class ListService:
             return True if await self._lists.delete_list_if(record.id, record.version) else None
 
         await self._conditional(list_id, principal, if_match, write)
-        await self._announce(list_id, "deleted", None)
+        await self._announce(list_id, ListChange.DELETED, None)
 
     async def add_words(
         self, list_id: str, principal: Principal, if_match: str | None, headwords: list[str]
@@ -305,7 +308,7 @@ class ListService:
 
         added = await self._conditional(list_id, principal, if_match, write)
         if added.added:
-            await self._announce(list_id, "words_added", added.list.version)
+            await self._announce(list_id, ListChange.WORDS_ADDED, added.list.version)
         return added
 
     async def remove_word(self, list_id: str, principal: Principal, if_match: str | None, headword: str) -> ListRecord:
@@ -320,5 +323,5 @@ class ListService:
             return removed.list
 
         record = await self._conditional(list_id, principal, if_match, write)
-        await self._announce(list_id, "word_removed", record.version)
+        await self._announce(list_id, ListChange.WORD_REMOVED, record.version)
         return record

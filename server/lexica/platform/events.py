@@ -79,12 +79,16 @@ class BusTally:
             self.followers -= 1
 
 
-class EventBus(Protocol):
-    tally: BusTally
+class Publisher(Protocol):
+    """What announcing a change needs of the bus (a job's worker process publishes through its parent's bus)."""
 
     async def publish(self, topic: str, name: str, payload: Mapping[str, Any]) -> str:
         """Append an event to the topic; its id (`UNPUBLISHED` when the bus is unreachable: never raises for that)."""
         ...
+
+
+class EventBus(Publisher, Protocol):
+    tally: BusTally
 
     async def position(self, topic: str) -> str:
         """The id of the topic's newest event ("0-0" when it has none): `follow(after=position)` yields every event

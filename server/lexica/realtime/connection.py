@@ -20,6 +20,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from lexica.platform.cancellation import cancel_until_done
+from lexica.platform.event_messages import delivered
 from lexica.platform.events import Event
 from lexica.realtime.access import Credentials
 from lexica.realtime.hub import WebSocketHub
@@ -203,7 +204,7 @@ class Connection:
             detail = f"You may no longer follow {topic}; its subscription has ended."
             await self.error("access_ended", detail, topic=topic)
             return False
-        await self.send(_message(event))
+        await self.send(delivered(event))
         if topic.startswith("list:") and event.payload.get("change") == "deleted":
             self._followers.pop(topic, None)  # nothing more will happen to a deleted list
             return False
@@ -243,7 +244,3 @@ class Connection:
 
 def _credentials_reason(credentials: Credentials) -> str:
     return "access token expired" if credentials.expired() else "credentials revoked"
-
-
-def _message(event: Event) -> dict[str, Any]:
-    return {**event.payload, "event_id": event.id}

@@ -16,14 +16,16 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from cachetools import TTLCache
 from pydantic import TypeAdapter
 
+from lexica._generated.events import EntryChange, EntryChanged
 from lexica._generated.models import Entry, PartOfSpeechSection
 from lexica.platform.etags import parse_if_match
-from lexica.platform.events import EventBus
+from lexica.platform.event_messages import PENDING_ID, announce
+from lexica.platform.events import Publisher
 from lexica.platform.metrics import CacheCounts
 from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
@@ -34,7 +36,7 @@ from lexica.words.keys import lookup_key
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, SearchIndex
 
-ENTRIES_TOPIC = "entries"  # AsyncAPI: `entry.changed` after every write through the API
+ENTRIES_TOPIC: Final = "entries"  # AsyncAPI: `entry.changed` after every write through the API
 DICTIONARY_TOPIC = "dictionary"  # internal (not a WebSocket topic): an import changed entries, forget everything
 _SECTIONS = TypeAdapter(list[PartOfSpeechSection])
 _SAMPLED = SAMPLE_EVERY - 1
@@ -160,7 +162,7 @@ class WordService:
         *,
         cache_size: int,
         cache_ttl_seconds: float,
-        events: EventBus | None = None,
+        events: Publisher | None = None,
         hot_set_size: int = 1000,
     ) -> None:
         """`hot_set_size`: how many of the most requested keys `popularity` must rank (it keeps a few times more)."""
@@ -348,20 +350,21 @@ class WordService:
         """Whether this instance published the event (its own change, which it has already taken into account)."""
         return event_id in self._announced
 
-    async def _announce(self, change: str, headword: str, version: int | None) -> None:
+    async def _announce(self, change: EntryChange, headword: str, version: int | None) -> None:
         """`entry.changed` on the `entries` topic (AsyncAPI), for WebSocket subscribers and the caches of every
         instance."""
         if self._events is None:
             return
-        payload = {
-            "type": "entry.changed",
-            "topic": ENTRIES_TOPIC,
-            "headword": headword,
-            "version": version,
-            "change": change,
-            "occurred_at": datetime.now(UTC).isoformat(),
-        }
-        if event_id := await self._events.publish(ENTRIES_TOPIC, "entry.changed", payload):
+        message = EntryChanged(
+            type="entry.changed",
+            topic=ENTRIES_TOPIC,
+            event_id=PENDING_ID,
+            headword=headword,
+            version=version,
+            change=change,
+            occurred_at=datetime.now(UTC),
+        )
+        if event_id := await announce(self._events, message):
             self._announced.append(event_id)
 
     def forget_cached(self) -> None:
@@ -380,7 +383,7 @@ class WordService:
         if stored is None:
             raise ProblemError(409, f"The headword {new.headword!r} already exists.", slug="conflict", title="Conflict")
         self._changed(new.key, stored, new.weight)
-        await self._announce("created", stored.headword, stored.version)
+        await self._announce(EntryChange.CREATED, stored.headword, stored.version)
         return self._view(stored)
 
     async def _write(self, key: str, if_match: str | None, new: NewEntry) -> EntryView:
@@ -390,7 +393,7 @@ class WordService:
                 raise ProblemError(404, f"No entry for the headword {new.headword!r}.")
             raise stale(new.headword)
         self._changed(key, stored, new.weight)
-        await self._announce("updated", stored.headword, stored.version)
+        await self._announce(EntryChange.UPDATED, stored.headword, stored.version)
         return self._view(stored)
 
     async def replace_entry(
@@ -429,7 +432,7 @@ class WordService:
                 raise ProblemError(404, f"No entry for the headword {headword!r}.")
             raise stale(headword)
         self._changed(key, None)
-        await self._announce("deleted", " ".join(headword.split()), None)
+        await self._announce(EntryChange.DELETED, " ".join(headword.split()), None)
 
     def search(self, query: str, mode: str, limit: int) -> list[Hit]:
         cache_key = (lookup_key(query), mode, limit)

@@ -73,7 +73,7 @@ async def test_an_import_that_fails_after_writing_a_batch_still_announces_the_ch
             services = build_services(settings, storage, CursorCodec(TEST_SECRET), bus, jobs, blobs)
             context = replace(services.job_context, words=FailsOnSecondBatch(engine))
             job = JobRecord(
-                id="j" * 32, owner_id="owner", kind="import", params={"source": "upload"}, stages=IMPORT_STAGES
+                id="a" * 32, owner_id="owner", kind="import", params={"source": "upload"}, stages=IMPORT_STAGES
             )
             assert await jobs.admit(job, Limits(running=1, per_hour=10)) is None
             await blobs.append(upload_blob(job.owner_id, job.id), upload(BATCH_SIZE + 10))

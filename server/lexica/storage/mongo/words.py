@@ -13,6 +13,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from lexica.storage.mongo.database import ENTRIES, ENTRY_TOMBSTONES, Database, Document
 from lexica.words.keys import prefix_upper_bound
 from lexica.words.repository import (
+    INDEX_PAGE,
     HeadwordRow,
     ImportSource,
     IndexRow,
@@ -99,8 +100,14 @@ class MongoWordRepository:
         return [HeadwordRow(key=document["key"], headword=document["headword"]) async for document in cursor]
 
     async def index_rows(self) -> list[IndexRow]:
-        cursor = self._entries.find({}, {"_id": 0, "key": 1, "headword": 1, "weight": 1}).sort("key", ASCENDING)
-        return [IndexRow(key=d["key"], headword=d["headword"], weight=d["weight"]) async for d in cursor]
+        found: list[IndexRow] = []
+        while True:
+            after = {"key": {"$gt": found[-1].key}} if found else {}
+            cursor = self._entries.find(after, {"_id": 0, "key": 1, "headword": 1, "weight": 1})
+            page = await cursor.sort("key", ASCENDING).limit(INDEX_PAGE).to_list()
+            found += [IndexRow(key=d["key"], headword=d["headword"], weight=d["weight"]) for d in page]
+            if len(page) < INDEX_PAGE:
+                return found
 
     async def count(self) -> int:
         return await self._entries.count_documents({})

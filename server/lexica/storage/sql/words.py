@@ -17,6 +17,7 @@ from lexica.storage.sql.sqlite_point_reads import SqlitePointReads
 from lexica.storage.sql.tables import entries, entry_tombstones
 from lexica.words.keys import prefix_upper_bound
 from lexica.words.repository import (
+    INDEX_PAGE,
     HeadwordRow,
     ImportSource,
     IndexRow,
@@ -123,10 +124,15 @@ class SqlWordRepository:
         return [HeadwordRow(key=row.key, headword=row.headword) for row in rows]
 
     async def index_rows(self) -> list[IndexRow]:
-        query = select(entries.c.key, entries.c.headword, entries.c.weight).order_by(entries.c.key)
+        found: list[IndexRow] = []
+        query = select(entries.c.key, entries.c.headword, entries.c.weight).order_by(entries.c.key).limit(INDEX_PAGE)
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        return [IndexRow(key=row.key, headword=row.headword, weight=row.weight) for row in rows]
+            while True:
+                after = query.where(entries.c.key > found[-1].key) if found else query
+                page = (await connection.execute(after)).all()
+                found += [IndexRow(key=row.key, headword=row.headword, weight=row.weight) for row in page]
+                if len(page) < INDEX_PAGE:
+                    return found
 
     async def count(self) -> int:
         async with self._engine.connect() as connection:

@@ -1,0 +1,78 @@
+"""The embedded mode runs each job in a worker process of its own (`lexica.jobs.job_process`): the job's CPU work is
+not on the API's event loop, and however the process ends, the job ends."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.jobs.test_jobs import ADMIN, NDJSON, entry_line, sign_in, wait_for
+from tests.jobs.test_limits import _api
+
+WORKER_MODULE = b"lexica.jobs.job_process"
+
+
+def _job_processes() -> list[int]:
+    """This test process's children that are job worker processes."""
+    children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+    found = []
+    for child in children:
+        try:
+            if WORKER_MODULE in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return found
+
+
+async def _started_process(timeout: float = 30.0) -> int:
+    async with asyncio.timeout(timeout):
+        while not (processes := _job_processes()):
+            await asyncio.sleep(0.05)
+    return processes[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc (Linux)")
+async def test_a_job_runs_in_a_process_of_its_own_and_ends_with_it(tmp_path: Path) -> None:
+    async with _api(tmp_path) as api:
+        admin = await sign_in(api, *ADMIN)
+        lines = b"".join(entry_line(f"zzprocess{n:05d}") for n in range(200))
+        started = await api.post("/api/v1/imports", content=lines, headers={**admin, **NDJSON})
+        assert started.status_code == 202, started.text
+        assert await _started_process()  # the job's own process, not the API's loop
+
+        finished = await wait_for(api, admin, started.json()["href"])
+
+        assert finished["state"] == "succeeded", finished
+        assert finished["result"]["inserted"] == 200
+        assert (await api.get("/api/v1/words/zzprocess00199")).status_code == 200
+        async with asyncio.timeout(10):
+            while _job_processes():  # and the process is gone with its job
+                await asyncio.sleep(0.05)
+
+
+async def test_a_job_whose_process_is_killed_fails_as_worker_lost(tmp_path: Path) -> None:
+    async with _api(tmp_path) as api:
+        admin = await sign_in(api, *ADMIN)
+        lines = b"".join(entry_line(f"zzkilled{n:05d}") for n in range(20_000))
+        started = await api.post("/api/v1/imports", content=lines, headers={**admin, **NDJSON})
+        assert started.status_code == 202, started.text
+        process = await _started_process()
+        async with asyncio.timeout(30):  # running: the process has told the API it started the job
+            while (await api.get(started.json()["href"], headers=admin)).json()["state"] != "running":
+                await asyncio.sleep(0.02)
+        os.kill(process, signal.SIGKILL)
+
+        finished = await wait_for(api, admin, started.json()["href"])
+
+        assert finished["state"] == "failed", finished
+        assert finished["error"]["type"] == "/problems/worker-lost"
+        assert "exit status -9" in finished["error"]["detail"]
+        metrics = (await api.get("/metrics")).text
+        running = [line for line in metrics.splitlines() if line.startswith("lexica_jobs_running{")]
+        assert running, metrics[:500]
+        assert all(line.endswith(" 0.0") for line in running), running  # the killed job is no longer counted
