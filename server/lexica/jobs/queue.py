@@ -1,4 +1,5 @@
-"""Where jobs wait for a worker: SAQ on Redis when Redis is configured, else an in-process asyncio worker.
+"""Where jobs wait for a worker: SAQ on Redis when Redis is configured, else this process's own queue, which runs
+each job in a worker process of its own (`lexica.jobs.job_processes`).
 
 Why SAQ (Simple Async Queue): it is asyncio-native (our jobs are async storage work), dequeues without polling
 (BLMOVE), and has what a lost worker needs: jobs carry a heartbeat, and every worker periodically sweeps jobs whose
