@@ -7,7 +7,7 @@
         ├── BadRequestError                400
         ├── UnauthorizedError              401
         ├── ForbiddenError                 403
-        ├── NotFoundError                  404
+        ├── NotFoundError                  404 (`suggestions`: headwords it may have meant)
         ├── MethodNotAllowedError          405
         ├── NotAcceptableError             406
         ├── RequestTimeoutError            408
@@ -41,6 +41,8 @@ from typing import Any
 
 import httpx
 
+from lexica_client._api.models.entry_not_found_problem import EntryNotFoundProblem
+from lexica_client._api.models.headword_item import HeadwordItem
 from lexica_client._api.models.problem import Problem
 from lexica_client._api.models.validation_error import ValidationError as ValidationErrorItem
 from lexica_client._api.models.validation_problem import ValidationProblem
@@ -84,7 +86,7 @@ class APIStatusError(LexicaError):
         title: str,
         detail: str | None = None,
         *,
-        problem: Problem | ValidationProblem | None = None,
+        problem: Problem | ValidationProblem | EntryNotFoundProblem | None = None,
         request_id: str | None = None,
         body: Mapping[str, Any] | None = None,
         response: httpx.Response | None = None,
@@ -126,7 +128,14 @@ class ForbiddenError(APIStatusError):
 
 
 class NotFoundError(APIStatusError):
-    """404: no entry for the headword, no such list (or a private list of another user), or nothing at the URL."""
+    """404: no entry for the headword, no such list (or a private list of another user), or nothing at the URL.
+
+    For a headword, `suggestions` lists up to five that the dictionary has, spelt or begun like it, likeliest first.
+    """
+
+    @property
+    def suggestions(self) -> list[HeadwordItem]:
+        return list(self.problem.suggestions) if isinstance(self.problem, EntryNotFoundProblem) else []
 
 
 class MethodNotAllowedError(APIStatusError):
@@ -233,10 +242,12 @@ def _document(content: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _parse_problem(document: Mapping[str, Any]) -> Problem | ValidationProblem | None:
-    model: type[Problem] | type[ValidationProblem] = (
-        ValidationProblem if isinstance(document.get("errors"), list) else Problem
-    )
+def _parse_problem(document: Mapping[str, Any]) -> Problem | ValidationProblem | EntryNotFoundProblem | None:
+    model: type[Problem] | type[ValidationProblem] | type[EntryNotFoundProblem] = Problem
+    if isinstance(document.get("errors"), list):
+        model = ValidationProblem
+    elif isinstance(document.get("suggestions"), list):
+        model = EntryNotFoundProblem
     try:
         return model.from_dict(document)
     except (KeyError, TypeError, ValueError, AttributeError):

@@ -95,6 +95,28 @@ def test_error_carries_the_problem_request_id_headers_and_response() -> None:
     assert str(error) == f"404 Not Found: No entry for 'aple'. (request id {REQUEST_ID})"
 
 
+def test_a_missing_headword_carries_the_suggestions() -> None:
+    suggestions = [
+        {"headword": "apple", "href": "/api/v1/words/apple"},
+        {"headword": "ample", "href": "/api/v1/words/ample"},
+    ]
+    error = raised_by(
+        problem(
+            404, slug="entry-not-found", title="Entry Not Found", detail="No entry for 'aple'.", suggestions=suggestions
+        )
+    )
+    assert isinstance(error, NotFoundError)
+    assert [(item.headword, item.href) for item in error.suggestions] == [
+        ("apple", "/api/v1/words/apple"),
+        ("ample", "/api/v1/words/ample"),
+    ]
+    assert error.detail == "No entry for 'aple'."
+
+
+def test_a_not_found_without_suggestions_has_none() -> None:
+    assert raised_by(problem(404, slug="not-found", title="Not Found")).suggestions == []  # type: ignore[attr-defined]
+
+
 def test_validation_error_names_the_field_errors_in_its_message() -> None:
     error = raised_by(problem(422, slug="validation", title="Validation Failed", errors=FIELD_ERRORS))
     assert isinstance(error, ValidationError)

@@ -607,6 +607,20 @@ class ListExportLine(BaseModel):
     ]
 
 
+class EntryNotFoundProblem(Problem):
+    """
+    A problem document for a headword that has no entry, with the headwords it may have meant.
+    """
+
+    suggestions: Annotated[
+        list[HeadwordItem],
+        Field(
+            description="Headwords that are there, spelt like the one asked for or starting like it, likeliest first.",
+            max_length=5,
+        ),
+    ]
+
+
 class UserExport(BaseModel):
     word_lists: Annotated[
         list[WordListExport], Field(description="The user's word lists, each with every headword it holds.")

@@ -163,6 +163,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
         "stay written.",
         "Start the job again; an import skips nothing and overwrites what it wrote the first time.",
     ),
+    "entry-not-found": ProblemType(
+        "Entry Not Found",
+        "404",
+        "The dictionary has no entry for the headword asked for (`getEntry`). `suggestions` lists up to five "
+        "headwords it does have that are spelt or begin like it, the likeliest first, each with its `href`.",
+        "Check the spelling, or follow one of the suggestions.",
+    ),
     "worker-lost": ProblemType(
         "Worker Lost",
         "the error of a failed job",

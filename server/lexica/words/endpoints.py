@@ -10,9 +10,11 @@ from lexica.platform.etags import if_none_match_matches
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal
+from lexica.words.search_index import Method
 from lexica.words.service import EntryView, WordService
 
 WORDS_PATH = "/api/v1/words"
+SUGGESTIONS = 5  # headwords a 404 of getEntry suggests, at most (the spec's maxItems)
 
 
 def wants_fresh(cache_control: str) -> bool:
@@ -43,11 +45,21 @@ class WordsEndpoints(WordsApi):
     ) -> Reply[models.Entry]:
         view = await self._service.entry(headword, fresh=cache_control is not None and wants_fresh(cache_control))
         if view is None:
-            raise ProblemError(404, f"No entry for the headword {headword!r}.")
+            raise self._not_found(headword)
         headers = self.entry_headers(view)
         if if_none_match is not None and if_none_match_matches(if_none_match, view.etag):
             return Reply.empty(304, headers)
         return Reply(view.body, headers=headers)
+
+    def _not_found(self, headword: str) -> ProblemError:
+        """The 404 with the headwords that are there and spelt or begun like the one asked for (the search box's
+        ranking: completions and close spellings, commoner words first)."""
+        hits = [hit for hit in self._service.search(headword, "auto", SUGGESTIONS + 1) if hit.method != Method.EXACT]
+        suggestions = [{"headword": hit.headword, "href": entry_href(hit.headword)} for hit in hits[:SUGGESTIONS]]
+        detail = f"No entry for the headword {headword!r}."
+        return ProblemError(
+            404, detail, slug="entry-not-found", title="Entry Not Found", extra={"suggestions": suggestions}
+        )
 
     async def create_entry(self, *, principal: Principal, body: models.EntryInput) -> Reply[models.Entry]:
         view = await self._service.create_entry(body.headword, body.parts_of_speech)

@@ -16,6 +16,7 @@ from enum import StrEnum
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from lexica.words.frequency import commonness
 from lexica.words.keys import lookup_key, prefix_upper_bound
 from lexica.words.repository import IndexRow
 
@@ -54,6 +55,8 @@ class SearchIndex:
         self._headwords = {row.key: row.headword for row in ordered}
         self._weights = {row.key: row.weight for row in ordered}
         self._max_log_weight = max((math.log1p(row.weight) for row in ordered), default=1.0) or 1.0
+        # How common each headword is in English, for the keys the frequency list has (a quarter of them).
+        self._commonness = {key: share for key in self._keys if (share := commonness(key))}
         # (position 0 or 1, character, key length) -> keys: a fuzzy match within the allowed distance
         # almost always keeps one of the query's first two characters in one of the first two positions.
         self._buckets: dict[tuple[int, str, int], list[str]] = {}
@@ -69,6 +72,8 @@ class SearchIndex:
                 self._buckets.setdefault((position, char, len(row.key)), []).append(row.key)
         self._headwords[row.key] = row.headword
         self._weights[row.key] = row.weight
+        if share := commonness(row.key):
+            self._commonness[row.key] = share
 
     def remove(self, key: str) -> None:
         if key not in self._headwords:
@@ -79,6 +84,7 @@ class SearchIndex:
             self._buckets[(position, char, len(key))].remove(key)
         del self._headwords[key]
         del self._weights[key]
+        self._commonness.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -88,8 +94,10 @@ class SearchIndex:
         return heapq.nsmallest(count, self._keys, key=lambda key: -self._weights[key])
 
     def _popularity(self, key: str) -> float:
-        """0..1: entries with many senses are the commoner words."""
-        return math.log1p(self._weights.get(key, 0)) / self._max_log_weight
+        """0..1: how common the word is in English, and, a little, how many senses its entry has (the commoner words
+        have more): `their` before `thider`, `receive` before `reprieve`."""
+        senses = math.log1p(self._weights.get(key, 0)) / self._max_log_weight
+        return 0.75 * self._commonness.get(key, 0.0) + 0.25 * senses
 
     def _hit(self, key: str, score: float, method: Method) -> Hit:
         return Hit(key=key, headword=self._headwords[key], score=round(min(max(score, 0.0), 1.0), 4), method=method)

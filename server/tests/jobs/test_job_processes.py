@@ -29,9 +29,9 @@ def _job_processes() -> list[int]:
     return found
 
 
-async def _started_process(timeout: float = 30.0) -> int:
-    async with asyncio.timeout(timeout):
-        while not (processes := _job_processes()):
+async def _started_process() -> int:
+    async with asyncio.timeout(30):
+        while not (processes := _job_processes()):  # noqa: ASYNC110 - the process tree sends no event
             await asyncio.sleep(0.05)
     return processes[0]
 
@@ -51,7 +51,7 @@ async def test_a_job_runs_in_a_process_of_its_own_and_ends_with_it(tmp_path: Pat
         assert finished["result"]["inserted"] == 200
         assert (await api.get("/api/v1/words/zzprocess00199")).status_code == 200
         async with asyncio.timeout(10):
-            while _job_processes():  # and the process is gone with its job
+            while _job_processes():  # noqa: ASYNC110 - and the process is gone with its job
                 await asyncio.sleep(0.05)
 
 
@@ -63,7 +63,7 @@ async def test_a_job_whose_process_is_killed_fails_as_worker_lost(tmp_path: Path
         assert started.status_code == 202, started.text
         process = await _started_process()
         async with asyncio.timeout(30):  # running: the process has told the API it started the job
-            while (await api.get(started.json()["href"], headers=admin)).json()["state"] != "running":
+            while (await api.get(started.json()["href"], headers=admin)).json()["state"] != "running":  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
         os.kill(process, signal.SIGKILL)
 

@@ -66,6 +66,22 @@ async def test_lookup_of_unknown_word_is_404_problem(client: httpx.AsyncClient) 
     assert problem["status"] == 404
     assert "aple" in problem["detail"]
     assert problem["instance"] == "/api/v1/words/aple"
+    assert problem["type"] == "/problems/entry-not-found"
+
+
+async def test_a_missing_headword_suggests_up_to_five_that_are_there(client: httpx.AsyncClient) -> None:
+    problem = (await client.get("/api/v1/words/aple")).json()
+
+    suggestions = problem["suggestions"]
+    assert 1 <= len(suggestions) <= 5
+    assert suggestions[0]["headword"] == "apple"  # the database holds letter A
+    for suggestion in suggestions:
+        assert (await client.get(suggestion["href"])).status_code == 200
+
+
+async def test_a_headword_like_nothing_suggests_nothing(client: httpx.AsyncClient) -> None:
+    problem = (await client.get("/api/v1/words/qqqqzzzzxxxx")).json()
+    assert problem["suggestions"] == []
 
 
 @pytest.mark.parametrize("headword", ["\u200b", "\U0001f600" * 50, "%", "..", "a/../b"])

@@ -64,3 +64,19 @@ def test_results_never_exceed_the_limit(index: SearchIndex) -> None:
 
 def test_an_empty_index_answers_empty(index: SearchIndex) -> None:
     assert SearchIndex([]).search("apple", "auto", 5) == []
+
+
+# Real GCIDE headwords near three common misspellings, with GCIDE's sense counts as weights: the rare words have as
+# many senses as the common ones or more, so only how common a word is in English puts the intended one first.
+NEAR_MISSPELLINGS = {
+    "their": 1, "trier": 3, "thider": 1, "tier": 5, "thief": 4,
+    "receive": 7, "relieve": 9, "receiver": 8, "retrieve": 10, "reprieve": 6,
+    "separate": 9, "sperate": 2, "desperate": 4, "septenate": 1, "temperate": 6,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("typo", "word"), [("thier", "their"), ("recieve", "receive"), ("seperate", "separate")])
+def test_the_common_word_comes_first_among_equally_close_spellings(typo: str, word: str) -> None:
+    index = SearchIndex([IndexRow(key=key, headword=key, weight=weight) for key, weight in NEAR_MISSPELLINGS.items()])
+    assert index.fuzzy(typo, 5)[0].headword == word
+    assert index.search(typo, "auto", 5)[0].headword == word

@@ -12,6 +12,7 @@ from .check_state import CheckState
 from .definition import Definition
 from .entry import Entry
 from .entry_input import EntryInput
+from .entry_not_found_problem import EntryNotFoundProblem
 from .entry_patch import EntryPatch
 from .export_request import ExportRequest
 from .export_request_source import ExportRequestSource
@@ -81,6 +82,7 @@ __all__ = (
     "Definition",
     "Entry",
     "EntryInput",
+    "EntryNotFoundProblem",
     "EntryPatch",
     "ExportRequest",
     "ExportRequestSource",

@@ -8,6 +8,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.entry import Entry
+from ...models.entry_not_found_problem import EntryNotFoundProblem
 from ...models.problem import Problem
 from ...models.validation_problem import ValidationProblem
 from ...types import UNSET, Response, Unset
@@ -39,7 +40,7 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Any | Entry | Problem | ValidationProblem | None:
+) -> Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem | None:
     if response.status_code == 200:
         response_200 = Entry.from_dict(response.json())
 
@@ -50,7 +51,7 @@ def _parse_response(
         return response_304
 
     if response.status_code == 404:
-        response_404 = Problem.from_dict(response.json())
+        response_404 = EntryNotFoundProblem.from_dict(response.json())
 
         return response_404
 
@@ -87,7 +88,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[Any | Entry | Problem | ValidationProblem]:
+) -> Response[Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -102,7 +103,7 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
     cache_control: str | Unset = UNSET,
-) -> Response[Any | Entry | Problem | ValidationProblem]:
+) -> Response[Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem]:
     """Look up one dictionary entry
 
      Returns the GCIDE entry for a headword: its parts of speech, each with etymology, definitions,
@@ -129,7 +130,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Entry | Problem | ValidationProblem]
+        Response[Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem]
     """
 
     kwargs = _get_kwargs(
@@ -151,7 +152,7 @@ def sync(
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
     cache_control: str | Unset = UNSET,
-) -> Any | Entry | Problem | ValidationProblem | None:
+) -> Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem | None:
     """Look up one dictionary entry
 
      Returns the GCIDE entry for a headword: its parts of speech, each with etymology, definitions,
@@ -178,7 +179,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Entry | Problem | ValidationProblem
+        Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem
     """
 
     return sync_detailed(
@@ -195,7 +196,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
     cache_control: str | Unset = UNSET,
-) -> Response[Any | Entry | Problem | ValidationProblem]:
+) -> Response[Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem]:
     """Look up one dictionary entry
 
      Returns the GCIDE entry for a headword: its parts of speech, each with etymology, definitions,
@@ -222,7 +223,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[Any | Entry | Problem | ValidationProblem]
+        Response[Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem]
     """
 
     kwargs = _get_kwargs(
@@ -242,7 +243,7 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     if_none_match: str | Unset = UNSET,
     cache_control: str | Unset = UNSET,
-) -> Any | Entry | Problem | ValidationProblem | None:
+) -> Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem | None:
     """Look up one dictionary entry
 
      Returns the GCIDE entry for a headword: its parts of speech, each with etymology, definitions,
@@ -269,7 +270,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Any | Entry | Problem | ValidationProblem
+        Any | Entry | EntryNotFoundProblem | Problem | ValidationProblem
     """
 
     return (
