@@ -69,6 +69,31 @@ class _Document:
             node, seen = target, seen + 1
         return node, name
 
+    def flattened(self, schema: Mapping[str, Any], depth: int = 0) -> Mapping[str, Any]:
+        """`schema` with its `allOf` parts merged in (their properties, required names and closedness), so that a
+        schema rewritten as an `allOf` of the same parts compares equal to what it was; one without `allOf` as it is.
+        (Only the object keywords are merged: an `allOf` of types or enums is not what these specs use it for.)"""
+        parts = schema.get("allOf")
+        if not isinstance(parts, list) or depth > 8:
+            return schema
+        merged: dict[str, Any] = {key: value for key, value in schema.items() if key != "allOf"}
+        properties: dict[str, Any] = dict(merged.get("properties") or {})
+        required: list[str] = list(merged.get("required") or [])
+        for part in parts:
+            resolved, _ = self.resolve(part)
+            if not isinstance(resolved, Mapping):
+                continue
+            resolved = self.flattened(resolved, depth + 1)
+            properties.update(resolved.get("properties") or {})
+            required += [name for name in resolved.get("required") or [] if name not in required]
+            if resolved.get("additionalProperties") is False:
+                merged["additionalProperties"] = False
+            for keyword in ("type", "format", "enum"):
+                if keyword in resolved and keyword not in merged:
+                    merged[keyword] = resolved[keyword]
+        merged["properties"], merged["required"] = properties, required
+        return merged
+
 
 def _types(schema: Mapping[str, Any]) -> frozenset[str] | None:
     declared = schema.get("type")
@@ -97,6 +122,7 @@ class _SchemaComparer:
         new_schema, new_name = self.new.resolve(new_node)
         if not isinstance(old_schema, Mapping) or not isinstance(new_schema, Mapping):
             return
+        old_schema, new_schema = self.old.flattened(old_schema), self.new.flattened(new_schema)
         pair = (id(old_schema), id(new_schema))
         if pair in active:
             return
@@ -127,10 +153,6 @@ class _SchemaComparer:
             old_branches, new_branches = old_schema.get(keyword), new_schema.get(keyword)
             if isinstance(old_branches, list) and isinstance(new_branches, list):
                 yield from self._branches(keyword, old_branches, new_branches, direction, where, subject, active)
-        old_all, new_all = old_schema.get("allOf"), new_schema.get("allOf")
-        if isinstance(old_all, list) and isinstance(new_all, list) and len(old_all) == len(new_all):
-            for index, (old_part, new_part) in enumerate(zip(old_all, new_all, strict=True)):
-                yield from self._compare(old_part, new_part, direction, f"{where}(allOf {index})", subject, active)
 
     def _enums(
         self, old_schema: Mapping[str, Any], new_schema: Mapping[str, Any], direction: Direction, broke: Any

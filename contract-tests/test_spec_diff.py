@@ -84,6 +84,10 @@ def remove_response_header(spec: dict[str, Any]) -> None:
     del _operation(spec, "/api/v1/words/{headword}", "get")["responses"]["200"]["headers"]["ETag"]
 
 
+def remove_property_of_an_allof_part(spec: dict[str, Any]) -> None:
+    del _schema(spec, "Problem")["properties"]["detail"]  # every problem schema is an allOf over Problem
+
+
 def public_operation_needs_credentials(spec: dict[str, Any]) -> None:
     _operation(spec, "/api/v1/search", "get")["security"] = [{"ApiKeyHeader": []}]
 
@@ -115,6 +119,28 @@ def add_error_response(spec: dict[str, Any]) -> None:
     _operation(spec, "/api/v1/search", "get")["responses"]["418"] = {"description": "teapot"}
 
 
+def split_a_response_schema_into_allof_parts(spec: dict[str, Any]) -> None:
+    job = _schema(spec, "Job")
+    names = sorted(job["properties"])
+    half = set(names[: len(names) // 2])
+    first = {
+        "type": "object",
+        "properties": {name: job["properties"][name] for name in names if name in half},
+        "required": [name for name in job["required"] if name in half],
+    }
+    spec["components"]["schemas"]["JobFirstHalf"] = first
+    spec["components"]["schemas"]["Job"] = {
+        "allOf": [
+            {"$ref": "#/components/schemas/JobFirstHalf"},
+            {
+                "type": "object",
+                "properties": {name: job["properties"][name] for name in names if name not in half},
+                "required": [name for name in job["required"] if name not in half],
+            },
+        ]
+    }
+
+
 def edit_descriptions(spec: dict[str, Any]) -> None:
     _operation(spec, "/api/v1/search", "get")["description"] = "Said differently."
     _schema(spec, "Job")["description"] = "Said differently."
@@ -134,6 +160,7 @@ BREAKING: list[tuple[Edit, str, str]] = [
     (remove_success_response, "getEntry", "304: success response removed"),
     (remove_response_header, "getEntry", "header ETag: response header removed"),
     (public_operation_needs_credentials, "searchWords", "a public operation now needs credentials"),
+    (remove_property_of_an_allof_part, "ValidationProblem", "detail: property removed"),
 ]
 COMPATIBLE: list[Edit] = [
     add_operation,
@@ -142,6 +169,7 @@ COMPATIBLE: list[Edit] = [
     request_property_optional,
     loosen_request_limit,
     add_error_response,
+    split_a_response_schema_into_allof_parts,
     edit_descriptions,
 ]
 

@@ -451,7 +451,7 @@ class HeadwordPage(BaseModel):
 
 class SearchMode(StrEnum):
     """
-    `auto` combines the methods like a dictionary's search box; the others use one method only.
+    `auto` cascades through the methods like a dictionary's search box; the others use one method only.
 
     """
 
@@ -459,12 +459,14 @@ class SearchMode(StrEnum):
     EXACT = "exact"
     PREFIX = "prefix"
     FUZZY = "fuzzy"
+    MEANING = "meaning"
 
 
 class MatchMethod(StrEnum):
     EXACT = "exact"
     PREFIX = "prefix"
     FUZZY = "fuzzy"
+    MEANING = "meaning"
 
 
 class SearchHit(BaseModel):
@@ -472,6 +474,13 @@ class SearchHit(BaseModel):
     score: Annotated[float, Field(ge=0.0, le=1.0)]
     method: MatchMethod
     href: str
+    snippet: Annotated[
+        str | None,
+        Field(
+            description="The definition that matched, for a `meaning` result (cut to 240 characters); else null.",
+            max_length=240,
+        ),
+    ]
 
 
 class SearchResults(BaseModel):

@@ -6,6 +6,9 @@ runs in a process of its own, through the same `run_job` and the same services t
 Redis: one job path. It opens the same database and job files directory itself; the job records and the event bus
 are the parent's (`lexica.jobs.worker_link`). It runs at a lower CPU priority than the API it works for.
 
+The API keeps one such process started ahead (`JobProcesses`): everything is imported when this module is, before
+the process waits on its stdin for a job, so a job starts at once.
+
 SIGTERM (the API is stopping) cancels the job, which records itself as interrupted through the parent, as the
 in-process worker did; whatever it cannot record, the parent does when the process has ended.
 """
@@ -32,6 +35,7 @@ from lexica.platform.logs import configure_server_logging
 from lexica.platform.pagination import CursorCodec
 from lexica.platform.tracing import jobs_tracer, tracer_provider
 from lexica.settings import Settings
+from lexica.state import build_services
 from lexica.storage.backends import open_storage
 
 # Added to the worker's nice value: the kernel gives the API's requests the CPU first, the job what is left.
@@ -39,9 +43,6 @@ NICENESS = 10
 
 
 async def _run(settings: Settings, job_id: str, link: ParentLink) -> None:
-    # Imported here: `lexica.state` pulls in the whole app, and the settings above decide how logging is set up first.
-    from lexica.state import build_services
-
     provider = tracer_provider(settings, "lexica-worker")
     try:
         async with open_storage(settings, provider) as storage:
@@ -74,7 +75,10 @@ async def _main() -> None:
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, questions_file)
     questions = asyncio.StreamWriter(transport, protocol, None, loop)
 
-    settings = read_settings(await answers.readline())
+    opening = await answers.readline()
+    if not opening:  # a spare process the API no longer needs: it closed our stdin before giving us a job
+        return
+    settings = read_settings(opening)
     job_id = (await answers.readline()).decode().strip()
     configure_server_logging(settings.log_level.upper(), settings.effective_log_format)
 

@@ -27,15 +27,57 @@ from lexica.settings import Settings
 
 logger = logging.getLogger("lexica.jobs")
 
+SPARE_IDLE_SECONDS = 60.0  # how long a ready worker process waits for a job before it is stopped
 STOP_SECONDS = 5.0  # how long a worker process told to stop (SIGTERM) may take to record its job before it is killed
 
 
 class JobProcesses:
-    """Runs each job to its end in a worker process (`Runner` of `lexica.jobs.queue.InProcessJobQueue`)."""
+    """Runs each job to its end in a worker process (`Runner` of `lexica.jobs.queue.InProcessJobQueue`).
+
+    A process spends about a second importing the code before it can run anything; so while jobs come, one spare
+    process is kept started and ready (its imports done, waiting for a job on its stdin), and a job takes it at once.
+    A spare left unused for `SPARE_IDLE_SECONDS` is stopped: an idle server keeps no process it does not need.
+    """
 
     def __init__(self, settings: Settings, context: JobContext) -> None:
         self._settings = settings
         self._context = context
+        self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
+        self._retiring: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._stopping: set[asyncio.Future[None]] = set()  # spares being stopped (kept: a task must be referenced)
+
+    async def _process(self) -> asyncio.subprocess.Process:
+        """A process for the next job: the spare if it is alive, else a new one; then the next spare is started."""
+        spare, self._spare = self._spare, None
+        process = None
+        if spare is not None:
+            with contextlib.suppress(OSError):
+                process = await spare
+        if process is None or process.returncode is not None:
+            process = await _start()
+        if not self._closed:
+            self._spare = asyncio.ensure_future(_start())
+            if self._retiring is not None:
+                self._retiring.cancel()
+            self._retiring = asyncio.get_running_loop().call_later(SPARE_IDLE_SECONDS, self._retire_spare)
+        return process
+
+    def _retire_spare(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            stopping = asyncio.ensure_future(_stop_spare(spare))
+            self._stopping.add(stopping)
+            stopping.add_done_callback(self._stopping.discard)
+
+    async def close(self) -> None:
+        """Stop the spare (the running jobs are stopped by their queue)."""
+        self._closed = True
+        if self._retiring is not None:
+            self._retiring.cancel()
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            await _stop_spare(spare)
 
     async def run(self, job_id: str, heartbeat: Callable[[], Awaitable[None]]) -> None:
         # The run itself is never cancelled halfway (a process started but not yet watched would outlive us): a
@@ -51,14 +93,7 @@ class JobProcesses:
 
     async def _run(self, job_id: str, stop: asyncio.Event) -> None:
         try:
-            process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "lexica.jobs.job_process",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                limit=LINE_LIMIT,
-            )
+            process = await self._process()
         except OSError as exc:
             logger.exception("could not start the worker process of job %s", job_id)
             await _settle(self._context, job_id, f"could not be started ({exc})", stopped=stop.is_set())
@@ -87,6 +122,33 @@ class JobProcesses:
                 logger.error("the conversation with job %s's worker broke off", job_id, exc_info=serving.exception())
             conversation.count_the_end()
             await _settle(self._context, job_id, f"ended (exit status {returncode})", stopped=stop.is_set())
+
+
+async def _start() -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "lexica.jobs.job_process",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=LINE_LIMIT,
+    )
+
+
+async def _stop_spare(spare: asyncio.Task[asyncio.subprocess.Process]) -> None:
+    """End a spare process that never got a job: its stdin closes, so it reads no settings and exits."""
+    try:
+        process = await spare
+    except OSError:
+        return
+    if process.stdin is not None:
+        process.stdin.close()
+    try:
+        await asyncio.wait_for(process.wait(), STOP_SECONDS)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
 
 
 async def _settle(context: JobContext, job_id: str, how: str, *, stopped: bool) -> None:

@@ -62,9 +62,12 @@ class InProcessJobQueue:
         *,
         concurrency: int = 2,
         interrupted: Callable[[str], Awaitable[None]] | None = None,
+        closing: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`closing`: what else to stop once the jobs have stopped (the runner's spare worker process)."""
         self._run = run
         self._interrupted = interrupted
+        self._on_close = closing
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -98,8 +101,10 @@ class InProcessJobQueue:
         for task in self._tasks:
             task.cancel()
         if self._tasks:
-            # A job inside a worker thread (reading GCIDE) ends when the thread does; shutdown waits a few seconds.
+            # A job's worker process records the job as interrupted before it exits; shutdown waits a few seconds.
             await asyncio.wait(self._tasks, timeout=10)
+        if self._on_close is not None:
+            await self._on_close()
 
 
 async def _no_heartbeat() -> None:

@@ -42,7 +42,9 @@ def in_process_queue(settings: Settings, context: JobContext) -> InProcessJobQue
             await record_interrupted(context, job)
 
     processes = JobProcesses(settings, context)
-    return InProcessJobQueue(processes.run, concurrency=settings.job_concurrency, interrupted=interrupted)
+    return InProcessJobQueue(
+        processes.run, concurrency=settings.job_concurrency, interrupted=interrupted, closing=processes.close
+    )
 
 
 async def recover_interrupted(context: JobContext) -> int:

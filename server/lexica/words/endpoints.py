@@ -104,7 +104,7 @@ class WordsEndpoints(WordsApi):
         return Reply(body, headers={"Cache-Control": "public, max-age=60"})
 
     async def search_words(self, *, q: str, mode: models.SearchMode, limit: int) -> Reply[models.SearchResults]:
-        hits = self._service.search(q, mode.value, limit)
+        hits = await self._service.find(q, mode.value, limit)
         body = models.SearchResults(
             query=q,
             mode=mode,
@@ -114,6 +114,7 @@ class WordsEndpoints(WordsApi):
                     score=hit.score,
                     method=models.MatchMethod(hit.method.value),
                     href=entry_href(hit.headword),
+                    snippet=hit.snippet,
                 )
                 for hit in hits
             ],

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from lexica.words.meaning import Candidate, Corpus, meaning_text
+
 # Where an entry came from: an import of the bundled GCIDE, an NDJSON upload import, or created through the API.
 Source = Literal["gcide", "upload", "api"]
 ImportSource = Literal["gcide", "upload"]
@@ -46,6 +48,11 @@ class NewEntry:
     content: str
     content_hash: str
     weight: int
+
+    @property
+    def meaning(self) -> str:
+        """The terms of its definitions, which reverse lookup searches (`lexica.words.meaning`)."""
+        return meaning_text(self.content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,19 @@ class WordRepository(Protocol):
         ...
 
     async def count(self) -> int: ...
+
+    async def meaning_holding(self, terms: Sequence[str]) -> dict[str, int]:
+        """Reverse lookup: how many entries hold each of the terms (`lexica.words.meaning`), by the engine's full-text
+        index."""
+        ...
+
+    async def meaning_candidates(self, terms: Sequence[str]) -> list[Candidate]:
+        """Reverse lookup: every entry holding any of the terms, with its stored terms, in no particular order."""
+        ...
+
+    async def meaning_corpus(self) -> Corpus:
+        """Reverse lookup: how many entries there are and their average number of terms."""
+        ...
 
     async def create(self, entry: NewEntry) -> StoredEntry | None:
         """Insert a new entry at version 1, from the API (source "api", edited), removing any tombstone of its key;

@@ -25,6 +25,7 @@ class Method(StrEnum):
     EXACT = "exact"
     PREFIX = "prefix"
     FUZZY = "fuzzy"
+    MEANING = "meaning"  # reverse lookup over definitions (lexica.words.meaning), not this index
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class Hit:
     headword: str
     score: float
     method: Method
+    snippet: str | None = None  # the definition that matched (reverse lookup only)
 
 
 _FUZZY_CANDIDATES = 200

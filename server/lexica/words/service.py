@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -33,8 +34,9 @@ from lexica.platform.reply import Serialised
 from lexica.platform.threads import in_daemon_thread
 from lexica.words.hot_set import SAMPLE_EVERY, Popularity
 from lexica.words.keys import lookup_key
+from lexica.words.meaning import COMMON_TERM_ENTRIES, Corpus, query_terms, rank, relative_scores, snippet
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
-from lexica.words.search_index import Hit, SearchIndex
+from lexica.words.search_index import Hit, Method, SearchIndex
 
 ENTRIES_TOPIC: Final = "entries"  # AsyncAPI: `entry.changed` after every write through the API
 DICTIONARY_TOPIC = "dictionary"  # internal (not a WebSocket topic): an import changed entries, forget everything
@@ -43,6 +45,7 @@ _SAMPLED = SAMPLE_EVERY - 1
 
 
 ABSENT_MEMO_SIZE = 4096
+CORPUS_SECONDS = 300.0  # how long reverse lookup trusts its entry count and average definition length
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +190,7 @@ class WordService:
         self._absent: TTLCache[str, int] = TTLCache(maxsize=ABSENT_MEMO_SIZE, ttl=cache_ttl_seconds)
         self._pages: TTLCache[tuple[str, str | None, int], HeadwordSlice] = TTLCache(maxsize=4096, ttl=60)
         self._searches: TTLCache[tuple[str, str, int], list[Hit]] = TTLCache(maxsize=4096, ttl=60)
+        self._corpus: tuple[float, Corpus] | None = None  # (when read, what): reverse lookup's BM25 statistics
 
     @property
     def generation(self) -> int:
@@ -434,7 +438,58 @@ class WordService:
         self._changed(key, None)
         await self._announce(EntryChange.DELETED, " ".join(headword.split()), None)
 
+    async def find(self, query: str, mode: str, limit: int) -> list[Hit]:
+        """The search box: the spelling methods from this instance's index, `meaning` (reverse lookup) from storage,
+        and `auto`, which cascades: the exact word if it is there; else, for a description (several words), the
+        headwords it describes, then close spellings; for one word, its completions and close spellings, then the
+        headwords whose definitions use it."""
+        if mode == "meaning":
+            return await self.by_meaning(query, limit)
+        spelt = self.search(query, mode, limit)
+        if mode != "auto" or (spelt and spelt[0].method is Method.EXACT):
+            return spelt
+        meant = await self.by_meaning(query, limit)
+        first, then = (meant, spelt) if len(query.split()) > 1 else (spelt, meant)
+        found = {hit.key for hit in first}
+        return (first + [hit for hit in then if hit.key not in found])[:limit]
+
+    async def by_meaning(self, query: str, limit: int) -> list[Hit]:
+        """Reverse lookup: headwords whose definitions match the description's words, best first (BM25), each with
+        the definition that matched."""
+        terms = query_terms(query)
+        cache_key = (" ".join(terms), Method.MEANING.value, limit)
+        if not terms:
+            return []
+        if (cached := self._searches.get(cache_key)) is not None:
+            return cached
+        generation = self._generation
+        holding = await self._repository.meaning_holding(terms)
+        corpus = await self._meaning_corpus()
+        held = sorted((term for term in terms if holding[term]), key=lambda term: (holding[term], term))
+        # Terms in fewer than COMMON_TERM_ENTRIES entries bring in the candidates; with none, the rarest term does.
+        selecting = [term for term in held if holding[term] <= COMMON_TERM_ENTRIES] or held[:1]
+        candidates = await self._repository.meaning_candidates(selecting)
+        ranked = rank(terms, candidates, holding, corpus, limit)
+        hits = []
+        for found, score in zip(ranked, relative_scores(ranked, terms, holding, corpus), strict=True):
+            stored = await self._repository.get(found.key)
+            if stored is not None:  # deleted in between: left out
+                matched = snippet(stored.content, terms)
+                hits.append(Hit(found.key, found.headword, round(score, 4), Method.MEANING, matched))
+        if generation == self._generation:  # nothing changed while we read: the answer may be kept
+            self._searches[cache_key] = hits
+        return hits
+
+    async def _meaning_corpus(self) -> Corpus:
+        """How many entries and their average length, for BM25: read once every `CORPUS_SECONDS` (a scan; the
+        figures move by a fraction of a percent with each import or edit)."""
+        now = time.monotonic()
+        if self._corpus is None or now - self._corpus[0] > CORPUS_SECONDS:
+            self._corpus = (now, await self._repository.meaning_corpus())
+        return self._corpus[1]
+
     def search(self, query: str, mode: str, limit: int) -> list[Hit]:
+        """The spelling methods (exact, prefix, fuzzy, and `auto` of the three) over this instance's index."""
         cache_key = (lookup_key(query), mode, limit)
         if (cached := self._searches.get(cache_key)) is not None:
             return cached

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lexica.jobs import job_processes
 from tests.jobs.test_jobs import ADMIN, NDJSON, entry_line, sign_in, wait_for
 from tests.jobs.test_limits import _api
 
@@ -36,8 +37,14 @@ async def _started_process() -> int:
     return processes[0]
 
 
+async def _no_job_process_left() -> None:
+    async with asyncio.timeout(15):
+        while _job_processes():  # noqa: ASYNC110 - the process tree sends no event
+            await asyncio.sleep(0.05)
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc (Linux)")
-async def test_a_job_runs_in_a_process_of_its_own_and_ends_with_it(tmp_path: Path) -> None:
+async def test_a_job_runs_in_a_process_of_its_own_and_a_spare_waits_for_the_next(tmp_path: Path) -> None:
     async with _api(tmp_path) as api:
         admin = await sign_in(api, *ADMIN)
         lines = b"".join(entry_line(f"zzprocess{n:05d}") for n in range(200))
@@ -50,9 +57,25 @@ async def test_a_job_runs_in_a_process_of_its_own_and_ends_with_it(tmp_path: Pat
         assert finished["state"] == "succeeded", finished
         assert finished["result"]["inserted"] == 200
         assert (await api.get("/api/v1/words/zzprocess00199")).status_code == 200
-        async with asyncio.timeout(10):
-            while _job_processes():  # noqa: ASYNC110 - and the process is gone with its job
+        async with asyncio.timeout(10):  # the job's process is gone; the spare started meanwhile waits
+            while len(_job_processes()) != 1:  # noqa: ASYNC110 - the process tree sends no event
                 await asyncio.sleep(0.05)
+        spare = _job_processes()[0]
+
+        again = await api.post("/api/v1/imports", content=entry_line("zzprocessagain"), headers={**admin, **NDJSON})
+        assert (await wait_for(api, admin, again.json()["href"]))["state"] == "succeeded"
+        assert spare not in _job_processes()  # the second job ran in the spare
+
+    await _no_job_process_left()  # the API stopped: so did its spare
+
+
+async def test_an_unused_spare_is_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(job_processes, "SPARE_IDLE_SECONDS", 0.5)
+    async with _api(tmp_path) as api:
+        admin = await sign_in(api, *ADMIN)
+        started = await api.post("/api/v1/imports", content=entry_line("zzidle"), headers={**admin, **NDJSON})
+        assert (await wait_for(api, admin, started.json()["href"]))["state"] == "succeeded"
+        await _no_job_process_left()
 
 
 async def test_a_job_whose_process_is_killed_fails_as_worker_lost(tmp_path: Path) -> None:
@@ -61,11 +84,12 @@ async def test_a_job_whose_process_is_killed_fails_as_worker_lost(tmp_path: Path
         lines = b"".join(entry_line(f"zzkilled{n:05d}") for n in range(20_000))
         started = await api.post("/api/v1/imports", content=lines, headers={**admin, **NDJSON})
         assert started.status_code == 202, started.text
-        process = await _started_process()
+        await _started_process()
         async with asyncio.timeout(30):  # running: the process has told the API it started the job
             while (await api.get(started.json()["href"], headers=admin)).json()["state"] != "running":  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
-        os.kill(process, signal.SIGKILL)
+        for process in _job_processes():  # the job's, and the spare (which nothing needs yet)
+            os.kill(process, signal.SIGKILL)
 
         finished = await wait_for(api, admin, started.json()["href"])
 

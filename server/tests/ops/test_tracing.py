@@ -1,6 +1,7 @@
 """Traces (`LEXICA_TRACING=true`), recorded with the OpenTelemetry SDK's in-memory exporter: a request with a W3C
 `traceparent` continues the caller's trace, its SQL statements are child spans, and a job it starts runs in a span
-of the same trace. Without tracing, nothing is recorded."""
+of the same trace (exported by the job's worker process over OTLP, to a receiver here). Without tracing, nothing is
+recorded."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import asyncio
 import io
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -78,9 +83,54 @@ async def test_a_request_continues_the_callers_trace_and_its_sql_is_in_it(
     assert {span.parent.span_id for span in statements if span.parent} == {first.context.span_id}
 
 
+class OtlpReceiver(ThreadingHTTPServer):
+    """A minimal OTLP/HTTP trace receiver on a free loopback port: what a collector would get from a process."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _OtlpHandler)
+        self.spans: list[Span] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _OtlpHandler(BaseHTTPRequestHandler):
+    server: OtlpReceiver
+
+    def do_POST(self) -> None:  # the name http.server calls
+        request = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"])))
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                self.server.spans.extend(scope.spans)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet: the base class writes to stderr
+        return
+
+
+@pytest.fixture
+def otlp_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
+    """A receiver that the job worker processes export to (they inherit the environment)."""
+    receiver = OtlpReceiver()
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+
 async def test_a_job_runs_in_the_trace_of_the_request_that_started_it(
-    tmp_path: Path, recorded: tuple[TracerProvider, InMemorySpanExporter]
+    tmp_path: Path, recorded: tuple[TracerProvider, InMemorySpanExporter], otlp_receiver: OtlpReceiver
 ) -> None:
+    # The request's spans are recorded in this process; the job runs in a worker process of its own, which exports
+    # its spans over OTLP, as it would to a collector.
     provider, exporter = recorded
     settings = make_settings(
         f"sqlite+aiosqlite:///{tmp_path / 'jobs.sqlite3'}",
@@ -116,14 +166,22 @@ async def test_a_job_runs_in_the_trace_of_the_request_that_started_it(
                 await asyncio.sleep(0.05)
         assert state == "succeeded"
 
-    spans = _in_trace(exporter.get_finished_spans())
-    [job] = [span for span in spans if span.name == "job import"]
-    [start] = [span for span in spans if span.kind is SpanKind.SERVER and span.name == "POST /api/v1/imports"]
-    assert job.kind is SpanKind.CONSUMER
-    assert job.parent is not None
-    assert job.parent.span_id == start.context.span_id
-    assert job.attributes is not None
-    assert job.attributes["lexica.job.kind"] == "import"
+    [start] = [
+        span
+        for span in _in_trace(exporter.get_finished_spans())
+        if span.kind is SpanKind.SERVER and span.name == "POST /api/v1/imports"
+    ]
+    async with asyncio.timeout(10):  # the worker process exports its spans as it ends
+        while not (jobs := [span for span in otlp_receiver.spans if span.name == "job import"]):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    [job] = jobs
+    assert job.trace_id.hex() == TRACE_ID
+    assert job.parent_span_id.hex() == f"{start.context.span_id:016x}"
+    assert job.kind == Span.SpanKind.SPAN_KIND_CONSUMER
+    attributes = {attribute.key: attribute.value.string_value for attribute in job.attributes}
+    assert attributes["lexica.job.kind"] == "import"
+    statements = [span for span in otlp_receiver.spans if span.trace_id == job.trace_id and span.name != job.name]
+    assert statements, "the job's SQL statements are spans of the same trace"
 
 
 async def test_without_tracing_nothing_is_recorded(

@@ -200,7 +200,13 @@ async def test_search_results_carry_score_and_method_best_first(client: httpx.As
     body = (await client.get("/api/v1/search", params={"q": "apple"})).json()
     assert body["mode"] == "auto"
     first = body["items"][0]
-    assert first == {"headword": "apple", "score": 1.0, "method": "exact", "href": "/api/v1/words/apple"}
+    assert first == {
+        "headword": "apple",
+        "score": 1.0,
+        "method": "exact",
+        "href": "/api/v1/words/apple",
+        "snippet": None,
+    }
     scores = [hit["score"] for hit in body["items"]]
     assert scores == sorted(scores, reverse=True)
     assert {hit["method"] for hit in body["items"]} >= {"exact", "prefix"}
@@ -251,3 +257,37 @@ async def test_unknown_path_is_404_problem(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.headers["content-type"] == PROBLEM
+
+
+async def test_a_description_finds_the_headwords_it_defines(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/v1/search", params={"q": "fruit of a rosaceous tree", "mode": "meaning"})).json()
+
+    assert body["mode"] == "meaning"
+    hits = body["items"]
+    assert "apple" in [hit["headword"] for hit in hits[:5]]
+    apple = next(hit for hit in hits if hit["headword"] == "apple")
+    assert apple["method"] == "meaning"
+    assert "rosaceous" in apple["snippet"]
+    scores = [hit["score"] for hit in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 < score < 1 for score in scores)
+    for hit in hits[:3]:
+        assert (await client.get(hit["href"])).status_code == 200
+
+
+async def test_auto_cascades_from_spelling_to_meaning(client: httpx.AsyncClient) -> None:
+    exact = (await client.get("/api/v1/search", params={"q": "anonymous", "limit": 5})).json()["items"]
+    assert exact[0]["method"] == "exact"
+    assert "meaning" not in {hit["method"] for hit in exact}  # the word is there: no reverse lookup
+
+    described = (await client.get("/api/v1/search", params={"q": "having no name", "limit": 5})).json()["items"]
+    assert described[0]["method"] == "meaning"  # several words and no such headword: a description
+
+    misspelt = (await client.get("/api/v1/search", params={"q": "anonymos", "limit": 10})).json()["items"]
+    assert misspelt[0]["headword"] == "anonymous"  # one word: close spellings first
+    assert misspelt[0]["method"] == "fuzzy"
+
+
+async def test_a_description_of_nothing_in_the_dictionary_finds_nothing(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/v1/search", params={"q": "the of and", "mode": "meaning"})).json()
+    assert body["items"] == []

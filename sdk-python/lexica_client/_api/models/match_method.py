@@ -5,6 +5,7 @@ from enum import StrEnum
 class MatchMethod(StrEnum):
     EXACT = "exact"
     FUZZY = "fuzzy"
+    MEANING = "meaning"
     PREFIX = "prefix"
 
     def __str__(self) -> str:

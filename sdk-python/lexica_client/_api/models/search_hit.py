@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
@@ -20,12 +20,14 @@ class SearchHit:
         score (float):
         method (MatchMethod):
         href (str):
+        snippet (None | str): The definition that matched, for a `meaning` result (cut to 240 characters); else null.
     """
 
     headword: str
     score: float
     method: MatchMethod
     href: str
+    snippet: None | str
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -37,6 +39,9 @@ class SearchHit:
 
         href = self.href
 
+        snippet: None | str
+        snippet = self.snippet
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -45,6 +50,7 @@ class SearchHit:
                 "score": score,
                 "method": method,
                 "href": href,
+                "snippet": snippet,
             }
         )
 
@@ -61,11 +67,19 @@ class SearchHit:
 
         href = d.pop("href")
 
+        def _parse_snippet(data: object) -> None | str:
+            if data is None:
+                return data
+            return cast(None | str, data)
+
+        snippet = _parse_snippet(d.pop("snippet"))
+
         search_hit = cls(
             headword=headword,
             score=score,
             method=method,
             href=href,
+            snippet=snippet,
         )
 
         search_hit.additional_properties = d

@@ -6,6 +6,7 @@ class SearchMode(StrEnum):
     AUTO = "auto"
     EXACT = "exact"
     FUZZY = "fuzzy"
+    MEANING = "meaning"
     PREFIX = "prefix"
 
     def __str__(self) -> str:

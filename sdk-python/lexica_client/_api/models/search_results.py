@@ -21,7 +21,8 @@ class SearchResults:
     """
     Attributes:
         query (str):
-        mode (SearchMode): `auto` combines the methods like a dictionary's search box; the others use one method only.
+        mode (SearchMode): `auto` cascades through the methods like a dictionary's search box; the others use one method
+            only.
         items (list[SearchHit]):
     """
 

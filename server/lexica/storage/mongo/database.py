@@ -72,7 +72,13 @@ async def ping(client: AsyncMongoClient[Document]) -> None:
 
 async def ensure_indexes(database: Database) -> None:
     """Create the indexes and the admin guard document the adapters rely on; idempotent, safe to run concurrently."""
-    await database[ENTRIES].create_indexes([IndexModel([("key", ASCENDING)], name="key_unique", unique=True)])
+    await database[ENTRIES].create_indexes(
+        [
+            IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
+            # Reverse lookup (lexica.words.meaning): which entries hold a term (see words._meaning).
+            IndexModel([("meaning_words", ASCENDING)], name="meaning_words"),
+        ]
+    )
     await database[USERS].create_indexes([IndexModel([("email", ASCENDING)], name="email_unique", unique=True)])
     await database[REFRESH_TOKENS].create_indexes(
         [

@@ -12,6 +12,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from lexica.storage.mongo.database import ENTRIES, ENTRY_TOMBSTONES, Database, Document
 from lexica.words.keys import prefix_upper_bound
+from lexica.words.meaning import Candidate, Corpus, meaning_text
 from lexica.words.repository import (
     INDEX_PAGE,
     HeadwordRow,
@@ -59,8 +60,18 @@ def _fields(entry: NewEntry) -> Document:
         "content": entry.content,
         "content_hash": entry.content_hash,
         "weight": entry.weight,
+        **_meaning(entry.meaning),
         "updated_at": datetime.now(UTC),
     }
+
+
+def _meaning(meaning: str) -> Document:
+    """Reverse lookup's terms, how many there are (for BM25's average) and the distinct ones, under the multikey
+    index `meaning_words`: an inverted index of exact terms. (A text index with language "none" would be the same
+    index on MongoDB itself, but nx-27017, the wire-protocol server of the tests, matches inside words: "cat" in
+    "catch". The array matches exactly on both, so every backend finds the same entries.)"""
+    words = meaning.split()
+    return {"meaning": meaning, "meaning_terms": len(words), "meaning_words": sorted(set(words))}
 
 
 class MongoWordRepository:
@@ -111,6 +122,26 @@ class MongoWordRepository:
 
     async def count(self) -> int:
         return await self._entries.count_documents({})
+
+    async def meaning_holding(self, terms: Sequence[str]) -> dict[str, int]:
+        return {term: await self._entries.count_documents({"meaning_words": term}) for term in terms}
+
+    async def meaning_candidates(self, terms: Sequence[str]) -> list[Candidate]:
+        if not terms:
+            return []
+        projection = {"_id": 0, "key": 1, "headword": 1, "meaning": 1}
+        found = self._entries.find({"meaning_words": {"$in": list(terms)}}, projection)
+        return [Candidate(key=d["key"], headword=d["headword"], meaning=d["meaning"]) async for d in found]
+
+    async def meaning_corpus(self) -> Corpus:
+        totals = await (
+            await self._entries.aggregate(
+                [{"$group": {"_id": None, "entries": {"$sum": 1}, "terms": {"$avg": "$meaning_terms"}}}]
+            )
+        ).to_list()
+        if not totals:
+            return Corpus(entries=0, average_terms=0.0)
+        return Corpus(entries=int(totals[0]["entries"]), average_terms=float(totals[0]["terms"] or 0.0))
 
     async def create(self, entry: NewEntry) -> StoredEntry | None:
         # No transaction across collections here: the tombstone goes first. Were the insert to fail, the key is
@@ -237,3 +268,16 @@ async def backfill_provenance(database: Database) -> None:
     await entries.update_many({"edited": {"$exists": False}, "version": {"$gt": 1}}, {"$set": {"edited": True}})
     await entries.update_many({"edited": {"$exists": False}}, {"$set": {"edited": False}})
     await entries.update_many({"source": {"$exists": False}}, {"$set": {"source": "gcide"}})
+
+
+async def backfill_meanings(database: Database) -> None:
+    """Give documents stored before reverse lookup their terms, as SQL revision 0005 does. Idempotent."""
+    entries = database[ENTRIES]
+    while (
+        batch := await entries.find({"meaning_words": {"$exists": False}}, {"_id": 1, "content": 1})
+        .limit(2000)
+        .to_list()
+    ):
+        await entries.bulk_write(
+            [UpdateOne({"_id": d["_id"]}, {"$set": _meaning(meaning_text(d["content"]))}) for d in batch]
+        )

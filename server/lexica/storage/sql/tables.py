@@ -56,6 +56,9 @@ entries = Table(
     Column("content_hash", String(64), nullable=False),
     Column("content", Text, nullable=False),
     Column("weight", Integer, nullable=False, default=0),
+    # The terms of its definitions, for reverse lookup (lexica.words.meaning), indexed by the engine's full-text
+    # search: FTS5's `entry_meanings` (SQLite, kept in step by triggers) or a GIN index (PostgreSQL); revision 0005.
+    Column("meaning", Text, nullable=False, server_default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Provenance: "gcide" / "upload" (imports) or "api" (created by an editor); `edited` once an editor created,
     # replaced or patched it since it was last imported. Imports skip edited entries unless told to overwrite.

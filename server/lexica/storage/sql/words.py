@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, delete, false, func, insert, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, case, delete, false, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -16,6 +16,7 @@ from sqlalchemy.sql.dml import Insert
 from lexica.storage.sql.sqlite_point_reads import SqlitePointReads
 from lexica.storage.sql.tables import entries, entry_tombstones
 from lexica.words.keys import prefix_upper_bound
+from lexica.words.meaning import Candidate, Corpus
 from lexica.words.repository import (
     INDEX_PAGE,
     HeadwordRow,
@@ -72,6 +73,30 @@ def _insert_new(dialect: str) -> Insert:
     if dialect == "sqlite":
         return sqlite.insert(entries).on_conflict_do_nothing(index_elements=[entries.c.key])
     return insert(entries)
+
+
+# Full-text matching of reverse lookup's terms by each engine, nothing stemmed or dropped (the terms already are):
+# FTS5's table `entry_meanings` (unicode61 tokens), PostgreSQL's `simple` configuration over a GIN index (0005).
+_MEANING_COUNT = {
+    "sqlite": text("SELECT count(*) FROM entry_meanings WHERE entry_meanings MATCH :q"),
+    "postgresql": text("SELECT count(*) FROM entries WHERE to_tsvector('simple', meaning) @@ to_tsquery('simple', :q)"),
+}
+_MEANING_CANDIDATES = {
+    "sqlite": text(
+        "SELECT e.key, e.headword, e.meaning FROM entry_meanings JOIN entries AS e ON e.id = entry_meanings.rowid "
+        "WHERE entry_meanings MATCH :q"
+    ),
+    "postgresql": text(
+        "SELECT key, headword, meaning FROM entries WHERE to_tsvector('simple', meaning) @@ to_tsquery('simple', :q)"
+    ),
+}
+
+
+def _full_text_query(connection: AsyncConnection, terms: Sequence[str]) -> str:
+    """Any of `terms` (letters only, see `lexica.words.meaning.terms`) in the engine's query syntax."""
+    if connection.dialect.name == "sqlite":
+        return " OR ".join(f'"{term}"' for term in terms)
+    return " | ".join(terms)
 
 
 class SqlWordRepository:
@@ -138,6 +163,33 @@ class SqlWordRepository:
         async with self._engine.connect() as connection:
             return int((await connection.execute(select(func.count()).select_from(entries))).scalar_one())
 
+    async def meaning_holding(self, terms: Sequence[str]) -> dict[str, int]:
+        async with self._engine.connect() as connection:
+            statement = _MEANING_COUNT[connection.dialect.name]
+            return {
+                term: int(
+                    (await connection.execute(statement, {"q": _full_text_query(connection, [term])})).scalar_one()
+                )
+                for term in terms
+            }
+
+    async def meaning_candidates(self, terms: Sequence[str]) -> list[Candidate]:
+        if not terms:
+            return []
+        async with self._engine.connect() as connection:
+            statement = _MEANING_CANDIDATES[connection.dialect.name]
+            rows = (await connection.execute(statement, {"q": _full_text_query(connection, terms)})).all()
+        return [Candidate(key=row.key, headword=row.headword, meaning=row.meaning) for row in rows]
+
+    async def meaning_corpus(self) -> Corpus:
+        # Terms of an entry = its spaces + 1 (none when empty): a scan, which the service does once in a while.
+        terms_of = func.length(entries.c.meaning) - func.length(func.replace(entries.c.meaning, " ", ""))
+        terms_of = terms_of + case((entries.c.meaning == "", 0), else_=1)
+        statement = select(func.count(), func.coalesce(func.avg(terms_of), 0.0))
+        async with self._engine.connect() as connection:
+            count, average = (await connection.execute(statement)).one()
+        return Corpus(entries=int(count), average_terms=float(average))
+
     async def create(self, entry: NewEntry) -> StoredEntry | None:
         values = {
             "key": entry.key,
@@ -146,6 +198,7 @@ class SqlWordRepository:
             "content_hash": entry.content_hash,
             "content": entry.content,
             "weight": entry.weight,
+            "meaning": entry.meaning,
             "source": "api",
             "edited": True,
         }
@@ -166,6 +219,7 @@ class SqlWordRepository:
                 content=entry.content,
                 content_hash=entry.content_hash,
                 weight=entry.weight,
+                meaning=entry.meaning,
                 version=entries.c.version + 1,
                 updated_at=func.now(),
                 edited=True,
@@ -214,6 +268,7 @@ class SqlWordRepository:
                             "content_hash": e.content_hash,
                             "content": e.content,
                             "weight": e.weight,
+                            "meaning": e.meaning,
                             "source": source,
                             "edited": False,
                         }
@@ -240,6 +295,7 @@ class SqlWordRepository:
                         content=bindparam("b_content"),
                         content_hash=bindparam("b_hash"),
                         weight=bindparam("b_weight"),
+                        meaning=bindparam("b_meaning"),
                         version=entries.c.version + 1,
                         updated_at=func.now(),
                         source=source,
@@ -257,6 +313,7 @@ class SqlWordRepository:
                             "b_headword": e.headword,
                             "b_content": e.content,
                             "b_weight": e.weight,
+                            "b_meaning": e.meaning,
                         }
                         for e in changed
                     ],

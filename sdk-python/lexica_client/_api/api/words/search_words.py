@@ -102,17 +102,29 @@ def sync_detailed(
 ) -> Response[Problem | SearchResults | ValidationProblem]:
     """Search headwords
 
-     A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
-    that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
-    completions only, so the query itself is not among them.
-    Every result carries a score between 0 and 1 and the method that found it; results are ordered by
-    score, best first.
+     A dictionary search box. `exact`, `prefix` and `fuzzy` find headwords by their spelling: the
+    headword
+    itself, headwords that start with the query (completions only, so not the query itself), and close
+    spellings (fuzzy matching tolerates dropped, doubled, swapped and wrong letters; commoner words
+    first
+    among equally close ones). `meaning` is a reverse lookup: headwords whose definitions match the
+    words of
+    a description (`q=one who makes barrels` finds `cooper`), ranked by BM25, each with the definition
+    that
+    matched as its `snippet`; it answers the same, in the same order, whatever database the server uses.
+    `mode=auto` (the default) cascades: the exact headword if there is one; else, for a description of
+    several words, the headwords it describes, then close spellings; for a single word, its completions
+    and
+    close spellings, then the headwords whose definitions use it.
+    Every result carries a score between 0 and 1 and the method that found it. Within a method results
+    are
+    ordered by score, best first; `auto` lists the spelling methods' results by score and the `meaning`
+    results as one group, before or after them as described.
 
     Args:
         q (str):
-        mode (SearchMode | Unset): `auto` combines the methods like a dictionary's search box; the
-            others use one method only.
+        mode (SearchMode | Unset): `auto` cascades through the methods like a dictionary's search
+            box; the others use one method only.
         limit (int | Unset):  Default: 10.
 
     Raises:
@@ -145,17 +157,29 @@ def sync(
 ) -> Problem | SearchResults | ValidationProblem | None:
     """Search headwords
 
-     A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
-    that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
-    completions only, so the query itself is not among them.
-    Every result carries a score between 0 and 1 and the method that found it; results are ordered by
-    score, best first.
+     A dictionary search box. `exact`, `prefix` and `fuzzy` find headwords by their spelling: the
+    headword
+    itself, headwords that start with the query (completions only, so not the query itself), and close
+    spellings (fuzzy matching tolerates dropped, doubled, swapped and wrong letters; commoner words
+    first
+    among equally close ones). `meaning` is a reverse lookup: headwords whose definitions match the
+    words of
+    a description (`q=one who makes barrels` finds `cooper`), ranked by BM25, each with the definition
+    that
+    matched as its `snippet`; it answers the same, in the same order, whatever database the server uses.
+    `mode=auto` (the default) cascades: the exact headword if there is one; else, for a description of
+    several words, the headwords it describes, then close spellings; for a single word, its completions
+    and
+    close spellings, then the headwords whose definitions use it.
+    Every result carries a score between 0 and 1 and the method that found it. Within a method results
+    are
+    ordered by score, best first; `auto` lists the spelling methods' results by score and the `meaning`
+    results as one group, before or after them as described.
 
     Args:
         q (str):
-        mode (SearchMode | Unset): `auto` combines the methods like a dictionary's search box; the
-            others use one method only.
+        mode (SearchMode | Unset): `auto` cascades through the methods like a dictionary's search
+            box; the others use one method only.
         limit (int | Unset):  Default: 10.
 
     Raises:
@@ -183,17 +207,29 @@ async def asyncio_detailed(
 ) -> Response[Problem | SearchResults | ValidationProblem]:
     """Search headwords
 
-     A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
-    that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
-    completions only, so the query itself is not among them.
-    Every result carries a score between 0 and 1 and the method that found it; results are ordered by
-    score, best first.
+     A dictionary search box. `exact`, `prefix` and `fuzzy` find headwords by their spelling: the
+    headword
+    itself, headwords that start with the query (completions only, so not the query itself), and close
+    spellings (fuzzy matching tolerates dropped, doubled, swapped and wrong letters; commoner words
+    first
+    among equally close ones). `meaning` is a reverse lookup: headwords whose definitions match the
+    words of
+    a description (`q=one who makes barrels` finds `cooper`), ranked by BM25, each with the definition
+    that
+    matched as its `snippet`; it answers the same, in the same order, whatever database the server uses.
+    `mode=auto` (the default) cascades: the exact headword if there is one; else, for a description of
+    several words, the headwords it describes, then close spellings; for a single word, its completions
+    and
+    close spellings, then the headwords whose definitions use it.
+    Every result carries a score between 0 and 1 and the method that found it. Within a method results
+    are
+    ordered by score, best first; `auto` lists the spelling methods' results by score and the `meaning`
+    results as one group, before or after them as described.
 
     Args:
         q (str):
-        mode (SearchMode | Unset): `auto` combines the methods like a dictionary's search box; the
-            others use one method only.
+        mode (SearchMode | Unset): `auto` cascades through the methods like a dictionary's search
+            box; the others use one method only.
         limit (int | Unset):  Default: 10.
 
     Raises:
@@ -224,17 +260,29 @@ async def asyncio(
 ) -> Problem | SearchResults | ValidationProblem | None:
     """Search headwords
 
-     A dictionary search box. `mode=auto` (the default) returns the exact match first, then headwords
-    that start with the query, then close spellings (fuzzy matching tolerates dropped, doubled, swapped
-    and wrong letters). `exact`, `prefix` and `fuzzy` restrict the search to one method; `prefix` lists
-    completions only, so the query itself is not among them.
-    Every result carries a score between 0 and 1 and the method that found it; results are ordered by
-    score, best first.
+     A dictionary search box. `exact`, `prefix` and `fuzzy` find headwords by their spelling: the
+    headword
+    itself, headwords that start with the query (completions only, so not the query itself), and close
+    spellings (fuzzy matching tolerates dropped, doubled, swapped and wrong letters; commoner words
+    first
+    among equally close ones). `meaning` is a reverse lookup: headwords whose definitions match the
+    words of
+    a description (`q=one who makes barrels` finds `cooper`), ranked by BM25, each with the definition
+    that
+    matched as its `snippet`; it answers the same, in the same order, whatever database the server uses.
+    `mode=auto` (the default) cascades: the exact headword if there is one; else, for a description of
+    several words, the headwords it describes, then close spellings; for a single word, its completions
+    and
+    close spellings, then the headwords whose definitions use it.
+    Every result carries a score between 0 and 1 and the method that found it. Within a method results
+    are
+    ordered by score, best first; `auto` lists the spelling methods' results by score and the `meaning`
+    results as one group, before or after them as described.
 
     Args:
         q (str):
-        mode (SearchMode | Unset): `auto` combines the methods like a dictionary's search box; the
-            others use one method only.
+        mode (SearchMode | Unset): `auto` cascades through the methods like a dictionary's search
+            box; the others use one method only.
         limit (int | Unset):  Default: 10.
 
     Raises:
