@@ -14,7 +14,8 @@ from starlette.responses import Response, StreamingResponse
 
 from lexica.platform.ndjson import ndjson_lines
 from lexica.platform.negotiation import acceptable
-from lexica.platform.problems import ProblemError
+from lexica.platform.nulls import refused_nulls
+from lexica.platform.problems import ProblemError, validation_problem
 from lexica.platform.reply import EventStream, Reply, Serialised, Streamed
 from lexica.platform.running import require_running
 
@@ -125,8 +126,12 @@ def parameters(model: type[ModelT], raw: Mapping[str, object], operation: Operat
         raise InvalidRequest(_errors(error, operation.locations, ()), operation) from None
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
 def _check_content_type(request: Request, operation: OperationInfo) -> None:
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media_type = _media_type(request)
     if media_type not in operation.consumes:
         expected = " or ".join(operation.consumes)
         raise ProblemError(
@@ -151,9 +156,12 @@ async def json_body(
         return None
     _check_content_type(request, operation)
     try:
-        return model.model_validate_json(raw)
+        body = model.model_validate_json(raw)
     except ValidationError as error:
         raise InvalidRequest(_errors(error, None, ("body",)), operation) from None
+    if _media_type(request) == "application/json" and (nulls := refused_nulls(operation.operation_id, raw)):
+        raise validation_problem("The body holds null where the contract allows no null.", *nulls)
+    return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -158,3 +158,20 @@ async def test_retry_after_of_the_hourly_limit_counts_from_the_oldest_job(hourly
     refused = await hourly_api.post("/api/v1/exports", json=body, headers=reader)
     _assert_limit_problem(refused, "/problems/job-limit-reached")
     assert 3500 < int(refused.headers["Retry-After"]) <= 3601 + int(time.time() - began)
+
+
+async def test_a_null_the_contract_does_not_allow_is_refused(tmp_path: Path) -> None:
+    # `list_id` may be left out (a dictionary export) but is never null: accepting it would accept what the spec
+    # refuses (found by Schemathesis' negative testing).
+    async with _api(tmp_path) as api:
+        admin = await sign_in(api, *ADMIN)
+        refused = await api.post("/api/v1/exports", json={"source": "dictionary", "list_id": None}, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"] == [
+            {
+                "location": ["body", "list_id"],
+                "message": "May not be null: leave the member out instead.",
+                "type": "null_not_allowed",
+            }
+        ]
+        assert (await api.get("/api/v1/jobs", headers=admin)).json()["items"] == []  # nothing was started
