@@ -135,7 +135,9 @@ class NotFoundError(APIStatusError):
 
     @property
     def suggestions(self) -> list[HeadwordItem]:
-        return list(self.problem.suggestions) if isinstance(self.problem, EntryNotFoundProblem) else []
+        if isinstance(self.problem, EntryNotFoundProblem) and isinstance(self.problem.suggestions, list):
+            return list(self.problem.suggestions)
+        return []
 
 
 class MethodNotAllowedError(APIStatusError):

@@ -622,12 +622,12 @@ class EntryNotFoundProblem(Problem):
     """
 
     suggestions: Annotated[
-        list[HeadwordItem],
+        list[HeadwordItem] | None,
         Field(
-            description="Headwords that are there, spelt like the one asked for or starting like it, likeliest first.",
+            description="Headwords that are there, spelt like the one asked for or starting like it, likeliest first. Absent\nwhen the path names no headword the API could read (it then answers like any unknown path).\n",
             max_length=5,
         ),
-    ]
+    ] = None
 
 
 class UserExport(BaseModel):

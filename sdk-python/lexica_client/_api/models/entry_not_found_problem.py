@@ -24,22 +24,23 @@ class EntryNotFoundProblem:
         type_ (str): A URI that identifies the kind of problem.
         title (str): A short summary of the kind of problem.
         status (int): The HTTP status code.
-        suggestions (list[HeadwordItem]): Headwords that are there, spelt like the one asked for or starting like it,
-            likeliest first.
         detail (str | Unset): What went wrong in this occurrence.
         instance (str | Unset): The path of the request that failed.
         request_id (str | Unset): The request's id, also in the `X-Request-ID` response header; every log line about the
             request
             carries it, so quote it when reporting a problem (especially a `5xx`).
+        suggestions (list[HeadwordItem] | Unset): Headwords that are there, spelt like the one asked for or starting
+            like it, likeliest first. Absent
+            when the path names no headword the API could read (it then answers like any unknown path).
     """
 
     type_: str
     title: str
     status: int
-    suggestions: list[HeadwordItem]
     detail: str | Unset = UNSET
     instance: str | Unset = UNSET
     request_id: str | Unset = UNSET
+    suggestions: list[HeadwordItem] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -49,16 +50,18 @@ class EntryNotFoundProblem:
 
         status = self.status
 
-        suggestions = []
-        for suggestions_item_data in self.suggestions:
-            suggestions_item = suggestions_item_data.to_dict()
-            suggestions.append(suggestions_item)
-
         detail = self.detail
 
         instance = self.instance
 
         request_id = self.request_id
+
+        suggestions: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.suggestions, Unset):
+            suggestions = []
+            for suggestions_item_data in self.suggestions:
+                suggestions_item = suggestions_item_data.to_dict()
+                suggestions.append(suggestions_item)
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -67,7 +70,6 @@ class EntryNotFoundProblem:
                 "type": type_,
                 "title": title,
                 "status": status,
-                "suggestions": suggestions,
             }
         )
         if detail is not UNSET:
@@ -76,6 +78,8 @@ class EntryNotFoundProblem:
             field_dict["instance"] = instance
         if request_id is not UNSET:
             field_dict["request_id"] = request_id
+        if suggestions is not UNSET:
+            field_dict["suggestions"] = suggestions
 
         return field_dict
 
@@ -90,27 +94,29 @@ class EntryNotFoundProblem:
 
         status = d.pop("status")
 
-        suggestions = []
-        _suggestions = d.pop("suggestions")
-        for suggestions_item_data in _suggestions:
-            suggestions_item = HeadwordItem.from_dict(suggestions_item_data)
-
-            suggestions.append(suggestions_item)
-
         detail = d.pop("detail", UNSET)
 
         instance = d.pop("instance", UNSET)
 
         request_id = d.pop("request_id", UNSET)
 
+        _suggestions = d.pop("suggestions", UNSET)
+        suggestions: list[HeadwordItem] | Unset = UNSET
+        if _suggestions is not UNSET:
+            suggestions = []
+            for suggestions_item_data in _suggestions:
+                suggestions_item = HeadwordItem.from_dict(suggestions_item_data)
+
+                suggestions.append(suggestions_item)
+
         entry_not_found_problem = cls(
             type_=type_,
             title=title,
             status=status,
-            suggestions=suggestions,
             detail=detail,
             instance=instance,
             request_id=request_id,
+            suggestions=suggestions,
         )
 
         entry_not_found_problem.additional_properties = d
