@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import re
 import sqlite3
 import subprocess
@@ -15,8 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 
-from bench import coherence, job_stall
+from bench import coherence, job_stall, meaning_eval
 from bench.reference.entry import BODY as REFERENCE_BODY
 from bench.report import Report, Row
 from bench.scenarios import (
@@ -30,6 +32,7 @@ from bench.scenarios import (
     LEXICA_SCENARIOS,
     QUIET_LOOKUP,
     REFERENCES,
+    REVERSE_LOOKUP_NAME,
     UNCACHED_LOOKUP,
     WHOLE_BOX,
     ZIPF_LOOKUP,
@@ -37,7 +40,18 @@ from bench.scenarios import (
     Scenario,
 )
 from bench.servers import HOST, Served, pinned, rss_mib, serve, spawned_workers
-from bench.services import ServiceUnavailable, free_port, private_redis
+from bench.services import (
+    DEFAULT_POSTGRES_ADMIN_URL,
+    POSTGRES_ADMIN_URL_ENV,
+    ServiceUnavailable,
+    create_postgres_database,
+    free_port,
+    fresh_name,
+    postgres_admin,
+    postgres_database_url,
+    private_redis,
+    shown,
+)
 from bench.services import stop as stop_process
 from bench.wrk import WrkResult, run_wrk
 from lexica.settings import Settings
@@ -123,6 +137,8 @@ class Bench:
             self._coherence()
         if self._selected(JOB_STALL_NAME):
             self._job_stall()
+        if self._selected(REVERSE_LOOKUP_NAME):
+            self._reverse_lookup()
         if len(self.report.rows) > 1:
             self._baseline_again()
         return self.report
@@ -363,6 +379,28 @@ class Bench:
             if failed:
                 self.report.notes.append(f"imports that did not succeed in the {mode} mode: {failed}")
         self.report.facts.append("\n".join(tables))
+
+    def _reverse_lookup(self) -> None:
+        """Recall@10 and latency of reverse lookup over all of GCIDE: the bench's SQLite database, then a fresh
+        PostgreSQL database that `lexica import gcide` fills."""
+        print(f"measuring {REVERSE_LOOKUP_NAME} ...", file=sys.stderr, flush=True)
+        sqlite = Settings().database_url
+        self.report.facts.extend(asyncio.run(meaning_eval.measure(sqlite)).lines("SQLite"))
+        admin_url = os.environ.get(POSTGRES_ADMIN_URL_ENV, DEFAULT_POSTGRES_ADMIN_URL)
+        name = fresh_name()
+        try:
+            asyncio.run(create_postgres_database(admin_url, name))
+        except (OSError, DBAPIError) as exc:
+            self.report.notes.append(f"reverse lookup not measured on PostgreSQL: none at {shown(admin_url)} ({exc})")
+            return
+        url = postgres_database_url(admin_url, name)
+        try:
+            env = {**self._env, "LEXICA_DATABASE_URL": url}
+            command = [sys.executable, "-m", "lexica.cli", "import", "gcide"]
+            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603 - our own command
+            self.report.facts.extend(asyncio.run(meaning_eval.measure(url)).lines("PostgreSQL"))
+        finally:
+            asyncio.run(postgres_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
     @contextlib.contextmanager
     def _worker(self, env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:

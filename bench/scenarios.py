@@ -72,6 +72,8 @@ WHOLE_BOX = Scenario("Lexica, whole box (2 workers, 128 conn): cached lookup", A
 COHERENCE_NAME = "Lexica: coherence delay across instances"
 # Not a wrk row: reads of a cached entry every 20 ms while GCIDE imports run, in both job modes (bench/job_stall.py).
 JOB_STALL_NAME = "Lexica: reads while imports run (embedded and Redis modes)"
+# Not a wrk row: reverse lookup's recall@10 and latency over all definitions, SQLite and PostgreSQL (meaning_eval).
+REVERSE_LOOKUP_NAME = "Lexica: reverse lookup (recall@10, p50, p99) on SQLite and PostgreSQL"
 
 ALL_NAMES = [
     BASELINE.name,
@@ -84,4 +86,5 @@ ALL_NAMES = [
     WHOLE_BOX.name,
     COHERENCE_NAME,
     JOB_STALL_NAME,
+    REVERSE_LOOKUP_NAME,
 ]
