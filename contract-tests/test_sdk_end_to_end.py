@@ -14,9 +14,9 @@ from lexica_client import (
     AsyncLexica,
     BadRequestError,
     Entry,
+    EntryNotFoundProblem,
     Lexica,
     NotFoundError,
-    Problem,
     SearchMode,
     ValidationError,
     ValidationProblem,
@@ -74,9 +74,10 @@ def test_lookup_of_unknown_word_raises_not_found_with_the_problem_detail(client:
 
     error = raised.value
     assert error.status == 404
-    assert error.title == "Not Found"
-    assert isinstance(error.problem, Problem)
+    assert (error.title, error.type) == ("Entry Not Found", "/problems/entry-not-found")
+    assert isinstance(error.problem, EntryNotFoundProblem)
     assert error.problem.status == 404
+    assert all(suggestion.href.startswith("/api/v1/words/") for suggestion in error.suggestions)
     assert error.detail == error.problem.detail
     assert error.detail is not None
     assert "zzyzx" in error.detail

@@ -16,16 +16,17 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
 from lexica.storage.sql.database import alembic_config, create_engine, upgrade_schema
-from lexica.storage.sql.tables import metadata
+from lexica.storage.sql.tables import include_object, metadata
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()  # raises if the history has branched
 # What `create_all` made before migrations existed: exactly the tables of the first revision.
 FIRST_REVISION_TABLES = {"entries", "users", "recovery_codes", "refresh_tokens", "api_keys", "audit_events"}
-LATER_COLUMNS = [("entries", "source"), ("entries", "edited")]  # revision 0003
+LATER_COLUMNS = [("entries", "source"), ("entries", "edited"), ("entries", "meaning")]  # revisions 0003, 0005
 
 
 def _differences(connection: Connection) -> list[object]:
-    return list(compare_metadata(MigrationContext.configure(connection), metadata))
+    context = MigrationContext.configure(connection, opts={"include_object": include_object})
+    return list(compare_metadata(context, metadata))
 
 
 def _version(connection: Connection) -> str:

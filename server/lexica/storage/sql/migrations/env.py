@@ -7,7 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy import Connection
 
-from lexica.storage.sql.tables import metadata
+from lexica.storage.sql.tables import include_object, metadata
 
 
 def _run(connection: Connection) -> None:
@@ -16,6 +16,7 @@ def _run(connection: Connection) -> None:
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         compare_type=True,
+        include_object=include_object,  # the engine-specific full-text structures are not in the metadata
     )
     with context.begin_transaction():
         context.run_migrations()
