@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from lexica.platform.docs import bundled_spec
+from lexica.platform.json_refs import follow
 from lexica.platform.problems import field_error
 
 Location = tuple[str | int, ...]
@@ -42,13 +43,8 @@ def _body_schemas() -> Mapping[str, Mapping[str, Any]]:
 
 
 def _resolve(schema: Any) -> Mapping[str, Any]:
-    seen = 0
-    while isinstance(schema, Mapping) and isinstance(schema.get("$ref"), str) and seen < 32:
-        node: Any = _spec()
-        for part in schema["$ref"].removeprefix("#/").split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
-        schema, seen = node, seen + 1
-    return schema if isinstance(schema, Mapping) else {}
+    resolved, _ = follow(_spec(), schema)
+    return resolved if isinstance(resolved, Mapping) else {}
 
 
 def _admits_null(schema: Mapping[str, Any]) -> bool:

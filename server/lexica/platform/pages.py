@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
 from lexica.platform.docs import ASSETS_DIR, documentation_page
+from lexica.platform.json_refs import follow
 from lexica.platform.problem_types import PROBLEM_TYPES, ProblemType
 from lexica.platform.problems import ProblemError
 
@@ -126,14 +127,7 @@ class AsyncApiPage:
         self.document = document
 
     def _resolve(self, node: Any) -> tuple[Any, str | None]:
-        name = None
-        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
-            ref = node["$ref"]
-            target: Any = self.document
-            for part in ref[2:].split("/"):
-                target = target[part.replace("~1", "/").replace("~0", "~")]
-            node, name = target, ref.rsplit("/", 1)[-1]
-        return node, name
+        return follow(self.document, node)
 
     def _expanded(self, node: Any, depth: int = 0) -> Any:
         """The schema with its references inlined (a reference deeper than a few levels is left as it is)."""
