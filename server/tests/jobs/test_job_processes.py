@@ -87,9 +87,12 @@ async def test_a_job_whose_process_is_killed_fails_as_worker_lost(tmp_path: Path
         started = await api.post("/api/v1/imports", content=lines, headers={**admin, **NDJSON})
         assert started.status_code == 202, started.text
         await _started_process()
-        async with asyncio.timeout(30):  # running: the process has told the API it started the job
-            while (await api.get(started.json()["href"], headers=admin)).json()["state"] != "running":  # noqa: ASYNC110
+        # Running: the process has told the API it started the job, in the metrics too (the state is saved a moment
+        # before the metrics hear of it; a kill in between left no running count to check below).
+        async with asyncio.timeout(30):
+            while 'lexica_jobs_running{kind="import"} 1.0' not in (await api.get("/metrics")).text:  # noqa: ASYNC110
                 await asyncio.sleep(0.02)
+        assert (await api.get(started.json()["href"], headers=admin)).json()["state"] == "running"
         for process in _job_processes():  # the job's, and the spare (which nothing needs yet)
             os.kill(process, signal.SIGKILL)
 
