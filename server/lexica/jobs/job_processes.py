@@ -28,6 +28,7 @@ from lexica.settings import Settings
 logger = logging.getLogger("lexica.jobs")
 
 SPARE_IDLE_SECONDS = 60.0  # how long a ready worker process waits for a job before it is stopped
+EXIT_SECONDS = 1.0  # how long a worker process that closed its end of the pipe may take to exit before it is killed
 STOP_SECONDS = 5.0  # how long a worker process told to stop (SIGTERM) may take to record its job before it is killed
 
 
@@ -111,12 +112,7 @@ class JobProcesses:
                     logger.warning("the worker process of job %s did not stop within %.0f s", job_id, STOP_SECONDS)
         finally:
             stopping.cancel()
-            if process.stdin is not None:
-                process.stdin.close()
-            if process.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-            returncode = await process.wait()
+            returncode = await _ended(process, grace=EXIT_SECONDS)
             await asyncio.wait({serving})  # its pipe is closed now: it ends
             if not serving.cancelled() and serving.exception() is not None:
                 logger.error("the conversation with job %s's worker broke off", job_id, exc_info=serving.exception())
@@ -141,14 +137,24 @@ async def _stop_spare(spare: asyncio.Task[asyncio.subprocess.Process]) -> None:
         process = await spare
     except OSError:
         return
+    await _ended(process, grace=STOP_SECONDS)
+
+
+async def _ended(process: asyncio.subprocess.Process, *, grace: float) -> int:
+    """Close the process's stdin, give it `grace` seconds to exit, kill it if it has not; its exit status.
+
+    Never a kill at once: the process may have exited without asyncio knowing yet, and killing it then makes
+    `subprocess` reap it first (`Popen.send_signal` polls), so that asyncio reports exit status 255 instead of the
+    real one (a worker killed with SIGKILL was reported as 255 about one time in eight)."""
     if process.stdin is not None:
         process.stdin.close()
-    try:
-        await asyncio.wait_for(process.wait(), STOP_SECONDS)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+    if process.returncode is None:
+        try:
+            await asyncio.wait_for(process.wait(), grace)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+    return await process.wait()
 
 
 async def _settle(context: JobContext, job_id: str, how: str, *, stopped: bool) -> None:
