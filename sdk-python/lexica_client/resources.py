@@ -52,6 +52,36 @@ class WordsWithRawResponse:
         self._http = http
         self._resource = resource
 
+    def related(
+        self,
+        headword: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> APIResponse[_m.RelatedEntries]:
+        """The entries an entry links to, and those that link to it (`getRelatedEntries`): the raw response."""
+        call = Call(
+            "GET",
+            path("/api/v1/words/{headword}/related", headword=headword),
+            query(limit=limit, cursor=cursor),
+            present({}),
+        )
+        request = build_request(
+            self._http,
+            call,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+        response = self._http.send(request, stream=False)
+        expect_status(response, 200)
+        return APIResponse(response, lambda r: parse_model(r, _m.RelatedEntries))
+
     def get(
         self,
         headword: str,
@@ -271,6 +301,30 @@ class Words:
 
     def __init__(self, http: httpx.Client) -> None:
         self.with_raw_response = WordsWithRawResponse(http, self)
+
+    def related(
+        self,
+        headword: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> _m.RelatedEntries:
+        """The entries an entry links to, and those that link to it (`getRelatedEntries`)."""
+        return (
+            self.with_raw_response.related(
+                headword,
+                limit=limit,
+                cursor=cursor,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+            )
+        ).parse()
 
     @overload
     def get(
@@ -2146,6 +2200,36 @@ class AsyncWordsWithRawResponse:
         self._http = http
         self._resource = resource
 
+    async def related(
+        self,
+        headword: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> APIResponse[_m.RelatedEntries]:
+        """The entries an entry links to, and those that link to it (`getRelatedEntries`): the raw response."""
+        call = Call(
+            "GET",
+            path("/api/v1/words/{headword}/related", headword=headword),
+            query(limit=limit, cursor=cursor),
+            present({}),
+        )
+        request = build_request(
+            self._http,
+            call,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
+        )
+        response = await self._http.send(request, stream=False)
+        expect_status(response, 200)
+        return APIResponse(response, lambda r: parse_model(r, _m.RelatedEntries))
+
     async def get(
         self,
         headword: str,
@@ -2365,6 +2449,30 @@ class AsyncWords:
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.with_raw_response = AsyncWordsWithRawResponse(http, self)
+
+    async def related(
+        self,
+        headword: str,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, Any] | None = None,
+    ) -> _m.RelatedEntries:
+        """The entries an entry links to, and those that link to it (`getRelatedEntries`)."""
+        return (
+            await self.with_raw_response.related(
+                headword,
+                limit=limit,
+                cursor=cursor,
+                timeout=timeout,
+                max_retries=max_retries,
+                extra_headers=extra_headers,
+                extra_query=extra_query,
+            )
+        ).parse()
 
     @overload
     async def get(
@@ -4235,6 +4343,7 @@ class AsyncAdmin:
 
 # Where each operation of the spec is: `client.<tag>.<method>`.
 OPERATIONS = {
+    "getRelatedEntries": "words.related",
     "getEntry": "words.get",
     "replaceEntry": "words.replace",
     "deleteEntry": "words.delete",

@@ -341,6 +341,16 @@ class WordsApi(abc.ABC):
     """Operations tagged `words`."""
 
     @abc.abstractmethod
+    async def get_related_entries(
+        self,
+        *,
+        headword: str,
+        limit: int,
+        cursor: str | None,
+    ) -> Reply[models.RelatedEntries]:
+        """The entries an entry links to, and those that link to it (`GET /api/v1/words/{headword}/related`)."""
+
+    @abc.abstractmethod
     async def get_entry(
         self,
         *,

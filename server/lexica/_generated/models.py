@@ -406,7 +406,7 @@ class EntryInput(BaseModel):
     headword: Annotated[
         str,
         Field(
-            description="The headword as displayed; its normalised form identifies the entry.",
+            description="The headword as displayed; its normalised form identifies the entry. It may not end in `/related`\n(that path lists an entry's links, `getRelatedEntries`): such a headword is refused with `422`.\n",
             max_length=80,
             min_length=1,
             pattern="^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
@@ -426,10 +426,34 @@ class EntryPatch(BaseModel):
     parts_of_speech: Annotated[list[PartOfSpeechSection] | None, Field(max_length=100)] = None
 
 
-class Entry(BaseModel):
-    headword: Annotated[str, Field(description="The headword as displayed.")]
-    version: Annotated[int, Field(description="Increases by one whenever the entry changes.", ge=1)]
-    parts_of_speech: list[PartOfSpeechSection]
+class LinkKind(StrEnum):
+    """
+    How an entry names another: `see` in a cross-reference (`See Apply.`, `See also ...`, `See X under Y`,
+    `Same as ...`, `Compare ...`), `synonym` in its synonym paragraph (`Syn. -- ...`).
+
+    """
+
+    SEE = "see"
+    SYNONYM = "synonym"
+
+
+class EntryLink(BaseModel):
+    """
+    Another entry that this one names.
+    """
+
+    headword: Annotated[str, Field(description="The named entry's headword as displayed.")]
+    href: Annotated[str, Field(description="Where to get the named entry.")]
+    kind: LinkKind
+
+
+class RelatedEntry(BaseModel):
+    headword: str
+    href: Annotated[str, Field(description="Where to get the entry.")]
+    kinds: Annotated[
+        list[LinkKind],
+        Field(description="Every way in which the link is made, in the order first found.", min_length=1),
+    ]
 
 
 class HeadwordItem(BaseModel):
@@ -607,15 +631,6 @@ class WordListWithWords(BaseModel):
     words: ListWordPage
 
 
-class ListExportLine(BaseModel):
-    headword: str
-    added_at: AwareDatetime
-    entry: Annotated[
-        Entry | None,
-        Field(description="The word's dictionary entry now; null if the entry was deleted since it was added."),
-    ]
-
-
 class EntryNotFoundProblem(Problem):
     """
     A problem document for a headword that has no entry, with the headwords it may have meant.
@@ -630,6 +645,33 @@ class EntryNotFoundProblem(Problem):
     ] = None
 
 
+class Entry(BaseModel):
+    headword: Annotated[str, Field(description="The headword as displayed.")]
+    version: Annotated[int, Field(description="Increases by one whenever the entry changes.", ge=1)]
+    parts_of_speech: list[PartOfSpeechSection]
+    links: Annotated[
+        list[EntryLink],
+        Field(
+            description="The entries this one names in its cross-references and synonym paragraphs, with where to get them,\nin the order it names them (once per kind). Only headwords that have an entry are given; see\n`getRelatedEntries` for the entries that name this one.\n"
+        ),
+    ]
+
+
+class RelatedEntries(BaseModel):
+    headword: Annotated[str, Field(description="The entry's headword as displayed.")]
+    href: str
+    links_to: Annotated[
+        list[RelatedEntry], Field(description="The entries this one names, in the order it first names them.")
+    ]
+    linked_from: Annotated[
+        list[RelatedEntry], Field(description="One page of the entries that name this one, in lookup-key order.")
+    ]
+    next_cursor: Annotated[
+        str | None, Field(description="Pass as `cursor` to get the next page of `linked_from`; null on the last page.")
+    ]
+    links: PageLinks
+
+
 class UserExport(BaseModel):
     word_lists: Annotated[
         list[WordListExport], Field(description="The user's word lists, each with every headword it holds.")
@@ -637,6 +679,15 @@ class UserExport(BaseModel):
     user: User
     api_keys: list[ApiKey]
     audit_events: Annotated[list[AuditEvent], Field(description="Security events about the user.")]
+
+
+class ListExportLine(BaseModel):
+    headword: str
+    added_at: AwareDatetime
+    entry: Annotated[
+        Entry | None,
+        Field(description="The word's dictionary entry now; null if the entry was deleted since it was added."),
+    ]
 
 
 class ExportLine(RootModel[ListExportLine | Entry]):

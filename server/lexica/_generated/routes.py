@@ -32,6 +32,18 @@ from .interfaces import AdminApi, AuthApi, JobsApi, ListsApi, OpsApi, UsersApi, 
 
 OPERATIONS: tuple[OperationInfo, ...] = (
     OperationInfo(
+        operation_id="getRelatedEntries",
+        method="GET",
+        path="/api/v1/words/{headword}/related",
+        route_path="/api/v1/words/{headword:path}/related",
+        produces=("application/json",),
+        statuses=(200, 400, 404, 405, 406, 422, 429, 503),
+        consumes=(),
+        security=(),
+        role=None,
+        locations={"headword": ("path", "headword"), "limit": ("query", "limit"), "cursor": ("query", "cursor")},
+    ),
+    OperationInfo(
         operation_id="getEntry",
         method="GET",
         path="/api/v1/words/{headword}",
@@ -538,6 +550,32 @@ OPERATIONS: tuple[OperationInfo, ...] = (
 )
 
 
+class _GetRelatedEntriesParameters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    headword: Annotated[str, Field(min_length=1, max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")]
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str | None, Field(min_length=1, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$")] = None
+
+
+async def _get_related_entries(request: Request) -> Response:
+    operation = OPERATIONS[0]
+    ensure_acceptable(request, operation.produces)
+    raw: dict[str, object] = {}
+    raw["headword"] = request.path_params["headword"]
+    if (limit := request.query_params.get("limit")) is not None:
+        raw["limit"] = limit
+    if (cursor := request.query_params.get("cursor")) is not None:
+        raw["cursor"] = cursor
+    params = parameters(_GetRelatedEntriesParameters, raw, operation)
+    api = implementation(request, WordsApi)
+    reply = await api.get_related_entries(
+        headword=params.headword,
+        limit=params.limit,
+        cursor=params.cursor,
+    )
+    return render(reply, operation)
+
+
 class _GetEntryParameters(BaseModel):
     model_config = ConfigDict(extra="forbid")
     headword: Annotated[str, Field(min_length=1, max_length=200, pattern="^[^\\x00-\\x1f\\x7f]*$")]
@@ -546,7 +584,7 @@ class _GetEntryParameters(BaseModel):
 
 
 async def _get_entry(request: Request) -> Response:
-    operation = OPERATIONS[0]
+    operation = OPERATIONS[1]
     ensure_acceptable(request, operation.produces)
     raw: dict[str, object] = {}
     raw["headword"] = request.path_params["headword"]
@@ -571,7 +609,7 @@ class _ReplaceEntryParameters(BaseModel):
 
 
 async def _replace_entry(request: Request) -> Response:
-    operation = OPERATIONS[1]
+    operation = OPERATIONS[2]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -597,7 +635,7 @@ class _DeleteEntryParameters(BaseModel):
 
 
 async def _delete_entry(request: Request) -> Response:
-    operation = OPERATIONS[2]
+    operation = OPERATIONS[3]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -621,7 +659,7 @@ class _PatchEntryParameters(BaseModel):
 
 
 async def _patch_entry(request: Request) -> Response:
-    operation = OPERATIONS[3]
+    operation = OPERATIONS[4]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -648,7 +686,7 @@ class _ListWordsParameters(BaseModel):
 
 
 async def _list_words(request: Request) -> Response:
-    operation = OPERATIONS[4]
+    operation = OPERATIONS[5]
     ensure_acceptable(request, operation.produces)
     raw: dict[str, object] = {}
     if (prefix := request.query_params.get("prefix")) is not None:
@@ -668,7 +706,7 @@ async def _list_words(request: Request) -> Response:
 
 
 async def _create_entry(request: Request) -> Response:
-    operation = OPERATIONS[5]
+    operation = OPERATIONS[6]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.EntryInput, operation, required=True)
@@ -688,7 +726,7 @@ class _SearchWordsParameters(BaseModel):
 
 
 async def _search_words(request: Request) -> Response:
-    operation = OPERATIONS[6]
+    operation = OPERATIONS[7]
     ensure_acceptable(request, operation.produces)
     raw: dict[str, object] = {}
     if (q := request.query_params.get("q")) is not None:
@@ -714,7 +752,7 @@ class _ListMyListsParameters(BaseModel):
 
 
 async def _list_my_lists(request: Request) -> Response:
-    operation = OPERATIONS[7]
+    operation = OPERATIONS[8]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -733,7 +771,7 @@ async def _list_my_lists(request: Request) -> Response:
 
 
 async def _create_list(request: Request) -> Response:
-    operation = OPERATIONS[8]
+    operation = OPERATIONS[9]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.WordListInput, operation, required=True)
@@ -754,7 +792,7 @@ class _GetListParameters(BaseModel):
 
 
 async def _get_list(request: Request) -> Response:
-    operation = OPERATIONS[9]
+    operation = OPERATIONS[10]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate_if_present(request, operation)
     raw: dict[str, object] = {}
@@ -784,7 +822,7 @@ class _DeleteListParameters(BaseModel):
 
 
 async def _delete_list(request: Request) -> Response:
-    operation = OPERATIONS[10]
+    operation = OPERATIONS[11]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -808,7 +846,7 @@ class _UpdateListParameters(BaseModel):
 
 
 async def _update_list(request: Request) -> Response:
-    operation = OPERATIONS[11]
+    operation = OPERATIONS[12]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -834,7 +872,7 @@ class _AddListWordsParameters(BaseModel):
 
 
 async def _add_list_words(request: Request) -> Response:
-    operation = OPERATIONS[12]
+    operation = OPERATIONS[13]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -861,7 +899,7 @@ class _RemoveListWordParameters(BaseModel):
 
 
 async def _remove_list_word(request: Request) -> Response:
-    operation = OPERATIONS[13]
+    operation = OPERATIONS[14]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -886,7 +924,7 @@ class _ExportListParameters(BaseModel):
 
 
 async def _export_list(request: Request) -> Response:
-    operation = OPERATIONS[14]
+    operation = OPERATIONS[15]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate_if_present(request, operation)
     raw: dict[str, object] = {}
@@ -906,7 +944,7 @@ class _StartImportParameters(BaseModel):
 
 
 async def _start_import(request: Request) -> Response:
-    operation = OPERATIONS[15]
+    operation = OPERATIONS[16]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -924,7 +962,7 @@ async def _start_import(request: Request) -> Response:
 
 
 async def _start_export(request: Request) -> Response:
-    operation = OPERATIONS[16]
+    operation = OPERATIONS[17]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.ExportRequest, operation, required=True)
@@ -943,7 +981,7 @@ class _ListJobsParameters(BaseModel):
 
 
 async def _list_jobs(request: Request) -> Response:
-    operation = OPERATIONS[17]
+    operation = OPERATIONS[18]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -967,7 +1005,7 @@ class _GetJobParameters(BaseModel):
 
 
 async def _get_job(request: Request) -> Response:
-    operation = OPERATIONS[18]
+    operation = OPERATIONS[19]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -987,7 +1025,7 @@ class _DeleteJobParameters(BaseModel):
 
 
 async def _delete_job(request: Request) -> Response:
-    operation = OPERATIONS[19]
+    operation = OPERATIONS[20]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1007,7 +1045,7 @@ class _CancelJobParameters(BaseModel):
 
 
 async def _cancel_job(request: Request) -> Response:
-    operation = OPERATIONS[20]
+    operation = OPERATIONS[21]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1028,7 +1066,7 @@ class _StreamJobEventsParameters(BaseModel):
 
 
 async def _stream_job_events(request: Request) -> Response:
-    operation = OPERATIONS[21]
+    operation = OPERATIONS[22]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1051,7 +1089,7 @@ class _GetJobResultParameters(BaseModel):
 
 
 async def _get_job_result(request: Request) -> Response:
-    operation = OPERATIONS[22]
+    operation = OPERATIONS[23]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1066,7 +1104,7 @@ async def _get_job_result(request: Request) -> Response:
 
 
 async def _get_liveness(request: Request) -> Response:
-    operation = OPERATIONS[23]
+    operation = OPERATIONS[24]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_liveness()
@@ -1074,7 +1112,7 @@ async def _get_liveness(request: Request) -> Response:
 
 
 async def _get_readiness(request: Request) -> Response:
-    operation = OPERATIONS[24]
+    operation = OPERATIONS[25]
     ensure_acceptable(request, operation.produces)
     api = implementation(request, OpsApi)
     reply = await api.get_readiness()
@@ -1082,7 +1120,7 @@ async def _get_readiness(request: Request) -> Response:
 
 
 async def _get_metrics(request: Request) -> Response:
-    operation = OPERATIONS[25]
+    operation = OPERATIONS[26]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate_if_present(request, operation)
     api = implementation(request, OpsApi)
@@ -1093,7 +1131,7 @@ async def _get_metrics(request: Request) -> Response:
 
 
 async def _register_user(request: Request) -> Response:
-    operation = OPERATIONS[26]
+    operation = OPERATIONS[27]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.Registration, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1104,7 +1142,7 @@ async def _register_user(request: Request) -> Response:
 
 
 async def _issue_token(request: Request) -> Response:
-    operation = OPERATIONS[27]
+    operation = OPERATIONS[28]
     ensure_acceptable(request, operation.produces)
     body = await form_body(request, models.TokenRequest, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1115,7 +1153,7 @@ async def _issue_token(request: Request) -> Response:
 
 
 async def _logout(request: Request) -> Response:
-    operation = OPERATIONS[28]
+    operation = OPERATIONS[29]
     ensure_acceptable(request, operation.produces)
     body = await json_body(request, models.RefreshTokenBody, operation, required=True)
     api = implementation(request, AuthApi)
@@ -1126,7 +1164,7 @@ async def _logout(request: Request) -> Response:
 
 
 async def _get_current_user(request: Request) -> Response:
-    operation = OPERATIONS[29]
+    operation = OPERATIONS[30]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1137,7 +1175,7 @@ async def _get_current_user(request: Request) -> Response:
 
 
 async def _delete_current_user(request: Request) -> Response:
-    operation = OPERATIONS[30]
+    operation = OPERATIONS[31]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1148,7 +1186,7 @@ async def _delete_current_user(request: Request) -> Response:
 
 
 async def _export_current_user(request: Request) -> Response:
-    operation = OPERATIONS[31]
+    operation = OPERATIONS[32]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1165,7 +1203,7 @@ class _ListApiKeysParameters(BaseModel):
 
 
 async def _list_api_keys(request: Request) -> Response:
-    operation = OPERATIONS[32]
+    operation = OPERATIONS[33]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1184,7 +1222,7 @@ async def _list_api_keys(request: Request) -> Response:
 
 
 async def _create_api_key(request: Request) -> Response:
-    operation = OPERATIONS[33]
+    operation = OPERATIONS[34]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.ApiKeyRequest, operation, required=True)
@@ -1202,7 +1240,7 @@ class _RevokeApiKeyParameters(BaseModel):
 
 
 async def _revoke_api_key(request: Request) -> Response:
-    operation = OPERATIONS[34]
+    operation = OPERATIONS[35]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1222,7 +1260,7 @@ class _SetUserRoleParameters(BaseModel):
 
 
 async def _set_user_role(request: Request) -> Response:
-    operation = OPERATIONS[35]
+    operation = OPERATIONS[36]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1245,7 +1283,7 @@ class _ListAuditEventsParameters(BaseModel):
 
 
 async def _list_audit_events(request: Request) -> Response:
-    operation = OPERATIONS[36]
+    operation = OPERATIONS[37]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     raw: dict[str, object] = {}
@@ -1264,7 +1302,7 @@ async def _list_audit_events(request: Request) -> Response:
 
 
 async def _enrol_totp(request: Request) -> Response:
-    operation = OPERATIONS[37]
+    operation = OPERATIONS[38]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     api = implementation(request, UsersApi)
@@ -1275,7 +1313,7 @@ async def _enrol_totp(request: Request) -> Response:
 
 
 async def _confirm_totp(request: Request) -> Response:
-    operation = OPERATIONS[38]
+    operation = OPERATIONS[39]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -1288,7 +1326,7 @@ async def _confirm_totp(request: Request) -> Response:
 
 
 async def _disable_totp(request: Request) -> Response:
-    operation = OPERATIONS[39]
+    operation = OPERATIONS[40]
     ensure_acceptable(request, operation.produces)
     principal = await authenticate(request, operation)
     body = await json_body(request, models.TotpCode, operation, required=True)
@@ -1302,6 +1340,7 @@ async def _disable_totp(request: Request) -> Response:
 
 # Each operation's parameter model (path, query and header values, as the spec constrains them), by operationId.
 PARAMETER_MODELS: dict[str, type[BaseModel]] = {
+    "getRelatedEntries": _GetRelatedEntriesParameters,
     "getEntry": _GetEntryParameters,
     "replaceEntry": _ReplaceEntryParameters,
     "deleteEntry": _DeleteEntryParameters,
@@ -1332,6 +1371,7 @@ PARAMETER_MODELS: dict[str, type[BaseModel]] = {
 def add_routes(router: Router) -> None:
     """Mount every operation of the spec on `router`, named by its operationId."""
     handlers = (
+        _get_related_entries,
         _get_entry,
         _replace_entry,
         _delete_entry,

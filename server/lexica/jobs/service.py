@@ -49,7 +49,7 @@ from lexica.platform.pagination import CursorCodec, Keyset
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.security import Principal, Role
 from lexica.platform.tracing import current_trace_context
-from lexica.words.keys import lookup_key
+from lexica.words.keys import unusable_headword
 
 logger = logging.getLogger("lexica.jobs")
 
@@ -208,8 +208,8 @@ class JobService:
             lines += 1
             try:
                 entry = validate_upload_line(line)
-                if not lookup_key(entry.headword):
-                    raise ValueError("The headword is empty once spaces are removed.")
+                if (reason := unusable_headword(entry.headword)) is not None:
+                    raise ValueError(reason)
             except ValidationError as error:
                 for item in error.errors(include_url=False, include_input=False):
                     if len(errors) < MAX_REPORTED_LINE_ERRORS:

@@ -13,7 +13,7 @@ from lexica.platform.pagination import next_page_link
 from lexica.platform.problems import field_error, validation_problem
 from lexica.platform.reply import Reply, Streamed
 from lexica.platform.security import Principal
-from lexica.words.endpoints import entry_href
+from lexica.words.hrefs import entry_href
 
 LISTS_PATH = "/api/v1/lists"
 PRIVATE_NO_STORE = {"Cache-Control": "private, no-store"}

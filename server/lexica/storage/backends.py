@@ -59,7 +59,12 @@ async def _open_mongodb(settings: Settings, tracer_provider: TracerProvider | No
     from lexica.storage.mongo import database as mongo
     from lexica.storage.mongo.auth import mongo_auth_storage
     from lexica.storage.mongo.lists import MongoListRepository
-    from lexica.storage.mongo.words import MongoWordRepository, backfill_meanings, backfill_provenance
+    from lexica.storage.mongo.words import (
+        MongoWordRepository,
+        backfill_links,
+        backfill_meanings,
+        backfill_provenance,
+    )
 
     listeners = []
     if tracer_provider is not None:
@@ -78,6 +83,7 @@ async def _open_mongodb(settings: Settings, tracer_provider: TracerProvider | No
         await mongo.ensure_indexes(database)
         await backfill_provenance(database)  # as SQL revision 0003 does for rows stored before it
         await backfill_meanings(database)  # and as revision 0005 does
+        await backfill_links(database)  # and 0006
         yield Storage(
             words=MongoWordRepository(database),
             auth=mongo_auth_storage(database),

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from lexica._generated import models
 from lexica._generated.interfaces import WordsApi
 from lexica.platform.etags import if_none_match_matches
+from lexica.platform.pagination import next_page_link
 from lexica.platform.problems import ProblemError, field_error, validation_problem
 from lexica.platform.reply import Reply
 from lexica.platform.security import Principal
+from lexica.words.hrefs import WORDS_PATH, entry_href, related_href
+from lexica.words.related import Linked
 from lexica.words.search_index import Method
 from lexica.words.service import EntryView, WordService
 
-WORDS_PATH = "/api/v1/words"
 SUGGESTIONS = 5  # headwords a 404 of getEntry suggests, at most (the spec's maxItems)
 
 
@@ -21,10 +23,6 @@ def wants_fresh(cache_control: str) -> bool:
     """Whether request directives forbid answering from a cache without revalidation (RFC 9111 5.2.1)."""
     directives = {part.strip().lower().replace(" ", "") for part in cache_control.split(",")}
     return "no-cache" in directives or "no-store" in directives or "max-age=0" in directives
-
-
-def entry_href(headword: str) -> str:
-    return f"{WORDS_PATH}/{quote(headword, safe='')}"
 
 
 class WordsEndpoints(WordsApi):
@@ -88,6 +86,22 @@ class WordsEndpoints(WordsApi):
         await self._service.delete_entry(headword, if_match)
         return Reply.empty(204)
 
+    async def get_related_entries(
+        self, *, headword: str, limit: int, cursor: str | None
+    ) -> Reply[models.RelatedEntries]:
+        page = await self._service.related(headword, limit=limit, cursor=cursor)
+        if page is None:
+            raise self._not_found(headword)
+        body = models.RelatedEntries(
+            headword=page.headword,
+            href=entry_href(page.headword),
+            links_to=[_related(linked) for linked in page.links_to],
+            linked_from=[_related(linked) for linked in page.linked_from],
+            next_cursor=page.next_cursor,
+            links=models.PageLinks(next=next_page_link(related_href(page.headword), limit, page.next_cursor)),
+        )
+        return Reply(body, headers={"Cache-Control": "public, max-age=60"})
+
     async def list_words(self, *, prefix: str | None, limit: int, cursor: str | None) -> Reply[models.HeadwordPage]:
         page = await self._service.headwords(prefix=prefix, limit=limit, cursor=cursor)
         next_link = None
@@ -120,3 +134,7 @@ class WordsEndpoints(WordsApi):
             ],
         )
         return Reply(body, headers={"Cache-Control": "public, max-age=60"})
+
+
+def _related(linked: Linked) -> models.RelatedEntry:
+    return models.RelatedEntry(headword=linked.headword, href=entry_href(linked.headword), kinds=list(linked.kinds))

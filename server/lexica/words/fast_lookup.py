@@ -15,7 +15,8 @@ model (generated) validates, and the stack's own functions pick the request id, 
 with the same 429), compare the ETag, set the entry's headers and log the access; the same header blocks are sent
 in the same order. It is built from the spec's `getEntry` operation and refuses to start when that operation no
 longer has the shape it handles (another parameter, a security requirement, another media type, another GET
-route under the same path), so the spec cannot change under it unnoticed. `server/tests/words/test_fast_lookup.py`
+route under the same path but `{headword}/<end>`, whose requests it hands down), so the spec cannot change under
+it unnoticed. `server/tests/words/test_fast_lookup.py`
 sends the same requests through both and compares them.
 """
 
@@ -74,8 +75,9 @@ class FastPathMismatch(RuntimeError):
     """The spec's `getEntry` changed shape: the fast path must be brought in line before the app starts."""
 
 
-def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo]) -> str:
-    """The path before the headword, after checking that the operation still has the shape handled here."""
+def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo]) -> tuple[str, tuple[str, ...]]:
+    """The path before the headword, and the literal ends of the other GET paths under it that this layer must
+    hand down (`/related`), after checking that the operation still has the shape handled here."""
     found = []
     if operation.method != "GET":
         found.append(f"method {operation.method}")
@@ -91,10 +93,20 @@ def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo])
     prefix = operation.route_path.removesuffix(suffix)
     if prefix == operation.route_path or "{" in prefix:
         found.append(f"route {operation.route_path}")
-    shadowing = [
-        other.operation_id
+    under = [
+        other
         for other in operations
         if other is not operation and other.method == "GET" and other.path.startswith(prefix)
+    ]
+    # Another GET path that is the headword followed by a literal end ("{headword}/related") is told apart by that
+    # end (no headword may end so: `lexica.words.keys.RESERVED_SUFFIX`); any other shape would be shadowed.
+    ends = tuple(
+        other.path.removeprefix(operation.path) for other in under if other.path.startswith(operation.path + "/")
+    )
+    shadowing = [
+        other.operation_id
+        for other in under
+        if not other.path.startswith(operation.path + "/") or "{" in other.path.removeprefix(operation.path)
     ]
     if shadowing:
         found.append(f"other GET operations under {prefix}: {shadowing}")
@@ -103,7 +115,7 @@ def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo])
             f"the spec's {OPERATION_ID} is not what lexica.words.fast_lookup handles ({'; '.join(found)}): "
             "extend the fast path (and its test) or take it out of lexica.app"
         )
-    return prefix
+    return prefix, ends
 
 
 class FastEntryLookup:
@@ -119,7 +131,7 @@ class FastEntryLookup:
     ) -> None:
         self.app = app
         operation = next(op for op in operations if op.operation_id == OPERATION_ID)
-        self._prefix = _route_prefix(operation, operations)
+        self._prefix, self._handed_down = _route_prefix(operation, operations)
         self._route = operation.path
         self._start = len(self._prefix)
         self._parameters = parameter_models[OPERATION_ID]
@@ -134,6 +146,7 @@ class FastEntryLookup:
             or scope["method"] != "GET"
             or scope["query_string"]
             or not scope["path"].startswith(self._prefix)
+            or scope["path"].endswith(self._handed_down)
             or (wanted := read_headers(scope, _WANTED_HEADERS)) is None
         ):
             await self.app(scope, receive, send)

@@ -23,3 +23,18 @@ def prefix_upper_bound(prefix: str) -> str | None:
             return prefix[:-1] + chr(last + 1)
         prefix = prefix[:-1]
     return None
+
+
+# `GET /api/v1/words/{headword}/related` lists an entry's links; an entry whose headword ended so could not be read at
+# `/api/v1/words/{headword}` (the router decodes `%2F` before matching), so no entry may have such a headword.
+RESERVED_SUFFIX = "/related"
+
+
+def unusable_headword(headword: str) -> str | None:
+    """Why a headword cannot name an entry (for a 422), or None when it can."""
+    key = lookup_key(headword)
+    if not key:
+        return "The headword is empty once spaces are removed."
+    if key.endswith(RESERVED_SUFFIX):
+        return f"A headword cannot end in {RESERVED_SUFFIX!r}: that path lists an entry's links."
+    return None

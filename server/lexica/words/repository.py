@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from lexica.words.links import targets_text
 from lexica.words.meaning import Candidate, Corpus, meaning_text
 
 # Where an entry came from: an import of the bundled GCIDE, an NDJSON upload import, or created through the API.
@@ -53,6 +54,12 @@ class NewEntry:
     def meaning(self) -> str:
         """The terms of its definitions, which reverse lookup searches (`lexica.words.meaning`)."""
         return meaning_text(self.content)
+
+    @property
+    def links(self) -> str:
+        """The headwords it names (a JSON array of keys), which "which entries name X" searches
+        (`lexica.words.links`)."""
+        return targets_text(self.content, self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +146,11 @@ class WordRepository(Protocol):
 
     async def meaning_corpus(self) -> Corpus:
         """Reverse lookup: how many entries there are and their average number of terms."""
+        ...
+
+    async def naming(self, key: str, *, after: str | None, limit: int) -> list[StoredEntry]:
+        """Links: the entries whose `links` hold `key`, in key order after the key `after`, by the engine's index
+        of them."""
         ...
 
     async def create(self, entry: NewEntry) -> StoredEntry | None:

@@ -33,8 +33,10 @@ from lexica.platform.problems import ProblemError, field_error, validation_probl
 from lexica.platform.reply import Serialised
 from lexica.platform.threads import in_daemon_thread
 from lexica.words.hot_set import SAMPLE_EVERY, Popularity
-from lexica.words.keys import lookup_key
+from lexica.words.keys import lookup_key, unusable_headword
+from lexica.words.links import names
 from lexica.words.meaning import COMMON_TERM_ENTRIES, Corpus, query_terms, rank, relative_scores, snippet
+from lexica.words.related import RelatedPage, entry_links, named_entries, related_page
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, Method, SearchIndex
 
@@ -52,6 +54,9 @@ CORPUS_SECONDS = 300.0  # how long reverse lookup trusts its entry count and ave
 class EntryView:
     etag: str  # quoted, strong
     body: Serialised[Entry]
+    # The keys its text names (`lexica.words.links`), linked or not: when one of them is created or deleted, the
+    # cached view is dropped, so that its `links` follow.
+    names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,11 +123,8 @@ def weight_of(parts: Sequence[PartOfSpeechSection]) -> int:
 def new_entry(headword: str, parts: list[PartOfSpeechSection]) -> NewEntry:
     display = " ".join(headword.split())
     key = lookup_key(display)
-    if not key:
-        raise validation_problem(
-            "The headword is empty once spaces are removed.",
-            field_error(["body", "headword"], "Empty headword.", "empty"),
-        )
+    if (reason := unusable_headword(display)) is not None:
+        raise validation_problem(reason, field_error(["body", "headword"], reason, "empty" if not key else "reserved"))
     content = _SECTIONS.dump_json(parts)
     return NewEntry(
         key=key,
@@ -274,7 +276,7 @@ class WordService:
             if self._generation == generation:
                 self._absent[key] = generation
             return None
-        view = self._view(stored)
+        view = await self._view(stored)
         if self._cache is not None and self._generation == generation:
             self._cache[key] = view
         return view
@@ -312,17 +314,25 @@ class WordService:
             self._pages[(key_prefix, after, limit)] = page
         return page
 
-    def _view(self, stored: StoredEntry) -> EntryView:
+    async def _view(self, stored: StoredEntry) -> EntryView:
         entry = Entry(
-            headword=stored.headword, version=stored.version, parts_of_speech=_SECTIONS.validate_json(stored.content)
+            headword=stored.headword,
+            version=stored.version,
+            parts_of_speech=_SECTIONS.validate_json(stored.content),
+            links=entry_links(await named_entries(self._repository, stored)),
         )
-        return EntryView(etag=entity_tag(stored), body=Serialised.of(entry))
+        named = frozenset(name.key for name in names(stored.content, stored.key))
+        return EntryView(etag=entity_tag(stored), body=Serialised.of(entry), names=named)
 
     def _forget(self, key: str) -> None:
-        """Drop what this instance holds of the entry: its cached copy, a read of it in flight, pages and searches."""
+        """Drop what this instance holds of the entry: its cached copy, a read of it in flight, pages and searches,
+        and the cached entries that name it (their links may change with it)."""
         self._generation += 1
-        if self._cache is not None:
-            self._cache.pop(key, None)
+        if (cache := self._cache) is not None:
+            cache.pop(key, None)
+            # A scan of the cache (a few milliseconds at most) on a write through the API: rare beside reads.
+            for naming in [cached_key for cached_key, view in list(cache.items()) if key in view.names]:
+                cache.pop(naming, None)
         self._flights.pop(key, None)  # later misses read again rather than wait for a read that may be stale
         self._page_flights.clear()
         self._pages.clear()
@@ -388,7 +398,7 @@ class WordService:
             raise ProblemError(409, f"The headword {new.headword!r} already exists.", slug="conflict", title="Conflict")
         self._changed(new.key, stored, new.weight)
         await self._announce(EntryChange.CREATED, stored.headword, stored.version)
-        return self._view(stored)
+        return await self._view(stored)
 
     async def _write(self, key: str, if_match: str | None, new: NewEntry) -> EntryView:
         stored = await self._repository.replace_if(key, precondition(if_match), new)
@@ -398,7 +408,7 @@ class WordService:
             raise stale(new.headword)
         self._changed(key, stored, new.weight)
         await self._announce(EntryChange.UPDATED, stored.headword, stored.version)
-        return self._view(stored)
+        return await self._view(stored)
 
     async def replace_entry(
         self, headword: str, if_match: str | None, new_headword: str, parts: list[PartOfSpeechSection]
@@ -426,7 +436,7 @@ class WordService:
                 and entity_tag(current) != f'"{condition.version}-{condition.hash_prefix}"'
             ):
                 raise stale(current.headword)
-            return self._view(current)
+            return await self._view(current)
         return await self._write(key, if_match, new_entry(current.headword, parts))
 
     async def delete_entry(self, headword: str, if_match: str | None) -> None:
@@ -437,6 +447,16 @@ class WordService:
             raise stale(headword)
         self._changed(key, None)
         await self._announce(EntryChange.DELETED, " ".join(headword.split()), None)
+
+    async def related(self, headword: str, *, limit: int, cursor: str | None) -> RelatedPage | None:
+        """The entries the entry names, and a page of those that name it; None when there is no such entry."""
+        key = lookup_key(headword)
+        stored = await self._repository.get(key) if key else None
+        if stored is None:
+            return None
+        return await related_page(
+            self._repository, Keyset(self._cursors, f"related:{key}"), stored, cursor=cursor, limit=limit
+        )
 
     async def find(self, query: str, mode: str, limit: int) -> list[Hit]:
         """The search box: the spelling methods from this instance's index, `meaning` (reverse lookup) from storage,

@@ -21,7 +21,12 @@ from lexica.storage.sql.tables import include_object, metadata
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()  # raises if the history has branched
 # What `create_all` made before migrations existed: exactly the tables of the first revision.
 FIRST_REVISION_TABLES = {"entries", "users", "recovery_codes", "refresh_tokens", "api_keys", "audit_events"}
-LATER_COLUMNS = [("entries", "source"), ("entries", "edited"), ("entries", "meaning")]  # revisions 0003, 0005
+LATER_COLUMNS = [
+    ("entries", "source"),
+    ("entries", "edited"),
+    ("entries", "meaning"),
+    ("entries", "links"),
+]  # 0003, 0005, 0006
 
 
 def _differences(connection: Connection) -> list[object]:

@@ -12,6 +12,7 @@ from .check_state import CheckState
 from .definition import Definition
 from .entry import Entry
 from .entry_input import EntryInput
+from .entry_link import EntryLink
 from .entry_not_found_problem import EntryNotFoundProblem
 from .entry_patch import EntryPatch
 from .export_request import ExportRequest
@@ -28,6 +29,7 @@ from .job_result_type_0 import JobResultType0
 from .job_server_sent_event import JobServerSentEvent
 from .job_server_sent_event_event import JobServerSentEventEvent
 from .job_state import JobState
+from .link_kind import LinkKind
 from .list_export_line import ListExportLine
 from .list_word_item import ListWordItem
 from .list_word_page import ListWordPage
@@ -48,6 +50,8 @@ from .readiness_status import ReadinessStatus
 from .recovery_codes import RecoveryCodes
 from .refresh_token_body import RefreshTokenBody
 from .registration import Registration
+from .related_entries import RelatedEntries
+from .related_entry import RelatedEntry
 from .role import Role
 from .role_change import RoleChange
 from .search_hit import SearchHit
@@ -82,6 +86,7 @@ __all__ = (
     "Definition",
     "Entry",
     "EntryInput",
+    "EntryLink",
     "EntryNotFoundProblem",
     "EntryPatch",
     "ExportRequest",
@@ -98,6 +103,7 @@ __all__ = (
     "JobServerSentEvent",
     "JobServerSentEventEvent",
     "JobState",
+    "LinkKind",
     "ListExportLine",
     "ListWordItem",
     "ListWordPage",
@@ -118,6 +124,8 @@ __all__ = (
     "RecoveryCodes",
     "RefreshTokenBody",
     "Registration",
+    "RelatedEntries",
+    "RelatedEntry",
     "Role",
     "RoleChange",
     "SearchHit",

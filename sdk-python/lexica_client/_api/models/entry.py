@@ -8,6 +8,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 if TYPE_CHECKING:
+    from ..models.entry_link import EntryLink
     from ..models.part_of_speech_section import PartOfSpeechSection
 
 
@@ -21,11 +22,16 @@ class Entry:
         headword (str): The headword as displayed.
         version (int): Increases by one whenever the entry changes.
         parts_of_speech (list[PartOfSpeechSection]):
+        links (list[EntryLink]): The entries this one names in its cross-references and synonym paragraphs, with where
+            to get them,
+            in the order it names them (once per kind). Only headwords that have an entry are given; see
+            `getRelatedEntries` for the entries that name this one.
     """
 
     headword: str
     version: int
     parts_of_speech: list[PartOfSpeechSection]
+    links: list[EntryLink]
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -38,6 +44,11 @@ class Entry:
             parts_of_speech_item = parts_of_speech_item_data.to_dict()
             parts_of_speech.append(parts_of_speech_item)
 
+        links = []
+        for links_item_data in self.links:
+            links_item = links_item_data.to_dict()
+            links.append(links_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -45,6 +56,7 @@ class Entry:
                 "headword": headword,
                 "version": version,
                 "parts_of_speech": parts_of_speech,
+                "links": links,
             }
         )
 
@@ -52,6 +64,7 @@ class Entry:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.entry_link import EntryLink  # noqa: PLC0415
         from ..models.part_of_speech_section import PartOfSpeechSection  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -68,10 +81,18 @@ class Entry:
 
             parts_of_speech.append(parts_of_speech_item)
 
+        links = []
+        _links = d.pop("links")
+        for links_item_data in _links:
+            links_item = EntryLink.from_dict(links_item_data)
+
+            links.append(links_item)
+
         entry = cls(
             headword=headword,
             version=version,
             parts_of_speech=parts_of_speech,
+            links=links,
         )
 
         entry.additional_properties = d

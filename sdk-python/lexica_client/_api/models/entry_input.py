@@ -17,7 +17,9 @@ T = TypeVar("T", bound="EntryInput")
 class EntryInput:
     """
     Attributes:
-        headword (str): The headword as displayed; its normalised form identifies the entry.
+        headword (str): The headword as displayed; its normalised form identifies the entry. It may not end in
+            `/related`
+            (that path lists an entry's links, `getRelatedEntries`): such a headword is refused with `422`.
         parts_of_speech (list[PartOfSpeechSection]):
     """
 

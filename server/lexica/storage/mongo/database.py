@@ -77,6 +77,8 @@ async def ensure_indexes(database: Database) -> None:
             IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
             # Reverse lookup (lexica.words.meaning): which entries hold a term (see words._meaning).
             IndexModel([("meaning_words", ASCENDING)], name="meaning_words"),
+            # Links (lexica.words.links): which entries name a headword.
+            IndexModel([("links", ASCENDING)], name="links"),
         ]
     )
     await database[USERS].create_indexes([IndexModel([("email", ASCENDING)], name="email_unique", unique=True)])

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from pymongo import ASCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from lexica.storage.mongo.database import ENTRIES, ENTRY_TOMBSTONES, Database, Document
 from lexica.words.keys import prefix_upper_bound
+from lexica.words.links import targets_text
 from lexica.words.meaning import Candidate, Corpus, meaning_text
 from lexica.words.repository import (
     INDEX_PAGE,
@@ -61,6 +63,7 @@ def _fields(entry: NewEntry) -> Document:
         "content_hash": entry.content_hash,
         "weight": entry.weight,
         **_meaning(entry.meaning),
+        "links": orjson.loads(entry.links),  # the keys it names, under the multikey index `links` (lexica.words.links)
         "updated_at": datetime.now(UTC),
     }
 
@@ -122,6 +125,11 @@ class MongoWordRepository:
 
     async def count(self) -> int:
         return await self._entries.count_documents({})
+
+    async def naming(self, key: str, *, after: str | None, limit: int) -> list[StoredEntry]:
+        query: Document = {"links": key} if after is None else {"links": key, "key": {"$gt": after}}
+        cursor = self._entries.find(query, _STORED).sort("key", ASCENDING).limit(limit)
+        return [_stored(document) async for document in cursor]
 
     async def meaning_holding(self, terms: Sequence[str]) -> dict[str, int]:
         return {term: await self._entries.count_documents({"meaning_words": term}) for term in terms}
@@ -280,4 +288,20 @@ async def backfill_meanings(database: Database) -> None:
     ):
         await entries.bulk_write(
             [UpdateOne({"_id": d["_id"]}, {"$set": _meaning(meaning_text(d["content"]))}) for d in batch]
+        )
+
+
+async def backfill_links(database: Database) -> None:
+    """Give documents stored before links their names, as SQL revision 0006 does. Idempotent."""
+    entries = database[ENTRIES]
+    while (
+        batch := await entries.find({"links": {"$exists": False}}, {"_id": 1, "key": 1, "content": 1})
+        .limit(2000)
+        .to_list()
+    ):
+        await entries.bulk_write(
+            [
+                UpdateOne({"_id": d["_id"]}, {"$set": {"links": orjson.loads(targets_text(d["content"], d["key"]))}})
+                for d in batch
+            ]
         )

@@ -59,6 +59,10 @@ entries = Table(
     # The terms of its definitions, for reverse lookup (lexica.words.meaning), indexed by the engine's full-text
     # search: FTS5's `entry_meanings` (SQLite, kept in step by triggers) or a GIN index (PostgreSQL); revision 0005.
     Column("meaning", Text, nullable=False, server_default=""),
+    # The headwords it names in cross-references and synonyms, as a JSON array of lookup keys (lexica.words.links),
+    # indexed for "which entries name X": by `entry_links` (SQLite, kept in step by triggers) or a GIN index over
+    # the array as jsonb (PostgreSQL); revision 0006.
+    Column("links", Text, nullable=False, server_default="[]"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Provenance: "gcide" / "upload" (imports) or "api" (created by an editor); `edited` once an editor created,
     # replaced or patched it since it was last imported. Imports skip edited entries unless told to overwrite.
@@ -161,9 +165,10 @@ word_list_words = Table(
 )
 
 
-# Reverse lookup's full-text structures, made by revision 0005 for one engine each and not declared above: FTS5's
-# table `entry_meanings` with its shadow tables (SQLite), the GIN index `ix_entries_meaning` (PostgreSQL).
-FULL_TEXT_OBJECTS = ("entry_meanings", "ix_entries_meaning")
+# Engine-specific index structures, made by a revision for one engine each and not declared above. Reverse lookup
+# (0005): FTS5's table `entry_meanings` with its shadow tables (SQLite), the GIN index `ix_entries_meaning`
+# (PostgreSQL). Links (0006): the table `entry_links` and its index (SQLite), the GIN index `ix_entries_links`.
+FULL_TEXT_OBJECTS = ("entry_meanings", "ix_entries_meaning", "entry_links", "ix_entry_links", "ix_entries_links")
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, bindparam, case, delete, false, func, insert, select, text, update
+from sqlalchemy import ColumnElement, Row, bindparam, case, cast, delete, false, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -190,6 +190,20 @@ class SqlWordRepository:
             count, average = (await connection.execute(statement)).one()
         return Corpus(entries=int(count), average_terms=float(average))
 
+    async def naming(self, key: str, *, after: str | None, limit: int) -> list[StoredEntry]:
+        async with self._engine.connect() as connection:
+            found: ColumnElement[bool]
+            if connection.dialect.name == "sqlite":  # the table the triggers of revision 0006 keep
+                named = select(text("entry_id")).select_from(text("entry_links")).where(text("target = :target"))
+                found = entries.c.id.in_(named.params(target=key).scalar_subquery())
+            else:  # `@>` over the array as jsonb: the GIN index of revision 0006 is on that expression
+                found = cast(entries.c.links, postgresql.JSONB).contains([key])
+            query = select(*_RETURNED).where(found).order_by(entries.c.key).limit(limit)
+            if after is not None:
+                query = query.where(entries.c.key > after)
+            rows = (await connection.execute(query)).all()
+        return [_stored(row) for row in rows]
+
     async def create(self, entry: NewEntry) -> StoredEntry | None:
         values = {
             "key": entry.key,
@@ -199,6 +213,7 @@ class SqlWordRepository:
             "content": entry.content,
             "weight": entry.weight,
             "meaning": entry.meaning,
+            "links": entry.links,
             "source": "api",
             "edited": True,
         }
@@ -220,6 +235,7 @@ class SqlWordRepository:
                 content_hash=entry.content_hash,
                 weight=entry.weight,
                 meaning=entry.meaning,
+                links=entry.links,
                 version=entries.c.version + 1,
                 updated_at=func.now(),
                 edited=True,
@@ -269,6 +285,7 @@ class SqlWordRepository:
                             "content": e.content,
                             "weight": e.weight,
                             "meaning": e.meaning,
+                            "links": e.links,
                             "source": source,
                             "edited": False,
                         }
@@ -296,6 +313,7 @@ class SqlWordRepository:
                         content_hash=bindparam("b_hash"),
                         weight=bindparam("b_weight"),
                         meaning=bindparam("b_meaning"),
+                        links=bindparam("b_links"),
                         version=entries.c.version + 1,
                         updated_at=func.now(),
                         source=source,
@@ -314,6 +332,7 @@ class SqlWordRepository:
                             "b_content": e.content,
                             "b_weight": e.weight,
                             "b_meaning": e.meaning,
+                            "b_links": e.links,
                         }
                         for e in changed
                     ],
