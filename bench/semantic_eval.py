@@ -397,36 +397,57 @@ def hybrid(bm25: list[tuple[int, float]], cosines: Matrix, alpha: float, limit: 
 # --- measuring ----------------------------------------------------------------------------------------------------
 
 
+GROUPS = (
+    ("indexed", "description"),
+    ("indexed", "fragment"),
+    ("held-out", "description"),
+    ("held-out", "fragment"),
+    (FINDABLE, "description"),
+    (FINDABLE, "fragment"),
+)
+BASELINES = ("bm25", "bm25-bydef")
+
+
 @dataclass
 class Tally:
-    """Ranks of the right headword (None past RECALL_AT), by method, variant and kind of query."""
+    """Ranks of the right headword (None past RECALL_AT), by method, variant and kind of query, in query order."""
 
-    ranks: dict[tuple[str, str, str], list[int | None]]
-
+    ranks: dict[str, dict[tuple[str, str], list[int | None]]]
     findable: set[int]  # the entries of the queries that have another definition than the query's
 
     def add(self, method: str, variant: str, query: Query, found: Sequence[int], headwords: list[str]) -> None:
         named = [headwords[entry] for entry in found[:RECALL_AT]]
         rank = named.index(query.headword) + 1 if query.headword in named else None
-        self.ranks.setdefault((method, variant, query.kind), []).append(rank)
+        self.ranks.setdefault(method, {}).setdefault((variant, query.kind), []).append(rank)
         if variant == "held-out" and query.entry in self.findable:
-            self.ranks.setdefault((method, FINDABLE, query.kind), []).append(rank)
+            self.ranks[method].setdefault((FINDABLE, query.kind), []).append(rank)
 
     def lines(self) -> list[str]:
-        lines = [
-            f"{'method':<30} {'variant':<15} {'kind':<11} recall@{RECALL_AT}    MRR  pairs  "
-            "vs bm25: found more / fewer, sign test p"
-        ]
-        for (method, variant, kind), ranks in self.ranks.items():
-            recall = sum(rank is not None for rank in ranks) / len(ranks)
-            mrr = sum(1 / rank for rank in ranks if rank is not None) / len(ranks)
-            line = f"{method:<30} {variant:<15} {kind:<11} {recall:>8.1%}  {mrr:.3f}  {len(ranks):>5}"
-            if method != "bm25":
-                paired = list(zip(self.ranks["bm25", variant, kind], ranks, strict=True))
-                more = sum(theirs is None and ours is not None for theirs, ours in paired)
-                fewer = sum(theirs is not None and ours is None for theirs, ours in paired)
-                line += f"  +{more:<3} -{fewer:<3} p {sign_test(more, fewer):.2f}"
-            lines.append(line)
+        """Recall@10 and MRR by method and group; then, against each baseline, how many queries a method finds in
+        its first 10 that the baseline does not (+), the reverse (-), and the sign test's p over those."""
+        head = f"{'':<32}" + "".join(f"{variant + ' ' + kind[:4] + '.':>22}" for variant, kind in GROUPS)
+        pairs = f"{'pairs':<32}" + "".join(f"{len(self.ranks['bm25'][group]):>22}" for group in GROUPS)
+        lines = [f"recall@{RECALL_AT} / MRR", head, pairs]
+        for method, groups in self.ranks.items():
+            cells = []
+            for group in GROUPS:
+                ranks = groups[group]
+                recall = sum(rank is not None for rank in ranks) / len(ranks)
+                mrr = sum(1 / rank for rank in ranks if rank is not None) / len(ranks)
+                cells.append(f"{recall:>14.1%} {mrr:.3f}")
+            lines.append(f"{method:<32}" + "".join(cells))
+        for baseline in BASELINES:
+            lines += ["", f"against {baseline}: queries found more / fewer in the first {RECALL_AT}, sign test p", head]
+            for method, groups in self.ranks.items():
+                if method == baseline:
+                    continue
+                cells = []
+                for group in GROUPS:
+                    paired = list(zip(self.ranks[baseline][group], groups[group], strict=True))
+                    more = sum(theirs is None and ours is not None for theirs, ours in paired)
+                    fewer = sum(theirs is not None and ours is None for theirs, ours in paired)
+                    cells.append(f"{f'+{more} -{fewer} p {sign_test(more, fewer):.2f}':>22}")
+                lines.append(f"{method:<32}" + "".join(cells))
         return lines
 
 
@@ -444,31 +465,53 @@ def _percentiles(milliseconds: list[float]) -> str:
     return f"p50 {cut[49]:.1f} ms, p99 {cut[98]:.1f} ms"
 
 
+def by_entry(hits: list[tuple[int, float]], owner: list[int], limit: int) -> list[tuple[int, float]]:
+    """Definitions' hits, best first, as their entries' (each at its best definition's score)."""
+    found: dict[int, float] = {}
+    for definition, score in hits:
+        found.setdefault(owner[definition], score)
+        if len(found) == limit:
+            break
+    return list(found.items())
+
+
 def measure(models: list[str], cache: Path | None) -> list[str]:
     began = time.perf_counter()
     dictionary = load_dictionary()
     queries = load_queries(dictionary)
     headwords = dictionary.headwords
     bm25 = Bm25([[term for text in texts for term in terms(text)] for texts in dictionary.definitions])
+    owner = [entry for entry, texts in enumerate(dictionary.definitions) for _ in texts]
+    starts = [0]  # each entry's first definition in `owner`
+    for texts in dictionary.definitions[:-1]:
+        starts.append(starts[-1] + len(texts))
+    bydef = Bm25([terms(text) for texts in dictionary.definitions for text in texts])
     held_out = {query.entry: held_out_terms(dictionary, query) for query in queries}
     alone = sum(len(dictionary.definitions[query.entry]) == 1 for query in queries) / len(queries)
     lines = [
-        f"{len(dictionary.entries):,} entries, {sum(map(len, dictionary.definitions)):,} definitions, "
-        f"{len(queries)} queries; read and indexed for BM25 in {time.perf_counter() - began:.0f} s",
+        f"{len(dictionary.entries):,} entries, {len(owner):,} definitions, {len(queries)} queries; "
+        f"read and indexed for BM25 in {time.perf_counter() - began:.0f} s",
         f"held-out: {alone:.1%} of the queries' entries have no other definition (not to be found by any method)",
     ]
     tally = Tally({}, {query.entry for query in queries if len(dictionary.definitions[query.entry]) > 1})
-    first: dict[tuple[str, int], list[tuple[int, float]]] = {}  # BM25's first RERANKED by variant and query
-    latencies: list[float] = []
+    first: dict[tuple[str, str, int], list[tuple[int, float]]] = {}  # the first RERANKED by base, variant, query
+    latencies: dict[str, list[float]] = {"bm25": [], "bm25-bydef": []}
     for at, query in enumerate(queries):
-        for variant, out in (("indexed", None), ("held-out", held_out[query.entry])):
+        wanted = query_terms(query.text)
+        for variant in ("indexed", "held-out"):
+            out = held_out[query.entry] if variant == "held-out" else None
             started = time.perf_counter()
-            hits = bm25.search(query_terms(query.text), RERANKED, out)
+            first["bm25", variant, at] = bm25.search(wanted, RERANKED, out)
+            lap = time.perf_counter()
+            # the source definition held out as a document of no terms
+            gone = HeldOut(starts[query.entry] + query.definition, Counter(), 0) if out else None
+            first["bm25-bydef", variant, at] = by_entry(bydef.search(wanted, len(owner), gone), owner, RERANKED)
             if out is None:
-                latencies.append((time.perf_counter() - started) * 1000)
-            first[variant, at] = hits
-            tally.add("bm25", variant, query, [entry for entry, _ in hits], headwords)
-    lines.append(f"bm25 (in memory, first {RERANKED}): {_percentiles(latencies)} a query")
+                latencies["bm25"].append((lap - started) * 1000)
+                latencies["bm25-bydef"].append((time.perf_counter() - lap) * 1000)
+            for base in BASELINES:
+                tally.add(base, variant, query, [entry for entry, _ in first[base, variant, at]], headwords)
+    lines += [f"{base} (in memory): {_percentiles(latencies[base])} a query" for base in BASELINES]
     for name in models:
         model = load_model(name)
         embedded = Embedded.build(model, dictionary, cache)
@@ -492,15 +535,15 @@ def measure(models: list[str], cache: Path | None) -> list[str]:
                     if left_out is None:
                         timings[pooling].append((time.perf_counter() - started) * 1000)
                     tally.add(f"{name}-{pooling}", variant, query, found, headwords)
-                    for alpha in ALPHAS:
-                        mixed = hybrid(first[variant, at], cosines, alpha, RECALL_AT)
-                        tally.add(f"hybrid-{name}-{pooling}-a{alpha}", variant, query, mixed, headwords)
+                    for base in BASELINES if pooling == "max" else BASELINES[:1]:
+                        for alpha in ALPHAS:
+                            mixed = hybrid(first[base, variant, at], cosines, alpha, RECALL_AT)
+                            method = f"{base.replace('bm25', 'hybrid')}-{name}-{pooling}-a{alpha}"
+                            tally.add(method, variant, query, mixed, headwords)
         lines.append(
             f"{name} per query: embedding the query {_percentiles(timings['query'])}; ranking all entries "
             f"mean {_percentiles(timings['mean'])}, max {_percentiles(timings['max'])}"
         )
-    order = {"indexed": 0, "held-out": 1, FINDABLE: 2}
-    tally.ranks = dict(sorted(tally.ranks.items(), key=lambda item: (order[item[0][1]], item[0][2])))
     return [*lines, "", *tally.lines()]
 
 

@@ -127,7 +127,11 @@ class MongoWordRepository:
         return await self._entries.count_documents({})
 
     async def naming(self, key: str, *, after: str | None, limit: int) -> list[StoredEntry]:
-        query: Document = {"links": key} if after is None else {"links": key, "key": {"$gt": after}}
+        # `$in` rather than equality, which nx-27017 (the wire server of the tests) did not match against this array
+        # in `find` (both mean the same on MongoDB).
+        query: Document = {"links": {"$in": [key]}}
+        if after is not None:
+            query["key"] = {"$gt": after}
         cursor = self._entries.find(query, _STORED).sort("key", ASCENDING).limit(limit)
         return [_stored(document) async for document in cursor]
 
