@@ -34,6 +34,7 @@ MAX_SYNONYM_WORDS = 3
 # bracket or a parenthesis: "See A-(6)." names "A-").
 _REFERENCE = re.compile(r"\b(?:See(?:\s+also)?|Same\s+as|Compare)\s+([^.;:()\[\]]+)")
 _UNDER = re.compile(r"\s+under\s+")
+_CONNECTIVE = re.compile(r"^(?:and|or|also|under)\s+")
 _ORDINAL = re.compile(r"^\d+(?:st|nd|rd|d|th)\s+")  # "See 2d Bay." names Bay
 _SYNONYMS = re.compile(r"^\s*Syn\.\s*(?:--|\u2014)?\s*")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")
@@ -50,8 +51,7 @@ class Name:
 def _candidate(text: str, *, capitalised: bool, max_words: int) -> str | None:
     """The lookup key of a name, or None when the text is not one (a part of speech, "below", a phrase)."""
     text = _ORDINAL.sub("", text.strip(" ,\t\n'\""))
-    if text.startswith("under "):
-        text = text[len("under ") :]
+    text = _CONNECTIVE.sub("", text)  # "See Abbey, and Monk."; "See Ablative absolute, under Ablative."
     if not text or len(text.split()) > max_words or (capitalised and not text[0].isupper()):
         return None
     key = lookup_key(text)

@@ -35,6 +35,7 @@ def test_cross_references_name_capitalised_headwords() -> None:
         "Barking of dogs. See 2d Bay.",
         "Same as Abnet.",
         "See also Abbey; compare Cloister.",
+        "See Abbot, and Monk, or Nun.",
         "Compare Priory.",
     )
     assert keys(names(text, "x")) == [
@@ -48,6 +49,9 @@ def test_cross_references_name_capitalised_headwords() -> None:
         ("bay", SEE),
         ("abnet", SEE),
         ("abbey", SEE),
+        ("abbot", SEE),
+        ("monk", SEE),
+        ("nun", SEE),
         ("priory", SEE),  # "compare" lower-cased inside a sentence is prose, not a reference
     ]
 
