@@ -45,7 +45,7 @@ SAMPLE_ENTRIES: tuple[NewEntry, ...] = (
     make_entry("9/11", "The attacks of 11 September 2001."),
     make_entry("apple", "The fleshy fruit of a rosaceous tree.", "The tree itself.", "Any similar fruit."),
     make_entry("apple pie", "A pie made with apples."),
-    make_entry("applesauce", "Apples stewed to a pulp.", "Nonsense."),
+    make_entry("applesauce", "Apples stewed to a pulp. See Apple.", "Nonsense."),
     make_entry("application", "The act of applying.", "A formal request."),
     make_entry("apply", "To put to use.", "To make a request.", part_of_speech="v. t."),
     make_entry("banana", "The fruit of a tropical plant.", "The plant itself."),

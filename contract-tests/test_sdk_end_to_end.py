@@ -16,7 +16,9 @@ from lexica_client import (
     Entry,
     EntryNotFoundProblem,
     Lexica,
+    LinkKind,
     NotFoundError,
+    RelatedEntries,
     SearchMode,
     ValidationError,
     ValidationProblem,
@@ -209,3 +211,24 @@ async def test_async_limit_zero_raises_validation_error(async_client: AsyncLexic
         await async_client.list_words(limit=0)
 
     assert [e.location for e in raised.value.errors] == [["query", "limit"]]
+
+
+def test_entries_link_the_headwords_they_name_both_ways(client: Lexica) -> None:
+    applesauce = client.lookup("applesauce").value
+    assert [(link.headword, link.href, link.kind) for link in applesauce.links] == [
+        ("apple", "/api/v1/words/apple", LinkKind.SEE)
+    ]
+    apple = client.related("apple", limit=1)
+    assert isinstance(apple, RelatedEntries)
+    assert (apple.headword, apple.links_to) == ("apple", [])
+    assert [(item.headword, item.kinds) for item in apple.linked_from] == [("applesauce", [LinkKind.SEE])]
+    assert list(client.iter_linked_from("apple", page_size=1)) == apple.linked_from
+    with pytest.raises(NotFoundError) as raised:
+        client.related("zzyzx")
+    assert raised.value.type == "/problems/entry-not-found"
+
+
+async def test_async_client_follows_links_too(async_client: AsyncLexica) -> None:
+    related = await async_client.related("applesauce")
+    assert [(item.headword, item.kinds) for item in related.links_to] == [("apple", [LinkKind.SEE])]
+    assert [item.headword async for item in async_client.aiter_linked_from("apple", page_size=1)] == ["applesauce"]

@@ -24,6 +24,8 @@ import httpx
 from lexica_client._api.client import AuthenticatedClient
 from lexica_client._api.models.entry import Entry
 from lexica_client._api.models.headword_item import HeadwordItem
+from lexica_client._api.models.related_entries import RelatedEntries
+from lexica_client._api.models.related_entry import RelatedEntry
 from lexica_client._api.models.search_mode import SearchMode
 from lexica_client._api.models.search_results import SearchResults
 from lexica_client._api.models.token_pair import TokenPair
@@ -322,6 +324,22 @@ class Lexica(ListMethods, JobMethods):
         for item in self.list_words(prefix, limit=page_size, cursor=cursor):
             yield item.headword
 
+    def related(self, headword: str, *, limit: int = 20, cursor: str | None = None) -> RelatedEntries:
+        """The entries `headword` names in its cross-references and synonyms (`links_to`), and one page of the
+        entries that name it (`linked_from`; pass `next_cursor` as `cursor` for the next). 404: `NotFoundError`."""
+        return self.words.related(headword, limit=limit, cursor=cursor)
+
+    def iter_linked_from(
+        self, headword: str, *, page_size: int = 100, cursor: str | None = None
+    ) -> Iterator[RelatedEntry]:
+        """Every entry that names `headword`, in key order, following the cursors page by page."""
+        while True:
+            page = self.related(headword, limit=page_size, cursor=cursor)
+            yield from page.linked_from
+            if not isinstance(page.next_cursor, str):
+                return
+            cursor = page.next_cursor
+
     def search(self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10) -> SearchResults:
         """Headwords matching `q`, best first: exact, then prefix, then close spellings (`mode="auto"`)."""
         return self.words.search(q, mode=_mode(mode), limit=limit)
@@ -425,6 +443,22 @@ class AsyncLexica(AsyncListMethods, AsyncJobMethods):
         """Every headword (starting with `prefix`), in key order, following the cursors page by page."""
         async for item in await self.list_words(prefix, limit=page_size, cursor=cursor):
             yield item.headword
+
+    async def related(self, headword: str, *, limit: int = 20, cursor: str | None = None) -> RelatedEntries:
+        """As `Lexica.related`."""
+        return await self.words.related(headword, limit=limit, cursor=cursor)
+
+    async def aiter_linked_from(
+        self, headword: str, *, page_size: int = 100, cursor: str | None = None
+    ) -> AsyncIterator[RelatedEntry]:
+        """Every entry that names `headword`, in key order, following the cursors page by page."""
+        while True:
+            page = await self.related(headword, limit=page_size, cursor=cursor)
+            for item in page.linked_from:
+                yield item
+            if not isinstance(page.next_cursor, str):
+                return
+            cursor = page.next_cursor
 
     async def search(self, q: str, *, mode: SearchMode | str = SearchMode.AUTO, limit: int = 10) -> SearchResults:
         """Headwords matching `q`, best first: exact, then prefix, then close spellings (`mode="auto"`)."""
