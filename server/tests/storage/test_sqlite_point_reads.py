@@ -63,3 +63,20 @@ async def test_when_its_connection_cannot_answer_the_engine_does(tmp_path: Path)
         assert isinstance(storage.words, SqlWordRepository)
         unable = SqlWordRepository(storage.words._engine, point_reads=SqlitePointReads(tmp_path / "elsewhere"))
         assert await unable.get("apple") == created
+        assert await unable.headwords_of(["apple", "pear"]) == {"apple": "Apple"}
+
+
+async def test_the_headwords_an_entry_names_are_read_the_same_way(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'names.sqlite3'}"
+    async with open_storage(make_settings(url)) as storage:
+        words = storage.words
+        assert isinstance(words, SqlWordRepository)
+        reads = words._point_reads
+        assert reads is not None
+        await words.create(_entry("apple", "A fruit."))
+        await words.create(_entry("pear", "Another."))
+        assert reads.headwords_of(["apple", "pear", "quince", "o'clock"]) == {"apple": "Apple", "pear": "Pear"}
+        assert await words.headwords_of(["pear", "quince"]) == {"pear": "Pear"}
+        with pytest.raises(sqlite3.OperationalError):
+            reads.headwords_of([f"key{number}" for number in range(501)])  # the caller's engine path reads those
+        assert await words.headwords_of([f"key{number}" for number in range(501)]) == {}

@@ -5,8 +5,9 @@ Through SQLAlchemy's async engine a read of one entry from SQLite is three hand-
 lookup SQLite itself answers in ~10 µs from its page cache. A lookup that misses the entry cache is the path that
 read serves, so on a SQLite file that read goes through one `sqlite3` connection of its own, opened read-only
 (`mode=ro`), in WAL mode (set by the engine), where a reader sees the last committed write and never waits for a
-writer. The call blocks the event loop for as long as the indexed lookup takes — microseconds from the page cache,
-a disk read when the page is cold — which is cheaper here than any hand-off to a thread.
+writer. The entry's links are read the same way (`headwords_of`, a few keys at a time). The call blocks the event
+loop for as long as the indexed lookup takes — microseconds from the page cache, a disk read when the page is
+cold — which is cheaper here than any hand-off to a thread.
 
 Anything unusual (the file not there yet, a busy database, a call from another thread) raises `sqlite3.Error`,
 and the caller takes the SQLAlchemy path, which has its own error handling. In-memory and URI databases always
@@ -15,6 +16,7 @@ take that path. Hand-written because no maintained library offers a synchronous 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from sqlalchemy.engine import URL
 from lexica.words.repository import StoredEntry
 
 _ENTRY_BY_KEY = "SELECT key, headword, version, content_hash, content, source, edited FROM entries WHERE key = ?"
+_HEADWORDS_OF_KEYS = "SELECT key, headword FROM entries WHERE key IN (SELECT value FROM json_each(?))"
+MAX_KEYS = 500  # keys one `headwords_of` reads (an entry names at most 200)
 BUSY_MILLISECONDS = 50  # a reader in WAL mode waits only while the database recovers: rare, and never long
 
 
@@ -56,6 +60,13 @@ class SqlitePointReads:
             source=source,
             edited=bool(edited),
         )
+
+    def headwords_of(self, keys: list[str]) -> dict[str, str]:
+        """Key -> headword for those of `keys` (at most `MAX_KEYS`) that exist: the names an entry links to, looked
+        up with it (`lexica.words.related`); raises `sqlite3.Error` when this connection cannot answer."""
+        if len(keys) > MAX_KEYS:
+            raise sqlite3.OperationalError(f"more than {MAX_KEYS} keys")
+        return dict(self._open().execute(_HEADWORDS_OF_KEYS, (json.dumps(keys),)).fetchall())
 
     def close(self) -> None:
         if self._connection is not None:
