@@ -107,7 +107,10 @@ def test_entry_reads_carry_etags_and_conditional_reads_are_not_modified(admin_le
     assert len(walked) > 2
     assert all(headword.lower().startswith("app") for headword in walked)
     assert admin_lexica.words.search("aple").items
-    _called("getEntry", "listWords", "searchWords")
+    related = admin_lexica.words.related("apple", limit=1)
+    assert (related.headword, related.href) == ("apple", "/api/v1/words/apple")
+    assert related.linked_from == [] or related.linked_from[0].kinds
+    _called("getEntry", "listWords", "searchWords", "getRelatedEntries")
 
 
 def test_an_editor_creates_edits_and_deletes_an_entry_with_etags(admin_lexica: Lexica) -> None:

@@ -142,7 +142,7 @@ def entry_json(headword: str = "apple", version: int = 1) -> dict[str, Any]:
         "compounds": None,
         "synonyms": None,
     }
-    return {"headword": headword, "version": version, "parts_of_speech": [section]}
+    return {"headword": headword, "version": version, "parts_of_speech": [section], "links": []}
 
 
 def entry(headword: str = "apple", *, etag: str = ENTRY_ETAG, status: int = 200) -> Step:

@@ -199,7 +199,7 @@ def test_success_status_with_a_body_not_in_the_spec_raises_unexpected_response_e
 
 
 def test_success_without_the_declared_etag_raises_unexpected_response_error() -> None:
-    error = raised_by(reply(200, {"headword": "apple", "version": 1, "parts_of_speech": []}))
+    error = raised_by(reply(200, {"headword": "apple", "version": 1, "parts_of_speech": [], "links": []}))
     assert isinstance(error, UnexpectedResponseError)
     assert error.detail == "the response has no ETag"
 

@@ -44,6 +44,7 @@ from lexica.platform.event_messages import PENDING_ID, announce
 from lexica.platform.events import Publisher
 from lexica.platform.ndjson import ndjson_lines
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
+from lexica.words.related import links_of_entries
 from lexica.words.repository import ImportSource, NewEntry, UpsertCounts, WordRepository
 from lexica.words.service import DICTIONARY_TOPIC, WordService, new_entry
 
@@ -314,12 +315,18 @@ async def _dictionary_lines(context: JobContext) -> AsyncIterator[list[bytes]]:
         page = await context.words.entries_page(after=after, limit=BATCH_SIZE)
         if not page:
             return
+        links = await links_of_entries(context.words, page)
         yield [
             json.dumps(
-                {"headword": entry.headword, "version": entry.version, "parts_of_speech": json.loads(entry.content)},
+                {
+                    "headword": entry.headword,
+                    "version": entry.version,
+                    "parts_of_speech": json.loads(entry.content),
+                    "links": [link.model_dump(mode="json") for link in entry_links],
+                },
                 separators=(",", ":"),
             ).encode()
-            for entry in page
+            for entry, entry_links in zip(page, links, strict=True)
         ]
         after = page[-1].key
 

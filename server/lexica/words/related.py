@@ -8,6 +8,7 @@ every entry's names (`WordRepository.naming`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lexica._generated.models import EntryLink, LinkKind
@@ -41,6 +42,13 @@ async def named_entries(repository: WordRepository, entry: StoredEntry) -> list[
         return []
     headwords = await repository.headwords_of(sorted({name.key for name in named}))
     return [(name, headwords[name.key]) for name in named if name.key in headwords]
+
+
+async def links_of_entries(repository: WordRepository, entries: Sequence[StoredEntry]) -> list[list[EntryLink]]:
+    """`Entry.links` of each of `entries` (a page of an export), with one lookup of every name they hold."""
+    named = [names(entry.content, entry.key) for entry in entries]
+    headwords = await repository.headwords_of(sorted({name.key for found in named for name in found}))
+    return [entry_links([(name, headwords[name.key]) for name in found if name.key in headwords]) for found in named]
 
 
 def entry_links(resolved: list[tuple[Name, str]]) -> list[EntryLink]:

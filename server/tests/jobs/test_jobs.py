@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -286,9 +287,13 @@ async def test_export_the_dictionary(api: httpx.AsyncClient, admin: dict[str, st
     download = await api.get(done["result_href"], headers=admin)
     lines = [json.loads(line) for line in download.text.splitlines()]
     assert len(lines) == done["result"]["lines"] == done["progress"]["total"]
-    assert lines[0].keys() == {"headword", "version", "parts_of_speech"}
+    assert lines[0].keys() == {"headword", "version", "parts_of_speech", "links"}
     headwords = [line["headword"] for line in lines]
     assert len(set(headwords)) == len(headwords)
+    linking = [line for line in lines if line["links"]]
+    assert linking  # letter X names other entries of X ("See Xanthic.")
+    for line in linking[:5] + lines[:2]:  # each line is the entry as getEntry gives it, links included
+        assert (await api.get(f"/api/v1/words/{quote(line['headword'], safe='')}")).json() == line
     pending = await api.post("/api/v1/imports", content=entry_line("zzpending"), headers={**admin, **NDJSON})
     result = await api.get(f"{pending.json()['href']}/result", headers=admin)
     assert result.status_code in (404, 409)
