@@ -193,6 +193,10 @@ class WordService:
         self._pages: TTLCache[tuple[str, str | None, int], HeadwordSlice] = TTLCache(maxsize=4096, ttl=60)
         self._searches: TTLCache[tuple[str, str, int], list[Hit]] = TTLCache(maxsize=4096, ttl=60)
         self._corpus: tuple[float, Corpus] | None = None  # (when read, what): reverse lookup's BM25 statistics
+        # Key -> the cached entries whose text names it: when that key's entry is created or deleted, their `links`
+        # change, and they are dropped (a scan of 20,000 cached entries per write would take ~60 ms).
+        self._naming: dict[str, set[str]] = {}
+        self._naming_bound = 4 * max(cache_size, 1)
 
     @property
     def generation(self) -> int:
@@ -279,6 +283,7 @@ class WordService:
         view = await self._view(stored)
         if self._cache is not None and self._generation == generation:
             self._cache[key] = view
+            self._remember_names(key, view)
         return view
 
     async def warm(self, keys: Sequence[str]) -> int:
@@ -324,14 +329,25 @@ class WordService:
         named = frozenset(name.key for name in names(stored.content, stored.key))
         return EntryView(etag=entity_tag(stored), body=Serialised.of(entry), names=named)
 
+    def _remember_names(self, key: str, view: EntryView) -> None:
+        naming = self._naming
+        for name in view.names:
+            naming.setdefault(name, set()).add(key)
+        if len(naming) > self._naming_bound and self._cache is not None:
+            # Entries the cache evicted leave their names here; rebuilt from what it holds now (rare, amortised).
+            naming.clear()
+            for cached_key in list(self._cache):
+                if (cached := self._cache.get(cached_key)) is not None:
+                    for name in cached.names:
+                        naming.setdefault(name, set()).add(cached_key)
+
     def _forget(self, key: str) -> None:
         """Drop what this instance holds of the entry: its cached copy, a read of it in flight, pages and searches,
         and the cached entries that name it (their links may change with it)."""
         self._generation += 1
         if (cache := self._cache) is not None:
             cache.pop(key, None)
-            # A scan of the cache (a few milliseconds at most) on a write through the API: rare beside reads.
-            for naming in [cached_key for cached_key, view in list(cache.items()) if key in view.names]:
+            for naming in self._naming.pop(key, ()):
                 cache.pop(naming, None)
         self._flights.pop(key, None)  # later misses read again rather than wait for a read that may be stale
         self._page_flights.clear()
@@ -386,6 +402,7 @@ class WordService:
         self._generation += 1
         if self._cache is not None:
             self._cache.clear()
+        self._naming.clear()
         self._flights.clear()
         self._page_flights.clear()
         self._pages.clear()

@@ -3,6 +3,7 @@ edits, creations and deletions through the API."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tests.conftest import _client, letter_files, make_settings, seed
+from lexica.platform.pagination import CursorCodec
+from lexica.words.service import WordService
+from tests.conftest import TEST_SECRET, _client, letter_files, make_settings, seed
+from tests.words.conftest import CountingRepository, parts
 from tests.words.test_editing import ADMIN, create, token
 
 PROBLEM = "application/problem+json"
@@ -122,3 +126,19 @@ async def test_an_upload_cannot_bring_such_a_headword(api: httpx.AsyncClient, ed
     )
     assert response.status_code == 422, response.text
     assert "/related" in response.json()["errors"][0]["message"]
+
+
+async def test_cached_entries_naming_a_created_or_deleted_entry_are_dropped(repository: CountingRepository) -> None:
+    """Tracked by name, not by scanning the cache (`WordService._naming`)."""
+    words = WordService(repository, CursorCodec(TEST_SECRET), cache_size=2, cache_ttl_seconds=60)
+    namers = [f"zz namer {number}" for number in range(12)]
+    for headword in namers:
+        await words.create_entry(headword, parts("A word. See Zz Target."))
+        view = await words.entry(headword)
+        assert view is not None
+        assert json.loads(view.body.data)["links"] == []
+    await words.create_entry("zz target", parts("What the others name."))
+    for headword in namers[-2:]:  # those the cache still held are read again, with their link
+        view = await words.entry(headword)
+        assert view is not None
+        assert [link["headword"] for link in json.loads(view.body.data)["links"]] == ["zz target"]
