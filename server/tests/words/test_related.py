@@ -142,3 +142,15 @@ async def test_cached_entries_naming_a_created_or_deleted_entry_are_dropped(repo
         view = await words.entry(headword)
         assert view is not None
         assert [link["headword"] for link in json.loads(view.body.data)["links"]] == ["zz target"]
+
+
+async def test_names_of_entries_the_cache_evicted_are_not_kept_forever(repository: CountingRepository) -> None:
+    words = WordService(repository, CursorCodec(TEST_SECRET), cache_size=1, cache_ttl_seconds=60)
+    for number in range(10):  # each names two keys of its own
+        await words.create_entry(f"zz namer {number}", parts(f"See Zz First{number}, and Zz Second{number}."))
+        assert await words.entry(f"zz namer {number}") is not None
+    assert len(words._naming) <= 4  # rebuilt from the one cached entry whenever it outgrew 4 * cache_size
+    await words.create_entry("zz first9", parts("Named by the cached entry."))
+    view = await words.entry("zz namer 9")
+    assert view is not None
+    assert [link["headword"] for link in json.loads(view.body.data)["links"]] == ["zz first9"]
