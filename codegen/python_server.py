@@ -61,6 +61,7 @@ class OperationView:
     replay: str | None = None  # `x-lexica-replay`
     rate_limited: bool = True  # not `x-lexica-rate-limit: exempt`
     deprecation_headers: tuple[tuple[str, str], ...] = ()  # `deprecated: true`: Deprecation and Sunset
+    reserved_ends: tuple[str, ...] = ()  # see `_reserved_ends`
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,16 @@ def _reply_type(op: Operation) -> str:
     return " | ".join(f"models.{ref}" for ref in refs) if refs else "None"
 
 
-def operation_view(op: Operation) -> OperationView:
+def _reserved_ends(op: Operation, operations: Sequence[Operation]) -> tuple[str, ...]:
+    """The literal ends with which other paths continue this one after its `/`-taking last parameter (`/related`
+    after `/api/v1/words/{headword}`): a request path ending so is theirs, never this operation's."""
+    if not any(p.location == "path" and p.allow_slash for p in op.parameters):
+        return ()
+    continued = (other.path.removeprefix(op.path) for other in operations if other.path.startswith(op.path + "/"))
+    return tuple(sorted({end for end in continued if "{" not in end}))
+
+
+def operation_view(op: Operation, operations: Sequence[Operation] = ()) -> OperationView:
     params = [_param_view(p) for p in op.parameters if not p.middleware]
     # Required parameters first so that defaults never precede non-defaults in the parameters model.
     params.sort(key=lambda p: p.default is not None)
@@ -145,13 +155,14 @@ def operation_view(op: Operation) -> OperationView:
         replay=op.replay,
         rate_limited=op.rate_limited,
         deprecation_headers=op.deprecation_headers,
+        reserved_ends=_reserved_ends(op, operations),
         statuses=tuple(int(r.status) for r in op.responses if r.status.isdigit()),
     )
 
 
 def render(operations: Sequence[Operation]) -> dict[str, str]:
     """File name -> content for `interfaces.py` and `routes.py`."""
-    views = [operation_view(op) for op in operations]
+    views = [operation_view(op, operations) for op in operations]
     by_tag: dict[str, list[OperationView]] = {}
     for op, view in zip(operations, views, strict=True):
         by_tag.setdefault(op.tag, []).append(view)

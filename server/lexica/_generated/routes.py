@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, Router
+from starlette.routing import Router
 
 from lexica.platform.binding import (
     OperationInfo,
@@ -24,6 +24,7 @@ from lexica.platform.binding import (
     json_or_ndjson_body,
     parameters,
     render,
+    spec_route,
 )
 from lexica.platform.security import authenticate, authenticate_if_present
 
@@ -58,6 +59,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
             "if_none_match": ("header", "If-None-Match"),
             "cache_control": ("header", "Cache-Control"),
         },
+        reserved_ends=("/related",),
     ),
     OperationInfo(
         operation_id="replaceEntry",
@@ -70,6 +72,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=("OAuth2Password", "ApiKeyHeader"),
         role="editor",
         locations={"headword": ("path", "headword"), "if_match": ("header", "If-Match")},
+        reserved_ends=("/related",),
     ),
     OperationInfo(
         operation_id="deleteEntry",
@@ -82,6 +85,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=("OAuth2Password", "ApiKeyHeader"),
         role="editor",
         locations={"headword": ("path", "headword"), "if_match": ("header", "If-Match")},
+        reserved_ends=("/related",),
     ),
     OperationInfo(
         operation_id="patchEntry",
@@ -94,6 +98,7 @@ OPERATIONS: tuple[OperationInfo, ...] = (
         security=("OAuth2Password", "ApiKeyHeader"),
         role="editor",
         locations={"headword": ("path", "headword"), "if_match": ("header", "If-Match")},
+        reserved_ends=("/related",),
     ),
     OperationInfo(
         operation_id="listWords",
@@ -1414,6 +1419,4 @@ def add_routes(router: Router) -> None:
         _disable_totp,
     )
     for operation, handler in zip(OPERATIONS, handlers, strict=True):
-        route = Route(operation.route_path, handler, methods=[operation.method], name=operation.operation_id)
-        route.methods = {operation.method}  # Starlette adds HEAD to GET routes; the spec does not declare it
-        router.routes.append(route)
+        router.routes.append(spec_route(operation, handler))

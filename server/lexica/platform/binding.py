@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -11,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from lexica.platform.ndjson import ndjson_lines
 from lexica.platform.negotiation import acceptable
@@ -42,6 +44,9 @@ class OperationInfo:
     rate_limited: bool = True  # False: `x-lexica-rate-limit: exempt` (no quota spent, no RateLimit headers)
     # `deprecated: true`: `Deprecation` (RFC 9745) and `Sunset` (RFC 8594) on every answer its implementation returns
     deprecation_headers: tuple[tuple[str, str], ...] = ()
+    # Literal ends with which other operations' paths continue this one after its `/`-taking last parameter
+    # (`/related` after `{headword}`): a request path ending so is never this operation's.
+    reserved_ends: tuple[str, ...] = ()
 
 
 def ensure_acceptable(request: Request, produces: tuple[str, ...]) -> None:
@@ -206,3 +211,36 @@ async def form_body(
         return model.model_validate(values)
     except ValidationError as error:
         raise InvalidRequest(_errors(error, None, ("body",)), operation) from None
+
+
+class _ReservedEndsRoute(Route):
+    """A route whose last parameter may hold `/` (`{headword:path}`) but that leaves the paths other operations
+    continue it with to them: `PUT /api/v1/words/apple/related` does not match `replaceEntry` with the headword
+    `apple/related` (a 422 for its missing body) but only `getRelatedEntries`' path, so it is answered `405`."""
+
+    def __init__(
+        self, path: str, endpoint: Callable[..., Any], *, methods: list[str], name: str, ends: tuple[str, ...]
+    ):
+        super().__init__(path, endpoint, methods=methods, name=name)
+        self._ends = ends
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and str(scope["path"]).endswith(self._ends):  # the end alone: a root_path is fine
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def spec_route(operation: OperationInfo, handler: Callable[[Request], Awaitable[Response]]) -> Route:
+    """The route of one operation, on its exact method (Starlette adds HEAD to GET routes; the spec does not)."""
+    if operation.reserved_ends:
+        route: Route = _ReservedEndsRoute(
+            operation.route_path,
+            handler,
+            methods=[operation.method],
+            name=operation.operation_id,
+            ends=operation.reserved_ends,
+        )
+    else:
+        route = Route(operation.route_path, handler, methods=[operation.method], name=operation.operation_id)
+    route.methods = {operation.method}
+    return route

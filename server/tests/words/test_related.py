@@ -154,3 +154,15 @@ async def test_names_of_entries_the_cache_evicted_are_not_kept_forever(repositor
     view = await words.entry("zz namer 9")
     assert view is not None
     assert [link["headword"] for link in json.loads(view.body.data)["links"]] == ["zz first9"]
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "POST"])
+async def test_other_methods_on_the_related_path_are_not_allowed(
+    api: httpx.AsyncClient, editor: dict[str, str], method: str
+) -> None:
+    """Not taken for `replaceEntry` (or patch, delete) of a headword ending in `/related` (Schemathesis found a 422)."""
+    response = await api.request(method, "/api/v1/words/xanthic/related", headers=editor)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+    assert response.headers["content-type"] == PROBLEM
+    assert (await api.request(method, "/api/v1/words/xanthic%2Frelated", headers=editor)).status_code == 405
