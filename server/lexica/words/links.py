@@ -34,6 +34,7 @@ MAX_SYNONYM_WORDS = 3
 # bracket or a parenthesis: "See A-(6)." names "A-").
 _REFERENCE = re.compile(r"\b(?:See(?:\s+also)?|Same\s+as|Compare)\s+([^.;:()\[\]]+)")
 _UNDER = re.compile(r"\s+under\s+")
+_MARKERS = ("See", "Same", "Compare", "Syn.")  # what every reference or synonym paragraph holds
 _CONNECTIVE = re.compile(r"^(?:and|or|also|under)\s+")
 _ORDINAL = re.compile(r"^\d+(?:st|nd|rd|d|th)\s+")  # "See 2d Bay." names Bay
 _SYNONYMS = re.compile(r"^\s*Syn\.\s*(?:--|\u2014)?\s*")
@@ -113,6 +114,8 @@ def names(content: str, own_key: str) -> tuple[Name, ...]:
 
 @lru_cache(maxsize=4096)  # rendering an entry and listing links read the same popular entries again and again
 def _names(content: str, own_key: str) -> tuple[Name, ...]:
+    if not any(marker in content for marker in _MARKERS):  # most entries: no prose to read (a substring search)
+        return ()
     sections = orjson.loads(content)
     found: dict[Name, None] = {}
     for name in _named(sections if isinstance(sections, list) else []):

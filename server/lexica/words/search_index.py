@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, insort
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -90,6 +90,11 @@ class SearchIndex:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    def headwords_of(self, keys: Iterable[str]) -> dict[str, str]:
+        """Key -> headword for those of `keys` that are indexed."""
+        headwords = self._headwords
+        return {key: headword for key in keys if (headword := headwords.get(key)) is not None}
 
     def heaviest(self, count: int) -> list[str]:
         """The keys of the `count` entries with the most definitions, most first (ties in key order)."""

@@ -23,7 +23,7 @@ from cachetools import TTLCache
 from pydantic import TypeAdapter
 
 from lexica._generated.events import EntryChange, EntryChanged
-from lexica._generated.models import Entry, PartOfSpeechSection
+from lexica._generated.models import Entry, EntryLink, PartOfSpeechSection
 from lexica.platform.etags import parse_if_match
 from lexica.platform.event_messages import PENDING_ID, announce
 from lexica.platform.events import Publisher
@@ -36,7 +36,7 @@ from lexica.words.hot_set import SAMPLE_EVERY, Popularity
 from lexica.words.keys import lookup_key, unusable_headword
 from lexica.words.links import names
 from lexica.words.meaning import COMMON_TERM_ENTRIES, Corpus, query_terms, rank, relative_scores, snippet
-from lexica.words.related import RelatedPage, entry_links, named_entries, related_page
+from lexica.words.related import RelatedPage, entry_links, related_page
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, Method, SearchIndex
 
@@ -220,6 +220,10 @@ class WordService:
         # daemon one, so that a stopping instance does not wait for an index it will never use.
         self._index = await in_daemon_thread(partial(SearchIndex, rows), name="lexica-search-index")
         self._index_changed()
+        # Cached entries' links were looked up in the previous index (`_links`).
+        if self._cache is not None:
+            self._cache.clear()
+        self._naming.clear()
         return len(self._index)
 
     def _index_changed(self) -> None:
@@ -324,10 +328,22 @@ class WordService:
             headword=stored.headword,
             version=stored.version,
             parts_of_speech=_SECTIONS.validate_json(stored.content),
-            links=entry_links(await named_entries(self._repository, stored)),
+            links=await self._links(stored),
         )
         named = frozenset(name.key for name in names(stored.content, stored.key))
         return EntryView(etag=entity_tag(stored), body=Serialised.of(entry), names=named)
+
+    async def _links(self, stored: StoredEntry) -> list[EntryLink]:
+        """`Entry.links`: the names in the entry that have an entry, looked up in this instance's search index (kept
+        in step with every change, as the cache is) once it is built, else in storage."""
+        named = names(stored.content, stored.key)
+        if not named:
+            return []
+        if len(self._index):
+            headwords = self._index.headwords_of(name.key for name in named)
+        else:
+            headwords = await self._repository.headwords_of(sorted({name.key for name in named}))
+        return entry_links([(name, headwords[name.key]) for name in named if name.key in headwords])
 
     def _remember_names(self, key: str, view: EntryView) -> None:
         naming = self._naming
@@ -374,6 +390,9 @@ class WordService:
         else:  # read for its weight; the next lookup caches it
             weight = weight_of(_SECTIONS.validate_json(stored.content))
             self._index.add(IndexRow(key=key, headword=stored.headword, weight=weight))
+        # Again, with the index in step: an entry naming this one, read and cached during the read above, was
+        # linked by the index without this change.
+        self._forget(key)
         self._index_changed()  # a search answered during the read saw the index without this change
 
     def announced_here(self, event_id: str) -> bool:
