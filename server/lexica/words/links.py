@@ -126,6 +126,21 @@ def _names(content: str, own_key: str) -> tuple[Name, ...]:
     return tuple(found)
 
 
-def targets_text(content: str, own_key: str) -> str:
-    """What storage keeps of an entry's names, for "which entries name X": a JSON array of distinct keys."""
-    return orjson.dumps(sorted({name.key for name in names(content, own_key)})).decode()
+def stored_names(content: str, own_key: str) -> str:
+    """What storage keeps of an entry's names: a JSON array of `[key, kind]` pairs in the order of `names`, read
+    back with the entry (`read_names`: no parse of its prose on a read) and indexed by key ("which entries name
+    X")."""
+    return orjson.dumps([[name.key, name.kind.value] for name in names(content, own_key)]).decode()
+
+
+def named_keys(stored: str) -> list[str]:
+    """The distinct keys of stored names, sorted."""
+    return sorted({pair[0] for pair in orjson.loads(stored)})
+
+
+def read_names(stored: str) -> tuple[Name, ...]:
+    """Stored names (`stored_names`) as `names` gave them."""
+    return tuple(Name(key, _KINDS[kind]) for key, kind in orjson.loads(stored))
+
+
+_KINDS = {kind.value: kind for kind in LinkKind}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from lexica._generated.models import EntryLink, LinkKind
 from lexica.platform.pagination import Keyset
 from lexica.words.hrefs import entry_href
-from lexica.words.links import Name, names
+from lexica.words.links import Name
 from lexica.words.repository import StoredEntry, WordRepository
 
 
@@ -37,7 +37,7 @@ class RelatedPage:
 
 async def named_entries(repository: WordRepository, entry: StoredEntry) -> list[tuple[Name, str]]:
     """The names in the entry that have an entry now, with that entry's headword, in the order they are named."""
-    named = names(entry.content, entry.key)
+    named = entry.names
     if not named:
         return []
     headwords = await repository.headwords_of(sorted({name.key for name in named}))
@@ -46,7 +46,7 @@ async def named_entries(repository: WordRepository, entry: StoredEntry) -> list[
 
 async def links_of_entries(repository: WordRepository, entries: Sequence[StoredEntry]) -> list[list[EntryLink]]:
     """`Entry.links` of each of `entries` (a page of an export), with one lookup of every name they hold."""
-    named = [names(entry.content, entry.key) for entry in entries]
+    named = [entry.names for entry in entries]
     headwords = await repository.headwords_of(sorted({name.key for found in named for name in found}))
     return [entry_links([(name, headwords[name.key]) for name in found if name.key in headwords]) for found in named]
 
@@ -65,7 +65,7 @@ def _grouped(resolved: list[tuple[Name, str]]) -> list[Linked]:
 
 
 def _naming(source: StoredEntry, key: str) -> Linked | None:
-    kinds = tuple(dict.fromkeys(name.kind for name in names(source.content, source.key) if name.key == key))
+    kinds = tuple(dict.fromkeys(name.kind for name in source.names if name.key == key))
     return Linked(source.key, source.headword, kinds) if kinds else None
 
 

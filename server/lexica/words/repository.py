@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from lexica.words.links import targets_text
+from lexica.words.links import Name, names, read_names, stored_names
 from lexica.words.meaning import Candidate, Corpus, meaning_text
 
 # Where an entry came from: an import of the bundled GCIDE, an NDJSON upload import, or created through the API.
@@ -27,6 +27,12 @@ class StoredEntry:
     content: str  # JSON array of part-of-speech sections, as the API serves them
     source: Source = "gcide"
     edited: bool = False  # created, replaced or patched through the API since it was last imported
+    links: str | None = None  # the names it holds as stored (`lexica.words.links.stored_names`), when read with it
+
+    @property
+    def names(self) -> tuple[Name, ...]:
+        """The headwords it names (`lexica.words.links`): as stored, else found in its content."""
+        return read_names(self.links) if self.links is not None else names(self.content, self.key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +63,8 @@ class NewEntry:
 
     @property
     def links(self) -> str:
-        """The headwords it names (a JSON array of keys), which "which entries name X" searches
-        (`lexica.words.links`)."""
-        return targets_text(self.content, self.key)
+        """The headwords it names, as storage keeps them (`lexica.words.links.stored_names`)."""
+        return stored_names(self.content, self.key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,6 @@ from lexica.platform.reply import Serialised
 from lexica.platform.threads import in_daemon_thread
 from lexica.words.hot_set import SAMPLE_EVERY, Popularity
 from lexica.words.keys import lookup_key, unusable_headword
-from lexica.words.links import names
 from lexica.words.meaning import COMMON_TERM_ENTRIES, Corpus, query_terms, rank, relative_scores, snippet
 from lexica.words.related import RelatedPage, entry_links, related_page
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
@@ -330,13 +329,13 @@ class WordService:
             parts_of_speech=_SECTIONS.validate_json(stored.content),
             links=await self._links(stored),
         )
-        named = frozenset(name.key for name in names(stored.content, stored.key))
+        named = frozenset(name.key for name in stored.names)
         return EntryView(etag=entity_tag(stored), body=Serialised.of(entry), names=named)
 
     async def _links(self, stored: StoredEntry) -> list[EntryLink]:
         """`Entry.links`: the names in the entry that have an entry, looked up in this instance's search index (kept
         in step with every change, as the cache is) once it is built, else in storage."""
-        named = names(stored.content, stored.key)
+        named = stored.names
         if not named:
             return []
         if len(self._index):

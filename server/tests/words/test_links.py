@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from lexica._generated.models import LinkKind
-from lexica.words.links import MAX_NAMES, Name, names, targets_text
+from lexica.words.links import MAX_NAMES, Name, named_keys, names, read_names, stored_names
 
 SEE, SYNONYM = LinkKind.SEE, LinkKind.SYNONYM
 
@@ -86,13 +86,16 @@ def test_single_letters_phrases_and_the_entry_itself_are_not_names() -> None:
 def test_each_name_once_per_kind_in_source_order() -> None:
     text = content("See Cloister.", "See Cloister.", synonyms="Syn. -- Monastery; cloister. See Cloister.")
     assert keys(names(text, "abbey")) == [("cloister", SEE), ("monastery", SYNONYM), ("cloister", SYNONYM)]
-    assert json.loads(targets_text(text, "abbey")) == ["cloister", "monastery"]
+    stored = stored_names(text, "abbey")
+    assert json.loads(stored) == [["cloister", "see"], ["monastery", "synonym"], ["cloister", "synonym"]]
+    assert read_names(stored) == names(text, "abbey")  # read back as found
+    assert named_keys(stored) == ["cloister", "monastery"]
 
 
 def test_content_not_in_the_api_shape_names_nothing() -> None:
     for odd in ("[1]", "[]", "{}", '[{"definitions": 3, "synonyms": 4}]', '["See Apple."]'):
         assert names(odd, "x") == ()
-        assert targets_text(odd, "x") == "[]"
+        assert stored_names(odd, "x") == "[]"
 
 
 def test_an_entry_names_at_most_max_names() -> None:

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from pymongo import ASCENDING, DeleteOne, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from lexica.storage.mongo.database import ENTRIES, ENTRY_TOMBSTONES, Database, Document
 from lexica.words.keys import prefix_upper_bound
-from lexica.words.links import targets_text
+from lexica.words.links import named_keys, stored_names
 from lexica.words.meaning import Candidate, Corpus, meaning_text
 from lexica.words.repository import (
     INDEX_PAGE,
@@ -27,7 +26,17 @@ from lexica.words.repository import (
     tally,
 )
 
-_STORED = {"_id": 0, "key": 1, "headword": 1, "version": 1, "content_hash": 1, "content": 1, "source": 1, "edited": 1}
+_STORED = {
+    "_id": 0,
+    "key": 1,
+    "headword": 1,
+    "version": 1,
+    "content_hash": 1,
+    "content": 1,
+    "source": 1,
+    "edited": 1,
+    "names": 1,
+}
 _DUPLICATE_KEY = 11000
 # Documents stored before provenance was recorded have neither field: they read as imported from GCIDE, and a
 # filter on `edited: {$ne: true}` takes them as not edited (`backfill_provenance` marks those above version 1).
@@ -53,6 +62,7 @@ def _stored(document: Document) -> StoredEntry:
         content=document["content"],
         source=document.get("source", "gcide"),
         edited=bool(document.get("edited", False)),
+        links=document.get("names"),
     )
 
 
@@ -63,9 +73,15 @@ def _fields(entry: NewEntry) -> Document:
         "content_hash": entry.content_hash,
         "weight": entry.weight,
         **_meaning(entry.meaning),
-        "links": orjson.loads(entry.links),  # the keys it names, under the multikey index `links` (lexica.words.links)
+        **_links(entry.links),
         "updated_at": datetime.now(UTC),
     }
+
+
+def _links(stored: str) -> Document:
+    """The names it holds as SQL stores them (`names`, read back with it), and their distinct keys under the multikey
+    index `links` (lexica.words.links)."""
+    return {"names": stored, "links": named_keys(stored)}
 
 
 def _meaning(meaning: str) -> Document:
@@ -165,7 +181,9 @@ class MongoWordRepository:
             )
         except DuplicateKeyError:
             return None
-        return StoredEntry(entry.key, entry.headword, 1, entry.content_hash, entry.content, "api", edited=True)
+        return StoredEntry(
+            entry.key, entry.headword, 1, entry.content_hash, entry.content, "api", edited=True, links=entry.links
+        )
 
     async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
         document = await self._entries.find_one_and_update(
@@ -299,13 +317,10 @@ async def backfill_links(database: Database) -> None:
     """Give documents stored before links their names, as SQL revision 0006 does. Idempotent."""
     entries = database[ENTRIES]
     while (
-        batch := await entries.find({"links": {"$exists": False}}, {"_id": 1, "key": 1, "content": 1})
+        batch := await entries.find({"names": {"$exists": False}}, {"_id": 1, "key": 1, "content": 1})
         .limit(2000)
         .to_list()
     ):
         await entries.bulk_write(
-            [
-                UpdateOne({"_id": d["_id"]}, {"$set": {"links": orjson.loads(targets_text(d["content"], d["key"]))}})
-                for d in batch
-            ]
+            [UpdateOne({"_id": d["_id"]}, {"$set": _links(stored_names(d["content"], d["key"]))}) for d in batch]
         )

@@ -24,7 +24,7 @@ from sqlalchemy.engine import URL
 
 from lexica.words.repository import StoredEntry
 
-_ENTRY_BY_KEY = "SELECT key, headword, version, content_hash, content, source, edited FROM entries WHERE key = ?"
+_ENTRY_BY_KEY = "SELECT key, headword, version, content_hash, content, source, edited, links FROM entries WHERE key = ?"
 _HEADWORDS_OF_KEYS = "SELECT key, headword FROM entries WHERE key IN (SELECT value FROM json_each(?))"
 MAX_KEYS = 500  # keys one `headwords_of` reads (an entry names at most 200)
 BUSY_MILLISECONDS = 50  # a reader in WAL mode waits only while the database recovers: rare, and never long
@@ -50,7 +50,7 @@ class SqlitePointReads:
         row = self._open().execute(_ENTRY_BY_KEY, (key,)).fetchone()
         if row is None:
             return None
-        key, headword, version, content_hash, content, source, edited = row
+        key, headword, version, content_hash, content, source, edited, links = row
         return StoredEntry(
             key=key,
             headword=headword,
@@ -59,6 +59,7 @@ class SqlitePointReads:
             content=content,
             source=source,
             edited=bool(edited),
+            links=links,
         )
 
     def headwords_of(self, keys: list[str]) -> dict[str, str]:

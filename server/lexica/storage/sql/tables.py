@@ -59,9 +59,9 @@ entries = Table(
     # The terms of its definitions, for reverse lookup (lexica.words.meaning), indexed by the engine's full-text
     # search: FTS5's `entry_meanings` (SQLite, kept in step by triggers) or a GIN index (PostgreSQL); revision 0005.
     Column("meaning", Text, nullable=False, server_default=""),
-    # The headwords it names in cross-references and synonyms, as a JSON array of lookup keys (lexica.words.links),
-    # indexed for "which entries name X": by `entry_links` (SQLite, kept in step by triggers) or a GIN index over
-    # the array as jsonb (PostgreSQL); revision 0006.
+    # The headwords it names in cross-references and synonyms, as a JSON array of [lookup key, kind] pairs in the
+    # order it names them (lexica.words.links.stored_names), indexed for "which entries name X": by `entry_links`
+    # (SQLite, kept in step by triggers) or a GIN index over the array as jsonb (PostgreSQL); revision 0006.
     Column("links", Text, nullable=False, server_default="[]"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # Provenance: "gcide" / "upload" (imports) or "api" (created by an editor); `edited` once an editor created,

@@ -37,6 +37,7 @@ _RETURNED = (
     entries.c.content,
     entries.c.source,
     entries.c.edited,
+    entries.c.links,
 )
 
 
@@ -50,6 +51,7 @@ def _stored(row: Row[*tuple[Any, ...]]) -> StoredEntry:
         content=m["content"],
         source=m["source"],
         edited=bool(m["edited"]),
+        links=m["links"],
     )
 
 
@@ -202,7 +204,7 @@ class SqlWordRepository:
                 named = select(text("entry_id")).select_from(text("entry_links")).where(text("target = :target"))
                 found = entries.c.id.in_(named.params(target=key).scalar_subquery())
             else:  # `@>` over the array as jsonb: the GIN index of revision 0006 is on that expression
-                found = cast(entries.c.links, postgresql.JSONB).contains([key])
+                found = cast(entries.c.links, postgresql.JSONB).contains([[key]])  # a [key, kind] pair holds key
             query = select(*_RETURNED).where(found).order_by(entries.c.key).limit(limit)
             if after is not None:
                 query = query.where(entries.c.key > after)
@@ -228,7 +230,9 @@ class SqlWordRepository:
                 await connection.execute(insert(entries).values(**values))
         except IntegrityError:
             return None
-        return StoredEntry(entry.key, entry.headword, 1, entry.content_hash, entry.content, "api", edited=True)
+        return StoredEntry(
+            entry.key, entry.headword, 1, entry.content_hash, entry.content, "api", edited=True, links=entry.links
+        )
 
     async def replace_if(self, key: str, precondition: Precondition, entry: NewEntry) -> StoredEntry | None:
         statement = (

@@ -1,10 +1,10 @@
-"""Links: the headwords each entry names in cross-references and synonyms (`links`, see lexica.words.links), indexed
-so that the entries naming a headword are one indexed query.
+"""Links: the headwords each entry names in cross-references and synonyms (`links`: [key, kind] pairs, see
+lexica.words.links.stored_names), indexed so that the entries naming a headword are one indexed query.
 
 SQLite: a table `entry_links` (named key, entry row id), kept in step with every insert, update and delete of an
 entry by triggers that unpack the column's JSON array. PostgreSQL: a GIN index over the column as `jsonb`, which
-answers `links::jsonb @> '["key"]'`. Rows stored before this revision get their links here, from their content
-(a few seconds for all of GCIDE).
+answers `links::jsonb @> '[["key"]]'` (a pair holding the key). Rows stored before this revision get their links
+here, from their content (a few seconds for all of GCIDE).
 
 Revision ID: 0006
 Revises: 0005
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from lexica.words.links import targets_text
+from lexica.words.links import stored_names
 
 revision = "0006"
 down_revision = "0005"
@@ -28,14 +28,17 @@ BACKFILL_BATCH = 2000
 _SQLITE_INDEX = [
     "CREATE TABLE entry_links (target TEXT NOT NULL, entry_id INTEGER NOT NULL)",
     "CREATE INDEX ix_entry_links ON entry_links (target, entry_id)",
-    "INSERT INTO entry_links (target, entry_id) SELECT j.value, e.id FROM entries AS e, json_each(e.links) AS j",
+    "INSERT INTO entry_links (target, entry_id) "
+    "SELECT DISTINCT json_extract(j.value, '$[0]'), e.id FROM entries AS e, json_each(e.links) AS j",
     "CREATE TRIGGER entries_links_insert AFTER INSERT ON entries BEGIN "
-    "INSERT INTO entry_links (target, entry_id) SELECT value, new.id FROM json_each(new.links); END",
+    "INSERT INTO entry_links (target, entry_id) "
+    "SELECT DISTINCT json_extract(value, '$[0]'), new.id FROM json_each(new.links); END",
     "CREATE TRIGGER entries_links_delete AFTER DELETE ON entries BEGIN "
     "DELETE FROM entry_links WHERE entry_id = old.id; END",
     "CREATE TRIGGER entries_links_update AFTER UPDATE OF links ON entries BEGIN "
     "DELETE FROM entry_links WHERE entry_id = old.id; "
-    "INSERT INTO entry_links (target, entry_id) SELECT value, new.id FROM json_each(new.links); END",
+    "INSERT INTO entry_links (target, entry_id) "
+    "SELECT DISTINCT json_extract(value, '$[0]'), new.id FROM json_each(new.links); END",
 ]
 _POSTGRESQL_INDEX = ["CREATE INDEX ix_entries_links ON entries USING gin ((links::jsonb) jsonb_path_ops)"]
 
@@ -55,7 +58,7 @@ def _backfill(connection: sa.Connection) -> None:
         rows = connection.execute(page.order_by(entries.c.id).limit(BACKFILL_BATCH)).all()
         if not rows:
             return
-        connection.execute(write, [{"b_id": row.id, "b_links": targets_text(row.content, row.key)} for row in rows])
+        connection.execute(write, [{"b_id": row.id, "b_links": stored_names(row.content, row.key)} for row in rows])
         after = rows[-1].id
 
 
