@@ -75,9 +75,8 @@ class FastPathMismatch(RuntimeError):
     """The spec's `getEntry` changed shape: the fast path must be brought in line before the app starts."""
 
 
-def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo]) -> tuple[str, tuple[str, ...]]:
-    """The path before the headword, and the literal ends of the other GET paths under it that this layer must
-    hand down (`/related`), after checking that the operation still has the shape handled here."""
+def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo]) -> str:
+    """The path before the headword, after checking that the operation still has the shape handled here."""
     found = []
     if operation.method != "GET":
         found.append(f"method {operation.method}")
@@ -93,20 +92,16 @@ def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo])
     prefix = operation.route_path.removesuffix(suffix)
     if prefix == operation.route_path or "{" in prefix:
         found.append(f"route {operation.route_path}")
-    under = [
-        other
-        for other in operations
-        if other is not operation and other.method == "GET" and other.path.startswith(prefix)
-    ]
-    # Another GET path that is the headword followed by a literal end ("{headword}/related") is told apart by that
-    # end (no headword may end so: `lexica.words.keys.RESERVED_SUFFIX`); any other shape would be shadowed.
-    ends = tuple(
-        other.path.removeprefix(operation.path) for other in under if other.path.startswith(operation.path + "/")
-    )
+    # A path that is the headword followed by a literal end ("{headword}/related", the spec's `reserved_ends`) is
+    # told apart by that end and handed down; any other GET path under the prefix would be shadowed.
+    continued = {operation.path + end for end in operation.reserved_ends}
     shadowing = [
         other.operation_id
-        for other in under
-        if not other.path.startswith(operation.path + "/") or "{" in other.path.removeprefix(operation.path)
+        for other in operations
+        if other is not operation
+        and other.method == "GET"
+        and other.path.startswith(prefix)
+        and other.path not in continued
     ]
     if shadowing:
         found.append(f"other GET operations under {prefix}: {shadowing}")
@@ -115,7 +110,7 @@ def _route_prefix(operation: OperationInfo, operations: Sequence[OperationInfo])
             f"the spec's {OPERATION_ID} is not what lexica.words.fast_lookup handles ({'; '.join(found)}): "
             "extend the fast path (and its test) or take it out of lexica.app"
         )
-    return prefix, ends
+    return prefix
 
 
 class FastEntryLookup:
@@ -131,7 +126,8 @@ class FastEntryLookup:
     ) -> None:
         self.app = app
         operation = next(op for op in operations if op.operation_id == OPERATION_ID)
-        self._prefix, self._handed_down = _route_prefix(operation, operations)
+        self._prefix = _route_prefix(operation, operations)
+        self._handed_down = operation.reserved_ends  # paths of other operations: the stack answers them
         self._route = operation.path
         self._start = len(self._prefix)
         self._parameters = parameter_models[OPERATION_ID]
