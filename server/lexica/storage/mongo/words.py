@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -300,27 +300,22 @@ async def backfill_provenance(database: Database) -> None:
     await entries.update_many({"source": {"$exists": False}}, {"$set": {"source": "gcide"}})
 
 
+BACKFILL_BATCH = 2000
+
+
+async def _backfill(database: Database, missing: str, fields: Callable[[Document], Document]) -> None:
+    """Set `fields(document)` on every entry document without the field `missing`, a batch at a time."""
+    entries = database[ENTRIES]
+    projection = {"_id": 1, "key": 1, "content": 1}
+    while batch := await entries.find({missing: {"$exists": False}}, projection).limit(BACKFILL_BATCH).to_list():
+        await entries.bulk_write([UpdateOne({"_id": d["_id"]}, {"$set": fields(d)}) for d in batch])
+
+
 async def backfill_meanings(database: Database) -> None:
     """Give documents stored before reverse lookup their terms, as SQL revision 0005 does. Idempotent."""
-    entries = database[ENTRIES]
-    while (
-        batch := await entries.find({"meaning_words": {"$exists": False}}, {"_id": 1, "content": 1})
-        .limit(2000)
-        .to_list()
-    ):
-        await entries.bulk_write(
-            [UpdateOne({"_id": d["_id"]}, {"$set": _meaning(meaning_text(d["content"]))}) for d in batch]
-        )
+    await _backfill(database, "meaning_words", lambda d: _meaning(meaning_text(d["content"])))
 
 
 async def backfill_links(database: Database) -> None:
     """Give documents stored before links their names, as SQL revision 0006 does. Idempotent."""
-    entries = database[ENTRIES]
-    while (
-        batch := await entries.find({"names": {"$exists": False}}, {"_id": 1, "key": 1, "content": 1})
-        .limit(2000)
-        .to_list()
-    ):
-        await entries.bulk_write(
-            [UpdateOne({"_id": d["_id"]}, {"$set": _links(stored_names(d["content"], d["key"]))}) for d in batch]
-        )
+    await _backfill(database, "names", lambda d: _links(stored_names(d["content"], d["key"])))
