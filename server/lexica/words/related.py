@@ -8,7 +8,7 @@ every entry's names (`WordRepository.naming`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lexica._generated.models import EntryLink, LinkKind
@@ -40,7 +40,11 @@ async def named_entries(repository: WordRepository, entry: StoredEntry) -> list[
     named = entry.names
     if not named:
         return []
-    headwords = await repository.headwords_of(sorted({name.key for name in named}))
+    return resolved(named, await repository.headwords_of(sorted({name.key for name in named})))
+
+
+def resolved(named: Sequence[Name], headwords: Mapping[str, str]) -> list[tuple[Name, str]]:
+    """The names that have an entry (in `headwords`, key -> headword), with its headword, in their order."""
     return [(name, headwords[name.key]) for name in named if name.key in headwords]
 
 
@@ -48,7 +52,7 @@ async def links_of_entries(repository: WordRepository, entries: Sequence[StoredE
     """`Entry.links` of each of `entries` (a page of an export), with one lookup of every name they hold."""
     named = [entry.names for entry in entries]
     headwords = await repository.headwords_of(sorted({name.key for found in named for name in found}))
-    return [entry_links([(name, headwords[name.key]) for name in found if name.key in headwords]) for found in named]
+    return [entry_links(resolved(found, headwords)) for found in named]
 
 
 def entry_links(resolved: list[tuple[Name, str]]) -> list[EntryLink]:

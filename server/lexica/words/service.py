@@ -35,7 +35,7 @@ from lexica.platform.threads import in_daemon_thread
 from lexica.words.hot_set import SAMPLE_EVERY, Popularity
 from lexica.words.keys import lookup_key, unusable_headword
 from lexica.words.meaning import COMMON_TERM_ENTRIES, Corpus, query_terms, rank, relative_scores, snippet
-from lexica.words.related import RelatedPage, entry_links, related_page
+from lexica.words.related import RelatedPage, entry_links, related_page, resolved
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, Method, SearchIndex
 
@@ -342,7 +342,7 @@ class WordService:
             headwords = self._index.headwords_of(name.key for name in named)
         else:
             headwords = await self._repository.headwords_of(sorted({name.key for name in named}))
-        return entry_links([(name, headwords[name.key]) for name in named if name.key in headwords])
+        return entry_links(resolved(named, headwords))
 
     def _remember_names(self, key: str, view: EntryView) -> None:
         naming = self._naming
