@@ -67,7 +67,7 @@ import numpy as np  # type: ignore[import-not-found, unused-ignore]
 
 from bench.meaning_eval import RECALL_AT, Pair, _content_words, build_pairs
 from lexica.words.gcide import SourceReport, gcide_files, read_entries
-from lexica.words.meaning import COMMON_TERM_ENTRIES, K1, B, definitions_of, idf, query_terms, terms
+from lexica.words.meaning import Candidate, Corpus, definitions_of, query_terms, rank, selecting_terms, terms
 from lexica.words.repository import NewEntry, WordRepository
 
 RERANKED = 100  # BM25's first hits that the hybrid re-ranks
@@ -162,10 +162,11 @@ class HeldOut:
 
 
 class Bm25:
-    """`lexica.words.meaning.rank` over all entries in memory, candidates selected as `WordService.by_meaning` does:
-    the query's terms held by at most COMMON_TERM_ENTRIES entries bring them in, or else its rarest held term."""
+    """`lexica.words.meaning.rank` over all entries in memory, candidates selected as `WordService.by_meaning` does
+    (`selecting_terms`)."""
 
     def __init__(self, documents: Sequence[Sequence[str]]) -> None:
+        self.documents = documents
         self.postings: dict[str, dict[int, int]] = {}
         for index, document in enumerate(documents):
             for term, count in Counter(document).items():
@@ -177,33 +178,26 @@ class Bm25:
         """The `limit` best entries (index, score), best first, ties by key (the entries' order)."""
         out = held_out.entry if held_out else -1
 
-        def count(term: str, entry: int) -> int:
-            if entry == out and held_out is not None:
-                return held_out.counts.get(term, 0)
-            return self.postings.get(term, {}).get(entry, 0)
-
         def holding(term: str) -> int:
             found = self.postings.get(term, {})
-            return len(found) - (out in found and count(term, out) == 0)
+            return len(found) - (held_out is not None and out in found and not held_out.counts.get(term, 0))
+
+        def candidate(entry: int) -> Candidate:
+            words = held_out.counts.elements() if held_out and entry == out else self.documents[entry]
+            # Keys that sort as the entries do: ties are broken by key, as the service breaks them.
+            return Candidate(key=f"{entry:09d}", headword="", meaning=" ".join(words))
 
         entries = len(self.lengths)
-        average = (self.total - (self.lengths[out] - held_out.length if held_out else 0)) / entries or 1.0
+        average = (self.total - (self.lengths[out] - held_out.length if held_out else 0)) / entries
         held = {term: holding(term) for term in query}
-        weights = {term: idf(entries, held[term]) for term in query}
-        present = sorted((term for term in query if held[term]), key=lambda term: (held[term], term))
-        selecting = [term for term in present if held[term] <= COMMON_TERM_ENTRIES] or present[:1]
-        candidates = {entry for term in selecting for entry in self.postings[term] if count(term, entry)}
-        scored = []
-        for entry in candidates:
-            length = held_out.length if entry == out and held_out else self.lengths[entry]
-            norm = K1 * (1 - B + B * length / average)
-            score = 0.0
-            for term in query:
-                if found := count(term, entry):
-                    score += weights[term] * found * (K1 + 1) / (found + norm)
-            scored.append((entry, round(score, 9)))
-        scored.sort(key=lambda hit: (-hit[1], hit[0]))
-        return scored[:limit]
+        brought = {
+            entry
+            for term in selecting_terms(query, held)
+            for entry in self.postings[term]
+            if entry != out or (held_out is not None and held_out.counts.get(term, 0))
+        }
+        ranked = rank(query, (candidate(entry) for entry in sorted(brought)), held, Corpus(entries, average), limit)
+        return [(int(found.key), found.score) for found in ranked]
 
 
 def held_out_terms(dictionary: Dictionary, query: Query) -> HeldOut:

@@ -21,7 +21,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -118,6 +118,13 @@ class Ranked:
 def idf(entries: int, holding: int) -> float:
     """BM25's inverse document frequency, never negative (a term in most entries still counts a little)."""
     return math.log(1.0 + (entries - holding + 0.5) / (holding + 0.5))
+
+
+def selecting_terms(query: Sequence[str], holding: Mapping[str, int]) -> list[str]:
+    """The query's terms that bring in the candidates: those held by at most COMMON_TERM_ENTRIES entries; with none,
+    the rarest held term (the others only score what these bring in)."""
+    held = sorted((term for term in query if holding.get(term)), key=lambda term: (holding[term], term))
+    return [term for term in held if holding[term] <= COMMON_TERM_ENTRIES] or held[:1]
 
 
 def rank(

@@ -34,7 +34,7 @@ from lexica.platform.reply import Serialised
 from lexica.platform.threads import in_daemon_thread
 from lexica.words.hot_set import SAMPLE_EVERY, Popularity
 from lexica.words.keys import lookup_key, unusable_headword
-from lexica.words.meaning import COMMON_TERM_ENTRIES, Corpus, query_terms, rank, relative_scores, snippet
+from lexica.words.meaning import Corpus, query_terms, rank, relative_scores, selecting_terms, snippet
 from lexica.words.related import RelatedPage, entry_links, related_page, resolved
 from lexica.words.repository import HeadwordRow, IndexRow, NewEntry, Precondition, StoredEntry, WordRepository
 from lexica.words.search_index import Hit, Method, SearchIndex
@@ -520,10 +520,7 @@ class WordService:
         generation = self._generation
         holding = await self._repository.meaning_holding(terms)
         corpus = await self._meaning_corpus()
-        held = sorted((term for term in terms if holding[term]), key=lambda term: (holding[term], term))
-        # Terms in fewer than COMMON_TERM_ENTRIES entries bring in the candidates; with none, the rarest term does.
-        selecting = [term for term in held if holding[term] <= COMMON_TERM_ENTRIES] or held[:1]
-        candidates = await self._repository.meaning_candidates(selecting)
+        candidates = await self._repository.meaning_candidates(selecting_terms(terms, holding))
         ranked = rank(terms, candidates, holding, corpus, limit)
         hits = []
         for found, score in zip(ranked, relative_scores(ranked, terms, holding, corpus), strict=True):
