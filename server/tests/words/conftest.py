@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.services import RedisServer
@@ -17,7 +19,7 @@ from lexica.storage.sql.database import create_engine
 from lexica.storage.sql.words import SqlWordRepository
 from lexica.words.repository import HeadwordRow, StoredEntry
 from lexica.words.service import WordService
-from tests.conftest import TEST_SECRET, letter_files, seed
+from tests.conftest import TEST_SECRET, _client, letter_files, make_settings, seed
 from tests.platform.private_redis import private_redis
 
 
@@ -106,3 +108,28 @@ def killable_redis() -> Iterator[RedisServer]:
     """A private Redis of the test's own, which it may kill and start again."""
     with private_redis() as server:
         yield server
+
+
+ADMIN = ("editor-in-chief@lexica.test", "a long and private passphrase")
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'edit.sqlite3'}"
+    await seed(url, letter_files("X"))
+    settings = make_settings(url, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]))
+    async for client in _client(settings):
+        yield client
+
+
+async def token(api: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    response = await api.post(
+        "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+async def editor(api: httpx.AsyncClient) -> dict[str, str]:
+    return await token(api, *ADMIN)

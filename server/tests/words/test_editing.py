@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 
 from tests.conftest import _client, letter_files, make_settings, seed
+from tests.words.conftest import ADMIN, token
 
-ADMIN = ("editor-in-chief@lexica.test", "a long and private passphrase")
 MERGE_PATCH = "application/merge-patch+json"
 
 
@@ -27,28 +26,6 @@ def sections(text: str) -> list[dict[str, Any]]:
             "synonyms": None,
         }
     ]
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'edit.sqlite3'}"
-    await seed(url, letter_files("X"))
-    settings = make_settings(url, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]))
-    async for client in _client(settings):
-        yield client
-
-
-async def token(api: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
-    response = await api.post(
-        "/api/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
-@pytest.fixture
-async def editor(api: httpx.AsyncClient) -> dict[str, str]:
-    return await token(api, *ADMIN)
 
 
 @pytest.fixture

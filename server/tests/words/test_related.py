@@ -4,34 +4,17 @@ edits, creations and deletions through the API."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from lexica.platform.pagination import CursorCodec
 from lexica.words.service import WordService
-from tests.conftest import TEST_SECRET, _client, letter_files, make_settings, seed
+from tests.conftest import TEST_SECRET
 from tests.words.conftest import CountingRepository, parts
-from tests.words.test_editing import ADMIN, create, token
+from tests.words.test_editing import create
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'links.sqlite3'}"
-    await seed(url, letter_files("X"))
-    settings = make_settings(url, first_admin_email=ADMIN[0], first_admin_password=SecretStr(ADMIN[1]))
-    async for client in _client(settings):
-        yield client
-
-
-@pytest.fixture
-async def editor(api: httpx.AsyncClient) -> dict[str, str]:
-    return await token(api, *ADMIN)
 
 
 def names(items: list[dict[str, object]]) -> list[object]:
